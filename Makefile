@@ -1,0 +1,45 @@
+# mnistmax — `make help` lists the targets.
+SHELL := /bin/bash
+PY := .venv/bin/python
+MNISTMAX := .venv/bin/mnistmax
+CONFIG ?= configs/mnist.yaml
+RUN ?= $(shell ls -td outputs/runs/*/ 2>/dev/null | head -n 1)
+
+.DEFAULT_GOAL := help
+
+help: ## list the targets
+	@grep -E '^[a-zA-Z_-]+:.*?## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*?## "}; {printf "  \033[36m%-15s\033[0m %s\n", $$1, $$2}'
+
+.venv/.installed: pyproject.toml
+	test -x $(PY) || python3 -m venv .venv
+	$(PY) -m pip install -q --upgrade pip
+	$(PY) -m pip install -q torch==2.14.1 torchvision==0.29.1
+	$(PY) -m pip install -q -e '.[test]'
+	touch $@
+
+install: .venv/.installed ## create .venv and install mnistmax with its test extras
+
+test: .venv/.installed ## run the test suite (slow tests excluded)
+	$(PY) -m pytest -q
+
+test-slow: .venv/.installed ## run only the slow tests (tests/slow)
+	$(PY) -m pytest -q -m slow tests/slow
+
+train: .venv/.installed ## train with CONFIG (default configs/mnist.yaml)
+	$(MNISTMAX) train --config $(CONFIG)
+
+eval: .venv/.installed ## evaluate the latest run (or RUN=outputs/runs/NAME)
+	$(MNISTMAX) eval $(RUN)
+
+quick: .venv/.installed ## train + evaluate configs/quick.yaml (under a minute)
+	$(MNISTMAX) train --config configs/quick.yaml
+	$(MNISTMAX) eval $$(ls -td outputs/runs/*/ | head -n 1)
+
+full-pipeline: .venv/.installed ## train the default model, then evaluate it
+	$(MNISTMAX) train --config $(CONFIG)
+	$(MNISTMAX) eval $$(ls -td outputs/runs/*/ | head -n 1)
+
+clean: ## remove outputs/ (runs, MLflow store)
+	rm -rf outputs
+
+.PHONY: help install test test-slow train eval quick full-pipeline clean

@@ -1,0 +1,156 @@
+"""The `mnistmax` command line: thin wrappers over plain functions.
+
+Heavy imports (torch, Lightning) happen inside the commands so `mnistmax --help` is quick.
+Every user-facing problem is a MnistmaxError: one line on stderr and a non-zero exit.
+"""
+
+from __future__ import annotations
+
+import functools
+from pathlib import Path
+from typing import List, Optional
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from mnistmax.errors import MnistmaxError
+
+app = typer.Typer(
+    help="mnistmax: train, evaluate and compare MNIST denoisers and encoders.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+config_app = typer.Typer(help="Inspect configs.", no_args_is_help=True)
+app.add_typer(config_app, name="config")
+
+console = Console()
+OVERRIDES = typer.Argument(None, help="KEY=VALUE overrides, e.g. train.epochs=3 model.name=conv_dae", show_default=False)
+CONFIG = typer.Option(..., "--config", "-c", help="YAML config file, e.g. configs/mnist.yaml")
+
+
+def echo(message: str) -> None:
+    console.print(message, highlight=False, soft_wrap=True)
+
+
+def handle_errors(fn):
+    """Turn MnistmaxError into `error: ...` on stderr and its exit code; Ctrl-C into exit 130."""
+
+    @functools.wraps(fn)
+    def wrapper(*args, **kwargs):
+        try:
+            return fn(*args, **kwargs)
+        except MnistmaxError as exc:
+            typer.echo(f"error: {exc}", err=True)
+            raise typer.Exit(exc.exit_code) from None
+        except KeyboardInterrupt:
+            typer.echo("interrupted", err=True)
+            raise typer.Exit(130) from None
+
+    return wrapper
+
+
+@app.command()
+@handle_errors
+def train(config: Path = CONFIG, overrides: Optional[List[str]] = OVERRIDES):
+    """Train a model; writes outputs/runs/<name>-<time>/ and prints where."""
+    from mnistmax.config import load_config
+    from mnistmax.training import train as train_run
+
+    cfg = load_config(config, overrides or [])
+    run_dir = train_run(cfg, echo=echo)
+    echo(f"[green]done[/green]: {run_dir}  (next: mnistmax eval {run_dir})")
+
+
+@app.command("eval")
+@handle_errors
+def eval_command(
+    run: str = typer.Argument(..., help="run directory, run name, or 'latest'"),
+    overrides: Optional[List[str]] = OVERRIDES,
+    lpips: bool = typer.Option(False, "--lpips", help="also compute LPIPS (needs its backbone weights)"),
+    checkpoint: str = typer.Option("best", help="best or last"),
+):
+    """Evaluate a run on its test split over noise kinds x sigmas, with baselines."""
+    from mnistmax.config import apply_overrides, config_to_dict, validate_config
+    from mnistmax.evaluate import evaluate_run, write_eval
+    from mnistmax.runs import load_task, resolve_run
+
+    run_dir = resolve_run(run)
+    cfg, task = load_task(run_dir, checkpoint)
+    cfg = validate_config(apply_overrides(config_to_dict(cfg), overrides or []), source="override")
+    rows = evaluate_run(run_dir, cfg, task, use_lpips=lpips, warn=lambda m: typer.echo(m, err=True))
+    out = write_eval(run_dir, rows)
+    print_eval_table(rows, cfg.model.name)
+    echo(f"wrote {out}/eval.json, eval.csv, eval.md")
+
+
+def print_eval_table(rows: list[dict], model: str) -> None:
+    methods = list(dict.fromkeys(r["method"] for r in rows))
+    for kind in dict.fromkeys(r["noise"] for r in rows):
+        table = Table(title=f"{kind} noise: mean per-image PSNR (dB) and SSIM on the test split")
+        table.add_column("σ", justify="right")
+        table.add_column(f"{model} PSNR", justify="right", style="bold green")
+        table.add_column(f"{model} SSIM", justify="right")
+        for m in methods[1:]:
+            table.add_column(f"{m} PSNR", justify="right")
+        for sigma in dict.fromkeys(r["sigma"] for r in rows if r["noise"] == kind):
+            by = {r["method"]: r for r in rows if r["noise"] == kind and r["sigma"] == sigma}
+            cells = [f"{sigma:g}", f"{by[model]['psnr']:.2f}", f"{by[model]['ssim']:.3f}"]
+            table.add_row(*cells, *(f"{by[m]['psnr']:.2f}" for m in methods[1:]))
+        console.print(table)
+
+
+@app.command()
+@handle_errors
+def models():
+    """List the registered networks with their parameter counts."""
+    from mnistmax.registry import count_parameters, create_model, get_entry, list_models
+
+    table = Table(title="registered networks")
+    for col in ("name", "family", "parameters"):
+        table.add_column(col, justify="right" if col == "parameters" else "left")
+    for name in list_models():
+        table.add_row(name, get_entry(name).family, f"{count_parameters(create_model(name)):,}")
+    console.print(table)
+
+
+@app.command()
+@handle_errors
+def info(root: str = typer.Option("data", help="folder searched for local datasets")):
+    """Versions, compute device, and which data sources are available here."""
+    import torch
+
+    from mnistmax.data.sources import describe_sources
+    from mnistmax.hardware import cpu_has_fast_bf16
+    from mnistmax.runs import versions
+
+    for key, value in versions().items():
+        echo(f"{key:>13}: {value}")
+    gpu = torch.cuda.get_device_name(0) if torch.cuda.is_available() else "none"
+    echo(f"{'gpu':>13}: {gpu}")
+    echo(f"{'cpu threads':>13}: {torch.get_num_threads()}  (native bf16: {'yes' if cpu_has_fast_bf16() else 'no'})")
+    table = Table(title="data sources")
+    for col in ("source", "dataset", "available", "train", "test", "where"):
+        table.add_column(col)
+    for row in describe_sources(root):
+        table.add_row(row["source"], row["dataset"], "yes" if row["available"] else "no",
+                      f"{row.get('train', 0):,}", f"{row.get('test', 0):,}", row.get("path", row.get("note", "")))
+    console.print(table)
+
+
+@config_app.command("show")
+@handle_errors
+def config_show(config: Path = CONFIG, overrides: Optional[List[str]] = OVERRIDES):
+    """Print the resolved config (file + overrides, defaults filled in)."""
+    from mnistmax.config import dump_yaml, load_config
+
+    typer.echo(dump_yaml(load_config(config, overrides or [])), nl=False)
+
+
+def main():
+    app()
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,245 @@
+"""Run configuration: pydantic models (unknown keys rejected), YAML files, KEY=VALUE overrides.
+
+    cfg = load_config("configs/mnist.yaml", ["train.epochs=3", "model.name=conv_dae"])
+
+Every problem raises `ConfigError` with one line that names the key and what is valid.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+from mnistmax.errors import ConfigError
+
+NOISE_KINDS = ("gaussian", "salt_pepper", "pixel_flip", "lines", "blocks", "mixed")
+LOSSES = ("l2", "l1", "charbonnier", "bce")
+DATASETS = ("mnist", "fashion_mnist", "kmnist")
+
+Level = float
+
+
+class Section(BaseModel):
+    model_config = ConfigDict(extra="forbid", validate_assignment=True)
+
+
+class DataConfig(Section):
+    source: Literal["auto", "embedded", "torchvision", "idx"] = "auto"
+    dataset: Literal["mnist", "fashion_mnist", "kmnist"] = "mnist"
+    root: str = "data"
+    download: bool = False
+    test_fraction: float = Field(0.1, gt=0, lt=1)
+    val_fraction: float = Field(0.1, gt=0, lt=1)
+    limit_train: int | None = Field(None, gt=0)
+    limit_test: int | None = Field(None, gt=0)
+    batch_size: int = Field(64, gt=0)
+
+
+class ModelConfig(Section):
+    name: str = "unet_dae"
+    base_ch: int = Field(32, gt=0, le=512)
+    num_downs: int = Field(2, ge=1, le=3)
+
+    @field_validator("name")
+    @classmethod
+    def _known_model(cls, name: str) -> str:
+        from mnistmax.registry import list_models
+
+        valid = list_models("denoise")
+        if name not in valid:
+            raise ValueError(f"unknown model {name!r}; valid: {', '.join(valid)}")
+        return name
+
+
+class NoiseConfig(Section):
+    kind: str = "gaussian"
+    train_sigmas: list[Level] = Field(default_factory=lambda: [0.1, 0.3, 0.5, 0.7, 0.9])
+    train_sigma_range: tuple[Level, Level] | None = None
+    test_sigmas: list[Level] = Field(default_factory=lambda: [0.1, 0.2, 0.3, 0.5, 0.7, 1.0])
+    eval_kinds: list[str] | None = None
+    clip: bool = True
+
+    @field_validator("kind")
+    @classmethod
+    def _known_kind(cls, kind: str) -> str:
+        return _check_noise_kind(kind)
+
+    @field_validator("eval_kinds")
+    @classmethod
+    def _known_kinds(cls, kinds: list[str] | None) -> list[str] | None:
+        return None if kinds is None else [_check_noise_kind(k) for k in kinds]
+
+    @field_validator("train_sigmas", "test_sigmas", "train_sigma_range")
+    @classmethod
+    def _levels_in_range(cls, levels):
+        if levels is None:
+            return levels
+        if len(levels) == 0:
+            raise ValueError("needs at least one level")
+        for level in levels:
+            if not 0.0 <= level <= 1.0:
+                raise ValueError(f"level {level} is outside [0, 1] (0 = clean, 1 = maximum corruption)")
+        return levels
+
+    @model_validator(mode="after")
+    def _range_ordered(self):
+        if self.train_sigma_range is not None and self.train_sigma_range[0] > self.train_sigma_range[1]:
+            raise ValueError("train_sigma_range: low must not exceed high")
+        return self
+
+    def kinds_to_evaluate(self) -> list[str]:
+        return self.eval_kinds or [self.kind]
+
+
+def _check_noise_kind(kind: str) -> str:
+    if kind not in NOISE_KINDS:
+        raise ValueError(f"unknown noise kind {kind!r}; valid: {', '.join(NOISE_KINDS)}")
+    return kind
+
+
+class TrainConfig(Section):
+    epochs: int = Field(20, gt=0)
+    lr: float = Field(2e-3, gt=0)
+    weight_decay: float = Field(1e-4, ge=0)
+    warmup_epochs: float = Field(1.0, ge=0)
+    loss: Literal["l2", "l1", "charbonnier", "bce"] = "l2"
+    amp: Literal["auto", "off", "bf16", "fp16"] = "auto"
+    ema: bool = True
+    ema_decay: float = Field(0.999, gt=0, lt=1)
+    grad_clip: float | None = Field(1.0, gt=0)
+    patience: int | None = Field(None, gt=0)
+    accelerator: Literal["auto", "cpu", "gpu", "cuda", "mps"] = "auto"
+    devices: int | str = 1
+    max_time_minutes: float | None = Field(None, gt=0)
+
+    @field_validator("amp", mode="before")
+    @classmethod
+    def _bool_amp(cls, value):
+        if isinstance(value, bool):  # amp: true / false in YAML
+            return "auto" if value else "off"
+        return value
+
+
+class EvalConfig(Section):
+    batch_size: int = Field(1000, gt=0)
+    seed: int = 1234
+    baselines: bool = True
+    lpips: bool = False
+    checkpoint: Literal["best", "last"] = "best"
+
+
+class LoggingConfig(Section):
+    output_dir: str = "outputs"
+    mlflow: bool = False
+    tracking_uri: str | None = None
+    experiment: str = "mnistmax"
+    progress: Literal["rich", "plain", "none"] = "rich"
+
+
+class RunConfig(Section):
+    name: str = Field("run", pattern=r"^[A-Za-z0-9_.-]+$")
+    task: Literal["denoise"] = "denoise"
+    seed: int = 42
+    data: DataConfig = Field(default_factory=DataConfig)
+    model: ModelConfig = Field(default_factory=ModelConfig)
+    noise: NoiseConfig = Field(default_factory=NoiseConfig)
+    train: TrainConfig = Field(default_factory=TrainConfig)
+    eval: EvalConfig = Field(default_factory=EvalConfig)
+    logging: LoggingConfig = Field(default_factory=LoggingConfig)
+
+
+# ---------------------------------------------------------------- loading and overrides
+
+
+def parse_override(text: str) -> tuple[list[str], Any]:
+    """`train.epochs=3` -> (["train", "epochs"], 3); the value is read as YAML."""
+    if "=" not in text:
+        raise ConfigError(f"override {text!r} is not KEY=VALUE (e.g. train.epochs=3)")
+    key, raw = text.split("=", 1)
+    key = key.strip()
+    if not key or any(not part for part in key.split(".")):
+        raise ConfigError(f"override {text!r} has an empty key (e.g. train.epochs=3)")
+    try:
+        value = yaml.safe_load(raw) if raw.strip() else None
+    except yaml.YAMLError:
+        value = raw  # let validation judge it as a string
+    return key.split("."), value
+
+
+def apply_overrides(raw: dict, overrides: list[str]) -> dict:
+    for text in overrides:
+        parts, value = parse_override(text)
+        node = raw
+        for i, part in enumerate(parts[:-1]):
+            child = node.setdefault(part, {})
+            if not isinstance(child, dict):
+                raise ConfigError(f"{'.'.join(parts[: i + 1])} is not a section; cannot set {'.'.join(parts)}")
+            node = child
+        node[parts[-1]] = value
+    return raw
+
+
+def read_yaml_mapping(path: str | Path) -> dict:
+    path = Path(path)
+    if not path.is_file():
+        raise ConfigError(f"config file {str(path)!r} not found")
+    try:
+        raw = yaml.safe_load(path.read_text())
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f" at line {mark.line + 1}" if mark else ""
+        raise ConfigError(f"config file {str(path)!r} is not valid YAML{where}") from None
+    if raw is None:
+        raise ConfigError(f"config file {str(path)!r} is empty")
+    if not isinstance(raw, dict):
+        raise ConfigError(f"config file {str(path)!r} must hold a mapping of sections, not {type(raw).__name__}")
+    return raw
+
+
+def load_config(path: str | Path | None = None, overrides: list[str] | None = None) -> RunConfig:
+    raw = read_yaml_mapping(path) if path is not None else {}
+    return validate_config(apply_overrides(raw, list(overrides or [])), source=str(path) if path else None)
+
+
+def validate_config(raw: dict, source: str | None = None) -> RunConfig:
+    try:
+        return RunConfig.model_validate(raw)
+    except ValidationError as exc:
+        raise ConfigError(_describe(exc, source)) from None
+
+
+def _describe(exc: ValidationError, source: str | None) -> str:
+    err = exc.errors()[0]
+    loc = [str(p) for p in err["loc"] if not str(p).isdigit()]
+    key = ".".join(loc) or "<root>"
+    prefix = f"{source}: " if source else ""
+    more = f" (and {exc.error_count() - 1} more)" if exc.error_count() > 1 else ""
+    if err["type"] == "extra_forbidden":
+        section = _section_model(loc[:-1])
+        valid = ", ".join(section.model_fields) if section else ""
+        return f"{prefix}{key}: unknown key; valid keys here: {valid}{more}"
+    msg = err["msg"].removeprefix("Value error, ")
+    if err["type"] == "literal_error":
+        msg = msg.replace("Input should be", "must be one of")
+    return f"{prefix}{key}: {msg} (got {err.get('input')!r}){more}"
+
+
+def _section_model(loc: list[str]):
+    model = RunConfig
+    for part in loc:
+        field = model.model_fields.get(part)
+        if field is None or not (isinstance(field.annotation, type) and issubclass(field.annotation, BaseModel)):
+            return None
+        model = field.annotation
+    return model
+
+
+def config_to_dict(cfg: RunConfig) -> dict:
+    return cfg.model_dump(mode="json")
+
+
+def dump_yaml(cfg: RunConfig) -> str:
+    return yaml.safe_dump(config_to_dict(cfg), sort_keys=False)

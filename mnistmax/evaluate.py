@@ -1,0 +1,129 @@
+"""Evaluation of a run over noise kinds x levels, with classical baselines in the same table.
+
+Noise is drawn from `eval.seed` so the numbers repeat run after run. Rows are plain dicts
+`{method, noise, sigma, n, mse, psnr, ssim[, lpips]}` written as eval.json, eval.csv, eval.md.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+from pathlib import Path
+from typing import Callable
+
+import torch
+
+from mnistmax.baselines import BASELINES
+from mnistmax.config import RunConfig
+from mnistmax.data.datamodule import make_splits, to_float
+from mnistmax.data.noise import apply_noise
+from mnistmax.data.sources import load_source
+from mnistmax.errors import DataError
+from mnistmax.metrics import image_metrics
+from mnistmax.runs import write_atomic, write_json
+
+METRIC_KEYS = ("mse", "psnr", "ssim")
+
+
+def noisy_test_batches(images: torch.Tensor, kind: str, sigma: float, cfg: RunConfig, device):
+    """Yield (noisy, clean) batches; the noise depends only on (eval.seed, kind, sigma, batch)."""
+    bs = cfg.eval.batch_size
+    for i in range(0, len(images), bs):
+        clean = to_float(images[i : i + bs]).to(device)
+        seed = _seed(cfg.eval.seed, kind, sigma, i)
+        generator = torch.Generator(device=device).manual_seed(seed)
+        yield apply_noise(kind, clean, sigma, generator=generator, clip=cfg.noise.clip), clean
+
+
+def _seed(base: int, kind: str, sigma: float, offset: int) -> int:
+    kind_id = sum((i + 1) * ord(c) for i, c in enumerate(kind))
+    return (base * 1_000_003 + kind_id * 10_007 + int(round(sigma * 1000)) * 101 + offset) % 2**62
+
+
+def evaluate_methods(
+    methods: dict[str, Callable[[torch.Tensor], torch.Tensor]],
+    images: torch.Tensor,
+    cfg: RunConfig,
+    device: torch.device | str = "cpu",
+    lpips: Callable | None = None,
+) -> list[dict]:
+    """One row per (method, kind, sigma): mean per-image MSE, PSNR, SSIM (and LPIPS)."""
+    rows = []
+    for kind in cfg.noise.kinds_to_evaluate():
+        for sigma in cfg.noise.test_sigmas:
+            sums = {name: {k: 0.0 for k in (*METRIC_KEYS, "lpips")} for name in methods}
+            for noisy, clean in noisy_test_batches(images, kind, sigma, cfg, device):
+                for name, method in methods.items():
+                    with torch.no_grad():
+                        out = method(noisy).float().clamp(0, 1)
+                    for key, values in image_metrics(out, clean).items():
+                        sums[name][key] += values.sum().item()
+                    if lpips is not None:
+                        sums[name]["lpips"] += lpips(out, clean).sum().item()
+            n = len(images)
+            for name in methods:
+                row = {"method": name, "noise": kind, "sigma": sigma, "n": n}
+                row |= {k: sums[name][k] / n for k in METRIC_KEYS}
+                if lpips is not None:
+                    row["lpips"] = sums[name]["lpips"] / n
+                rows.append(row)
+    return rows
+
+
+def test_images(cfg: RunConfig) -> torch.Tensor:
+    d = cfg.data
+    bundle = load_source(d.source, d.dataset, d.root, d.download)
+    images = make_splits(bundle, cfg).test[0]
+    if len(images) == 0:
+        raise DataError(f"data source {bundle.description} has no test images to evaluate on")
+    return images
+
+
+def evaluate_run(run_dir: Path, cfg: RunConfig, task, use_lpips: bool = False, warn=print) -> list[dict]:
+    """Evaluate a loaded task (and the baselines) on the test split of `cfg`'s data."""
+    device = next(task.parameters()).device
+    methods = {cfg.model.name: task.reconstruct}
+    if cfg.eval.baselines:
+        methods |= BASELINES
+    lpips = None
+    if use_lpips:
+        from mnistmax.metrics import LPIPSUnavailable, make_lpips
+
+        try:
+            lpips = make_lpips(device)
+        except LPIPSUnavailable as exc:
+            warn(str(exc))
+    return evaluate_methods(methods, test_images(cfg), cfg, device, lpips)
+
+
+# ---------------------------------------------------------------- writing
+
+
+def rows_to_csv(rows: list[dict]) -> str:
+    buf = io.StringIO()
+    writer = csv.DictWriter(buf, fieldnames=list(rows[0]))
+    writer.writeheader()
+    writer.writerows(rows)
+    return buf.getvalue()
+
+
+def rows_to_markdown(rows: list[dict]) -> str:
+    keys = [k for k in rows[0] if k != "n"]
+    lines = ["| " + " | ".join(keys) + " |", "|" + "---|" * len(keys)]
+    for row in rows:
+        lines.append("| " + " | ".join(_fmt(k, row[k]) for k in keys) + " |")
+    return "\n".join(lines) + "\n"
+
+
+def _fmt(key: str, value) -> str:
+    if isinstance(value, float):
+        return {"psnr": f"{value:.2f}", "sigma": f"{value:g}"}.get(key, f"{value:.4f}")
+    return str(value)
+
+
+def write_eval(run_dir: Path, rows: list[dict]) -> Path:
+    out = Path(run_dir) / "eval"
+    write_json(out / "eval.json", rows)
+    write_atomic(out / "eval.csv", rows_to_csv(rows))
+    write_atomic(out / "eval.md", rows_to_markdown(rows))
+    return out

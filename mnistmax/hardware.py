@@ -1,0 +1,49 @@
+"""Device and precision choices, measured rather than assumed."""
+
+from __future__ import annotations
+
+import functools
+from pathlib import Path
+
+import torch
+
+from mnistmax.errors import ConfigError
+
+
+@functools.lru_cache(maxsize=1)
+def cpu_has_fast_bf16() -> bool:
+    """True when the CPU has native bf16 matmul units (AVX512-BF16 or AMX). On such CPUs
+    bf16 autocast trained unet_dae 2.6x faster than fp32 here (796 vs 305 img/s, batch 64,
+    AMD EPYC, 2 cores); without them bf16 is emulated and slower, so fp32 is kept."""
+    try:
+        flags = Path("/proc/cpuinfo").read_text()
+    except OSError:
+        return False
+    return "avx512_bf16" in flags or "amx_bf16" in flags
+
+
+def resolve_accelerator(accelerator: str) -> str:
+    if accelerator == "auto":
+        if torch.cuda.is_available():
+            return "gpu"
+        if getattr(torch.backends, "mps", None) and torch.backends.mps.is_available():
+            return "mps"
+        return "cpu"
+    if accelerator in ("gpu", "cuda") and not torch.cuda.is_available():
+        raise ConfigError(f"train.accelerator={accelerator}: no CUDA GPU is visible; use auto or cpu")
+    return "gpu" if accelerator == "cuda" else accelerator
+
+
+def resolve_precision(amp: str, accelerator: str) -> str:
+    """Lightning precision string for train.amp (auto | off | bf16 | fp16) on an accelerator."""
+    if amp == "off":
+        return "32-true"
+    if accelerator == "gpu":
+        if amp == "fp16":
+            return "16-mixed"
+        return "bf16-mixed" if torch.cuda.is_bf16_supported() else "16-mixed"
+    if amp == "fp16":
+        raise ConfigError("train.amp=fp16 needs a GPU; on the CPU use bf16, auto or off")
+    if amp == "bf16":
+        return "bf16-mixed"
+    return "bf16-mixed" if accelerator == "cpu" and cpu_has_fast_bf16() else "32-true"

@@ -1,0 +1,155 @@
+"""train(cfg) -> run directory: builds the data, the task and a Lightning Trainer, and
+records everything a run needs to be understood later (config.yaml, meta.json, metrics.csv,
+checkpoints)."""
+
+from __future__ import annotations
+
+import logging
+import sys
+import time
+import warnings
+from pathlib import Path
+
+import lightning as L
+import torch
+from lightning.pytorch.callbacks import EarlyStopping, ModelCheckpoint, RichProgressBar
+from lightning.pytorch.callbacks.weight_averaging import EMAWeightAveraging
+from lightning.pytorch.loggers import CSVLogger
+
+from mnistmax.config import RunConfig, dump_yaml
+from mnistmax.data.datamodule import MNISTDataModule
+from mnistmax.hardware import resolve_accelerator, resolve_precision
+from mnistmax.registry import count_parameters
+from mnistmax.runs import create_run_dir, now_iso, update_meta, git_sha, versions, write_atomic
+from mnistmax.tasks import build_task
+
+
+class WarmupEMA(EMAWeightAveraging):
+    """Lightning's EMA with the usual warmup: the decay after n updates is
+    min(decay, (1 + n) / (10 + n)), so short runs are not dominated by the initial weights."""
+
+    def __init__(self, decay: float = 0.999):
+        super().__init__(decay=decay)
+
+        def ema_with_warmup(averaged, current, num_averaged):
+            d = torch.clamp((1.0 + num_averaged) / (10.0 + num_averaged), max=decay)
+            return averaged + (current - averaged) * (1.0 - d)
+
+        self._kwargs["avg_fn"] = ema_with_warmup
+
+
+class EpochSummary(L.Callback):
+    """One plain line per epoch when no progress bar is drawn (logs, CI, pipes)."""
+
+    def __init__(self, echo=print):
+        self.echo = echo
+        self.started = time.perf_counter()
+
+    def on_train_epoch_end(self, trainer, pl_module):
+        m = {k: float(v) for k, v in trainer.callback_metrics.items()}
+        parts = [f"{k} {m[k]:.4f}" for k in ("train/loss", "val/loss") if k in m]
+        if "val/psnr" in m:
+            parts.append(f"val/psnr {m['val/psnr']:.2f} dB")
+        self.echo(f"epoch {trainer.current_epoch + 1}/{trainer.max_epochs}  " + "  ".join(parts)
+                  + f"  ({time.perf_counter() - self.started:.0f}s)")
+
+
+def mlflow_tracking_uri(cfg: RunConfig) -> str:
+    if cfg.logging.tracking_uri:
+        return cfg.logging.tracking_uri
+    return f"sqlite:///{(Path(cfg.logging.output_dir) / 'mlflow.db').resolve()}"
+
+
+def build_loggers(cfg: RunConfig, run_dir: Path) -> list:
+    loggers = [CSVLogger(save_dir=str(run_dir), name="", version="")]
+    if cfg.logging.mlflow:
+        from lightning.pytorch.loggers import MLFlowLogger
+
+        loggers.append(MLFlowLogger(experiment_name=cfg.logging.experiment, run_name=run_dir.name,
+                                    tracking_uri=mlflow_tracking_uri(cfg)))
+    return loggers
+
+
+def build_callbacks(cfg: RunConfig, run_dir: Path, echo=print) -> list:
+    t = cfg.train
+    callbacks: list = [
+        ModelCheckpoint(dirpath=run_dir / "checkpoints", filename="best", monitor="val/loss", mode="min",
+                        save_last=True, auto_insert_metric_name=False, enable_version_counter=False),
+    ]
+    if t.ema:
+        callbacks.append(WarmupEMA(decay=t.ema_decay))
+    if t.patience:
+        callbacks.append(EarlyStopping(monitor="val/loss", mode="min", patience=t.patience))
+    if cfg.logging.progress == "rich" and sys.stdout.isatty():
+        callbacks.append(RichProgressBar(leave=False))
+    elif cfg.logging.progress != "none":
+        callbacks.append(EpochSummary(echo))
+    return callbacks
+
+
+def build_trainer(cfg: RunConfig, run_dir: Path, echo=print) -> L.Trainer:
+    t = cfg.train
+    accelerator = resolve_accelerator(t.accelerator)
+    callbacks = build_callbacks(cfg, run_dir, echo)
+    return L.Trainer(
+        default_root_dir=str(run_dir),
+        max_epochs=t.epochs,
+        max_time={"minutes": t.max_time_minutes} if t.max_time_minutes else None,
+        accelerator=accelerator,
+        devices=t.devices,
+        precision=resolve_precision(t.amp, accelerator),
+        gradient_clip_val=t.grad_clip,
+        callbacks=callbacks,
+        logger=build_loggers(cfg, run_dir),
+        log_every_n_steps=10,
+        enable_progress_bar=any(isinstance(c, RichProgressBar) for c in callbacks),
+        enable_model_summary=False,
+        num_sanity_val_steps=0,
+        deterministic=False,
+    )
+
+
+def quiet_lightning() -> None:
+    """Keep Lightning's start-up chatter (device lines, tips) out of the user's terminal."""
+    logging.getLogger("lightning.pytorch").setLevel(logging.WARNING)
+    warnings.filterwarnings("ignore", message=".*exists and is not empty.*")
+    warnings.filterwarnings("ignore", message=".*LeafSpec.*")
+    warnings.filterwarnings("ignore", message=".*does not have many workers.*")
+
+
+def train(cfg: RunConfig, echo=print) -> Path:
+    """Train one model from a validated config; returns the new run directory."""
+    quiet_lightning()
+    L.seed_everything(cfg.seed, verbose=False)
+    data = MNISTDataModule(cfg)
+    data.setup()
+    run_dir = create_run_dir(cfg.logging.output_dir, cfg.name)
+    write_atomic(run_dir / "config.yaml", dump_yaml(cfg))
+    task = build_task(cfg)
+    trainer = build_trainer(cfg, run_dir, echo)
+    meta = update_meta(
+        run_dir, status="running", name=run_dir.name, task=cfg.task, model=cfg.model.name,
+        parameters=count_parameters(task.net), seed=cfg.seed,
+        data={"source": data.bundle.source, "description": data.bundle.description, "sizes": data.sizes()},
+        device=str(trainer.strategy.root_device), precision=str(trainer.precision),
+        versions=versions(), git_sha=git_sha(), started=now_iso(),
+    )
+    echo(f"run {run_dir}")
+    echo(f"data {meta['data']['description']}: " + ", ".join(f"{k} {v:,}" for k, v in meta["data"]["sizes"].items()))
+    echo(f"model {cfg.model.name} ({meta['parameters']:,} parameters) on {meta['device']}, precision {meta['precision']}")
+    start = time.perf_counter()
+    try:
+        trainer.fit(task, datamodule=data)
+    except BaseException as exc:
+        status = "interrupted" if isinstance(exc, KeyboardInterrupt) else "failed"
+        update_meta(run_dir, status=status, error=str(exc)[:500], ended=now_iso(),
+                    train_seconds=round(time.perf_counter() - start, 1))
+        raise
+    ckpt = next(c for c in trainer.callbacks if isinstance(c, ModelCheckpoint))
+    best = ckpt.best_model_score
+    update_meta(
+        run_dir, status="completed", ended=now_iso(), train_seconds=round(time.perf_counter() - start, 1),
+        epochs_completed=trainer.current_epoch, best_val_loss=None if best is None else float(best),
+        best_checkpoint=str(Path(ckpt.best_model_path).resolve().relative_to(run_dir.resolve())) if ckpt.best_model_path else None,
+    )
+    return run_dir
