@@ -3,7 +3,7 @@ SHELL := /bin/bash
 PY := .venv/bin/python
 MNISTMAX := .venv/bin/mnistmax
 CONFIG ?= configs/mnist.yaml
-RUN ?= $(shell ls -td outputs/runs/*/ 2>/dev/null | head -n 1)
+RUN ?= latest
 
 .DEFAULT_GOAL := help
 
@@ -33,11 +33,11 @@ eval: .venv/.installed ## evaluate the latest run (or RUN=outputs/runs/NAME)
 
 quick: .venv/.installed ## train + evaluate configs/quick.yaml (under a minute)
 	$(MNISTMAX) train --config configs/quick.yaml
-	$(MNISTMAX) eval $$(ls -td outputs/runs/*/ | head -n 1)
+	$(MNISTMAX) eval latest
 
 full-pipeline: .venv/.installed ## train the default model, then evaluate it
 	$(MNISTMAX) train --config $(CONFIG)
-	$(MNISTMAX) eval $$(ls -td outputs/runs/*/ | head -n 1)
+	$(MNISTMAX) eval latest
 
 clean: ## remove outputs/ (runs, MLflow store)
 	rm -rf outputs

@@ -88,12 +88,12 @@ def eval_command(
 def print_eval_table(rows: list[dict], model: str) -> None:
     methods = list(dict.fromkeys(r["method"] for r in rows))
     for kind in dict.fromkeys(r["noise"] for r in rows):
-        table = Table(title=f"{kind} noise: mean per-image PSNR (dB) and SSIM on the test split")
+        table = Table(title=f"{kind} noise: mean per-image PSNR (dB) on the test split, SSIM of {model}")
         table.add_column("σ", justify="right")
-        table.add_column(f"{model} PSNR", justify="right", style="bold green")
-        table.add_column(f"{model} SSIM", justify="right")
+        table.add_column(f"{model}", justify="right", style="bold green")
+        table.add_column("SSIM", justify="right")
         for m in methods[1:]:
-            table.add_column(f"{m} PSNR", justify="right")
+            table.add_column(m.replace("_", "\n"), justify="right")
         for sigma in dict.fromkeys(r["sigma"] for r in rows if r["noise"] == kind):
             by = {r["method"]: r for r in rows if r["noise"] == kind and r["sigma"] == sigma}
             cells = [f"{sigma:g}", f"{by[model]['psnr']:.2f}", f"{by[model]['ssim']:.3f}"]

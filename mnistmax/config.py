@@ -199,8 +199,30 @@ def read_yaml_mapping(path: str | Path) -> dict:
     return raw
 
 
+def deep_merge(base: dict, update: dict) -> dict:
+    out = dict(base)
+    for key, value in update.items():
+        out[key] = deep_merge(out[key], value) if isinstance(value, dict) and isinstance(out.get(key), dict) else value
+    return out
+
+
+def read_config_file(path: str | Path, _seen: tuple = ()) -> dict:
+    """A YAML config; `extends: other.yaml` (relative to this file) is read first and
+    this file's keys are merged over it."""
+    path = Path(path)
+    if path.resolve() in _seen:
+        raise ConfigError(f"config file {str(path)!r} extends itself (cycle through {', '.join(map(str, _seen))})")
+    raw = read_yaml_mapping(path)
+    parent = raw.pop("extends", None)
+    if parent is None:
+        return raw
+    if not isinstance(parent, str):
+        raise ConfigError(f"{path}: extends must be a file name, not {parent!r}")
+    return deep_merge(read_config_file(path.parent / parent, (*_seen, path.resolve())), raw)
+
+
 def load_config(path: str | Path | None = None, overrides: list[str] | None = None) -> RunConfig:
-    raw = read_yaml_mapping(path) if path is not None else {}
+    raw = read_config_file(path) if path is not None else {}
     return validate_config(apply_overrides(raw, list(overrides or [])), source=str(path) if path else None)
 
 

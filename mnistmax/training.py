@@ -115,6 +115,7 @@ def quiet_lightning() -> None:
     warnings.filterwarnings("ignore", message=".*exists and is not empty.*")
     warnings.filterwarnings("ignore", message=".*LeafSpec.*")
     warnings.filterwarnings("ignore", message=".*does not have many workers.*")
+    warnings.filterwarnings("ignore", message=".*smaller than the logging interval.*")
 
 
 def train(cfg: RunConfig, echo=print) -> Path:
@@ -145,11 +146,13 @@ def train(cfg: RunConfig, echo=print) -> Path:
         update_meta(run_dir, status=status, error=str(exc)[:500], ended=now_iso(),
                     train_seconds=round(time.perf_counter() - start, 1))
         raise
+    mlflow_ids = [lg.run_id for lg in trainer.loggers if type(lg).__name__ == "MLFlowLogger"]
     ckpt = next(c for c in trainer.callbacks if isinstance(c, ModelCheckpoint))
     best = ckpt.best_model_score
     update_meta(
         run_dir, status="completed", ended=now_iso(), train_seconds=round(time.perf_counter() - start, 1),
         epochs_completed=trainer.current_epoch, best_val_loss=None if best is None else float(best),
         best_checkpoint=str(Path(ckpt.best_model_path).resolve().relative_to(run_dir.resolve())) if ckpt.best_model_path else None,
+        mlflow_run_id=mlflow_ids[0] if mlflow_ids else None,
     )
     return run_dir
