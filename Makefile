@@ -35,11 +35,23 @@ quick: .venv/.installed ## train + evaluate configs/quick.yaml (under a minute)
 	$(MNISTMAX) train --config configs/quick.yaml
 	$(MNISTMAX) eval latest
 
-full-pipeline: .venv/.installed ## train the default model, then evaluate it
+full-pipeline: .venv/.installed ## train the default model, evaluate it, draw it, write the HTML report
 	$(MNISTMAX) train --config $(CONFIG)
 	$(MNISTMAX) eval latest
+	$(MAKE) --no-print-directory viz RUN=latest
+	$(MNISTMAX) report latest
+
+viz: .venv/.installed ## pictures of RUN (default: latest): grid, sigma panel, curves, best/worst cases
+	$(MNISTMAX) viz recon-grid $(RUN)
+	$(MNISTMAX) viz sigma-panel $(RUN)
+	$(MNISTMAX) viz curves $(RUN)
+	$(MNISTMAX) viz cases $(RUN)
+
+figures: viz ## viz, plus the noise gallery and the HTML report of RUN
+	$(MNISTMAX) viz noise-gallery
+	$(MNISTMAX) report $(RUN)
 
 clean: ## remove outputs/ (runs, MLflow store)
 	rm -rf outputs
 
-.PHONY: help install test test-slow train eval quick full-pipeline clean
+.PHONY: help install test test-slow train eval quick full-pipeline viz figures clean

@@ -24,10 +24,14 @@ app = typer.Typer(
 )
 config_app = typer.Typer(help="Inspect configs.", no_args_is_help=True)
 app.add_typer(config_app, name="config")
+viz_app = typer.Typer(help="Pictures of a run (written under the run directory).", no_args_is_help=True)
+app.add_typer(viz_app, name="viz")
 
 console = Console()
 OVERRIDES = typer.Argument(None, help="KEY=VALUE overrides, e.g. train.epochs=3 model.name=conv_dae", show_default=False)
 CONFIG = typer.Option(..., "--config", "-c", help="YAML config file, e.g. configs/mnist.yaml")
+RUN = typer.Argument(..., help="run directory, run name under outputs/runs, or 'latest'")
+CHECKPOINT = typer.Option("best", "--checkpoint", help="best or last")
 
 
 def echo(message: str) -> None:
@@ -66,10 +70,10 @@ def train(config: Path = CONFIG, overrides: Optional[List[str]] = OVERRIDES):
 @app.command("eval")
 @handle_errors
 def eval_command(
-    run: str = typer.Argument(..., help="run directory, run name, or 'latest'"),
+    run: str = RUN,
     overrides: Optional[List[str]] = OVERRIDES,
     lpips: bool = typer.Option(False, "--lpips", help="also compute LPIPS (needs its backbone weights)"),
-    checkpoint: str = typer.Option("best", help="best or last"),
+    checkpoint: str = CHECKPOINT,
 ):
     """Evaluate a run on its test split over noise kinds x sigmas, with baselines."""
     from mnistmax.config import apply_overrides, config_to_dict, validate_config
@@ -137,6 +141,71 @@ def info(root: str = typer.Option("data", help="folder searched for local datase
         table.add_row(row["source"], row["dataset"], "yes" if row["available"] else "no",
                       f"{row.get('train', 0):,}", f"{row.get('test', 0):,}", row.get("path", row.get("note", "")))
     console.print(table)
+
+
+def _open(run: str, checkpoint: str):
+    from mnistmax.runs import resolve_run
+    from mnistmax.viz.commands import open_run
+
+    return open_run(resolve_run(run), checkpoint)
+
+
+@viz_app.command("recon-grid")
+@handle_errors
+def viz_recon_grid(run: str = RUN, checkpoint: str = CHECKPOINT):
+    """Fixed test digits: clean | noisy | denoised | error map -> grids/recon_test.png."""
+    from mnistmax.viz import commands
+
+    echo(f"wrote {commands.recon_grid(_open(run, checkpoint))}")
+
+
+@viz_app.command("sigma-panel")
+@handle_errors
+def viz_sigma_panel(run: str = RUN, checkpoint: str = CHECKPOINT):
+    """The same test digits across σ = 0 ... 1 with PSNR -> panels/sigma_panel_test.png."""
+    from mnistmax.viz import commands
+
+    echo(f"wrote {commands.sigma_panel(_open(run, checkpoint))}")
+
+
+@viz_app.command("curves")
+@handle_errors
+def viz_curves(run: str = RUN):
+    """Train/val loss and val PSNR per epoch from metrics.csv -> reports/curves.png."""
+    from mnistmax.runs import resolve_run
+    from mnistmax.viz import commands
+
+    echo(f"wrote {commands.curves(resolve_run(run))}")
+
+
+@viz_app.command("cases")
+@handle_errors
+def viz_cases(run: str = RUN, checkpoint: str = CHECKPOINT, k: int = typer.Option(6, min=1, help="digits per side")):
+    """The best and worst denoised test digits by PSNR -> grids/cases.png."""
+    from mnistmax.viz import commands
+
+    echo(f"wrote {commands.cases(_open(run, checkpoint), k)}")
+
+
+@viz_app.command("noise-gallery")
+@handle_errors
+def viz_noise_gallery(output_dir: Path = typer.Option(Path("outputs/gallery"), help="where to write the PNG and GIF")):
+    """No model needed: six digits under every noise kind and level, as a PNG and a GIF."""
+    from mnistmax.viz import commands
+
+    png, gif = commands.noise_gallery(output_dir)
+    echo(f"wrote {png} and {gif}")
+
+
+@app.command()
+@handle_errors
+def report(run: str = RUN):
+    """One self-contained HTML page for a run -> reports/index.html (makes missing pictures and eval)."""
+    from mnistmax.report import prepare_and_build
+    from mnistmax.runs import resolve_run
+
+    path = prepare_and_build(resolve_run(run), warn=lambda m: typer.echo(m, err=True))
+    echo(f"report: {path.resolve()}")
 
 
 @config_app.command("show")

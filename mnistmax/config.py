@@ -131,6 +131,20 @@ class EvalConfig(Section):
     checkpoint: Literal["best", "last"] = "best"
 
 
+class VizConfig(Section):
+    enabled: bool = True
+    every_n_epochs: int = Field(1, gt=0)
+    n_digits: int = Field(8, ge=1, le=16)
+    sigma: float = Field(0.5, ge=0, le=1)
+    panel_digits: int = Field(3, ge=1, le=8)
+    panel_sigmas: list[float] = Field(default_factory=lambda: [round(0.1 * i, 1) for i in range(11)])
+
+    @field_validator("panel_sigmas")
+    @classmethod
+    def _levels(cls, levels):
+        return NoiseConfig._levels_in_range(levels)
+
+
 class LoggingConfig(Section):
     output_dir: str = "outputs"
     mlflow: bool = False
@@ -148,6 +162,7 @@ class RunConfig(Section):
     noise: NoiseConfig = Field(default_factory=NoiseConfig)
     train: TrainConfig = Field(default_factory=TrainConfig)
     eval: EvalConfig = Field(default_factory=EvalConfig)
+    viz: VizConfig = Field(default_factory=VizConfig)
     logging: LoggingConfig = Field(default_factory=LoggingConfig)
 
 

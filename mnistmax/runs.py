@@ -17,6 +17,10 @@ from pathlib import Path
 from mnistmax.errors import RunError
 
 
+_UMASK = os.umask(0)
+os.umask(_UMASK)
+
+
 def now_iso() -> str:
     return datetime.now(timezone.utc).astimezone().isoformat(timespec="seconds")
 
@@ -31,6 +35,7 @@ def write_atomic(path: str | Path, text: str | bytes) -> Path:
     try:
         with os.fdopen(fd, mode) as f:
             f.write(text)
+        os.chmod(tmp, 0o666 & ~_UMASK)  # mkstemp creates 0600; give the file the usual mode
         os.replace(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)

@@ -1,0 +1,61 @@
+"""DenoisingPictures: reconstruction grids and sigma panels every `viz.every_n_epochs`, and
+the training animation at the end. Rank-zero only; the model is put in eval mode under
+no_grad and restored; files are written by the callback itself (MLflow gets copies)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import lightning as L
+import torch
+from lightning.pytorch.utilities import rank_zero_only
+
+from mnistmax.config import RunConfig
+from mnistmax.data.datamodule import to_float
+from mnistmax.runs import write_atomic
+from mnistmax.viz.animate import gif_from_pngs
+from mnistmax.viz.run_figures import render_recon_grid, render_sigma_panel, select_digits
+
+
+def log_artifact(trainer, path: Path, folder: str) -> None:
+    """Copy a file to the MLflow run when MLflow logging is on."""
+    for logger in trainer.loggers:
+        if type(logger).__name__ == "MLFlowLogger":
+            logger.experiment.log_artifact(logger.run_id, str(path), artifact_path=folder)
+
+
+class DenoisingPictures(L.Callback):
+    def __init__(self, cfg: RunConfig, run_dir: Path):
+        self.cfg, self.run_dir = cfg, Path(run_dir)
+        self.grid_digits: torch.Tensor | None = None
+        self.panel_digits: torch.Tensor | None = None
+
+    def setup(self, trainer, pl_module, stage: str) -> None:
+        images, labels = trainer.datamodule.splits.val
+        self.grid_digits = to_float(images[select_digits(labels, self.cfg.viz.n_digits)])
+        self.panel_digits = self.grid_digits[: self.cfg.viz.panel_digits]
+
+    def _due(self, trainer) -> bool:
+        epoch = trainer.current_epoch + 1
+        return epoch % self.cfg.viz.every_n_epochs == 0 or epoch == trainer.max_epochs
+
+    @rank_zero_only
+    def on_validation_epoch_end(self, trainer, pl_module) -> None:
+        if trainer.sanity_checking or not self._due(trainer):
+            return
+        epoch = trainer.current_epoch + 1
+        name = f"{self.cfg.model.name} epoch {epoch}"
+        with torch.no_grad():
+            grid = render_recon_grid(pl_module, self.cfg, self.grid_digits, self.run_dir / "grids" / f"recon_epoch_{epoch:03d}.png", name)
+            panel = render_sigma_panel(pl_module, self.cfg, self.panel_digits, self.run_dir / "panels" / f"sigma_panel_epoch_{epoch:03d}.png", name)
+        for path, folder in ((grid, "grids"), (panel, "panels")):
+            latest = path.with_name(path.name.replace(f"epoch_{epoch:03d}", "latest"))
+            write_atomic(latest, path.read_bytes())
+            log_artifact(trainer, path, folder)
+
+    @rank_zero_only
+    def on_fit_end(self, trainer, pl_module) -> None:
+        frames = sorted((self.run_dir / "grids").glob("recon_epoch_*.png"))
+        if frames:
+            gif = gif_from_pngs(frames, self.run_dir / "animations" / "training.gif")
+            log_artifact(trainer, gif, "animations")

@@ -1,0 +1,138 @@
+"""MNISTDataModule: uint8 tensors in memory, whole batches out, noise made on the device.
+
+Batches leave the loaders as `(images_uint8, labels)`; `on_after_batch_transfer` turns them
+into a dict `{"noisy", "clean", "sigma", "labels"}` on whatever device the batch is on, so
+there is no per-sample Python work anywhere in the hot path.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import lightning as L
+import torch
+
+from mnistmax.config import RunConfig
+from mnistmax.data.noise import apply_noise, sample_levels
+from mnistmax.data.sources import DataBundle, load_source
+from mnistmax.data.splits import stratified_split, stratified_subset
+
+
+def batch_seed(stream: int, epoch: int, index: int) -> int:
+    return (stream * 1_000_003 + epoch * 100_003 + index) % 2**62
+
+
+class TensorBatches:
+    """An iterable of (images, labels, noise_seed) batches sliced from in-memory tensors.
+
+    `noise_seed` is a pure function of (seed, epoch, batch index): the noise a batch gets
+    never depends on what ran before it, so validation sees the same noise every epoch and a
+    resumed run the same noise as an uninterrupted one. Shuffling is a seeded permutation per
+    epoch; Lightning calls `set_epoch` (through the `sampler` attribute, as it does for a
+    DistributedSampler) so a resumed run sees the same order as an uninterrupted one.
+    """
+
+    def __init__(self, images, labels, batch_size: int, shuffle: bool = False, seed: int = 0, drop_last: bool = False):
+        self.images, self.labels = images, labels
+        self.batch_size, self.shuffle, self.seed, self.drop_last = batch_size, shuffle, seed, drop_last
+        self.stream = (seed * 7 + (1 if shuffle else 2)) % 2**31
+        self.epoch = 0
+        self.sampler, self.batch_sampler = self, None  # where Lightning looks for set_epoch
+
+    def set_epoch(self, epoch: int) -> None:
+        self.epoch = epoch
+
+    def __len__(self) -> int:
+        n = len(self.images)
+        return n // self.batch_size if self.drop_last else -(-n // self.batch_size)
+
+    def __iter__(self):
+        n = len(self.images)
+        if self.shuffle:
+            order = torch.randperm(n, generator=torch.Generator().manual_seed(batch_seed(self.stream, self.epoch, n)))
+        else:
+            order = None
+        for i in range(len(self)):
+            sl = slice(i * self.batch_size, (i + 1) * self.batch_size)
+            idx = order[sl] if order is not None else sl
+            yield self.images[idx], self.labels[idx], batch_seed(self.stream, self.epoch if self.shuffle else 0, i)
+
+
+@dataclass
+class Splits:
+    train: tuple[torch.Tensor, torch.Tensor]
+    val: tuple[torch.Tensor, torch.Tensor]
+    test: tuple[torch.Tensor, torch.Tensor]
+
+
+def make_splits(bundle: DataBundle, cfg: RunConfig) -> Splits:
+    """Train / val / test from a bundle: a stratified test hold-out when the source has no
+    test split, a stratified validation hold-out from train, optional class-balanced limits."""
+    d = cfg.data
+    if bundle.train_images is None:
+        empty = (torch.zeros(0, 28, 28, dtype=torch.uint8), torch.zeros(0, dtype=torch.long))
+        test = (bundle.test_images, bundle.test_labels)
+        return Splits(empty, empty, _limit(test, d.limit_test, cfg.seed))
+    images, labels = bundle.train_images, bundle.train_labels
+    if bundle.test_images is None:
+        keep, held = stratified_split(labels, d.test_fraction, cfg.seed)
+        test = (images[held], labels[held])
+        images, labels = images[keep], labels[keep]
+    else:
+        test = (bundle.test_images, bundle.test_labels)
+    keep, held = stratified_split(labels, d.val_fraction, cfg.seed + 1)
+    train, val = (images[keep], labels[keep]), (images[held], labels[held])
+    return Splits(_limit(train, d.limit_train, cfg.seed), val, _limit(test, d.limit_test, cfg.seed))
+
+
+def _limit(split, size: int | None, seed: int):
+    if size is None:
+        return split
+    idx = stratified_subset(split[1], size, seed)
+    return split[0][idx], split[1][idx]
+
+
+class MNISTDataModule(L.LightningDataModule):
+    def __init__(self, cfg: RunConfig, bundle: DataBundle | None = None):
+        super().__init__()
+        self.cfg = cfg
+        self.bundle = bundle
+        self.splits: Splits | None = None
+
+    def setup(self, stage: str | None = None) -> None:
+        if self.splits is None:
+            d = self.cfg.data
+            bundle = self.bundle or load_source(d.source, d.dataset, d.root, d.download)
+            self.bundle, self.splits = bundle, make_splits(bundle, self.cfg)
+
+    def sizes(self) -> dict[str, int]:
+        self.setup()
+        return {name: len(getattr(self.splits, name)[0]) for name in ("train", "val", "test")}
+
+    def train_dataloader(self):
+        images, labels = self.splits.train
+        return TensorBatches(images, labels, self.cfg.data.batch_size, shuffle=True, seed=self.cfg.seed, drop_last=True)
+
+    def val_dataloader(self):
+        return TensorBatches(*self.splits.val, self.cfg.eval.batch_size)
+
+    def test_dataloader(self):
+        return TensorBatches(*self.splits.test, self.cfg.eval.batch_size)
+
+    def on_after_batch_transfer(self, batch, dataloader_idx: int):
+        images, labels, seed = batch
+        generator = torch.Generator(device=images.device).manual_seed(int(seed))
+        return noisy_batch(images, labels, self.cfg, generator)
+
+
+def to_float(images_uint8: torch.Tensor) -> torch.Tensor:
+    """(B, 28, 28) uint8 -> (B, 1, 28, 28) float in [0, 1]."""
+    return images_uint8.unsqueeze(1).float().div_(255.0)
+
+
+def noisy_batch(images: torch.Tensor, labels: torch.Tensor, cfg: RunConfig, generator: torch.Generator) -> dict:
+    clean = to_float(images)
+    n = cfg.noise
+    sigma = sample_levels(len(clean), n.train_sigmas, n.train_sigma_range, generator, clean.device)
+    noisy = apply_noise(n.kind, clean, sigma, generator=generator, clip=n.clip)
+    return {"noisy": noisy, "clean": clean, "sigma": sigma, "labels": labels}

