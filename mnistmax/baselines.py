@@ -42,3 +42,37 @@ BASELINES: dict[str, Callable[[torch.Tensor], torch.Tensor]] = {
     "gaussian_filter": gaussian_filter,
     "median_filter": median_filter,
 }
+
+
+def binary_opening(noisy: torch.Tensor, size: int = 2, threshold: float = 0.5) -> torch.Tensor:
+    """Morphological opening (erosion, then dilation) of the thresholded image with a
+    size x size square: removes specks and lines thinner than the square; never adds a pixel."""
+    x = (noisy > threshold).to(noisy.dtype)
+    lo, hi = (size - 1) // 2, size // 2
+    eroded = -F.max_pool2d(F.pad(-x, (lo, hi, lo, hi), value=-1.0), size, stride=1)
+    return F.max_pool2d(F.pad(eroded, (hi, lo, hi, lo), value=0.0), size, stride=1)
+
+
+def component_filter(noisy: torch.Tensor, min_size: int = 12, threshold: float = 0.5) -> torch.Tensor:
+    """Keep 8-connected components of the thresholded image with at least `min_size` pixels
+    (scipy.ndimage.label on the CPU); never adds a pixel."""
+    import numpy as np
+    from scipy import ndimage
+
+    on = (noisy > threshold).detach().cpu().numpy()
+    out = np.zeros_like(on)
+    structure = np.ones((3, 3), dtype=bool)
+    for i in range(on.shape[0]):
+        labels, n = ndimage.label(on[i, 0], structure=structure)
+        if n:
+            sizes = np.bincount(labels.ravel())
+            keep = sizes >= min_size
+            keep[0] = False
+            out[i, 0] = keep[labels]
+    return torch.from_numpy(out).to(noisy.device, noisy.dtype)
+
+
+BITMAP_BASELINES: dict[str, Callable[[torch.Tensor], torch.Tensor]] = {
+    "opening": binary_opening,
+    "component_filter": component_filter,
+}

@@ -103,6 +103,22 @@ def print_eval_table(rows: list[dict], model: str) -> None:
             cells = [f"{sigma:g}", f"{by[model]['psnr']:.2f}", f"{by[model]['ssim']:.3f}"]
             table.add_row(*cells, *(f"{by[m]['psnr']:.2f}" for m in methods[1:]))
         console.print(table)
+        if "precision" in rows[0]:
+            print_ablation_table([r for r in rows if r["noise"] == kind], methods, kind)
+
+
+def print_ablation_table(rows: list[dict], methods: list[str], kind: str) -> None:
+    """Precision / recall / ablation efficiency (%) per method and level (bitmap runs)."""
+    table = Table(title=f"{kind}: precision / recall / ablation efficiency (%), pooled over test pixels")
+    table.add_column("σ", justify="right")
+    for m in methods:
+        table.add_column(m.replace("_", "\n"), justify="right", style="bold green" if m == methods[0] else None)
+    for sigma in dict.fromkeys(r["sigma"] for r in rows):
+        by = {r["method"]: r for r in rows if r["sigma"] == sigma}
+        pct = lambda v: "-" if v != v else f"{100 * v:.1f}"  # noqa: E731  (NaN -> -)
+        table.add_row(f"{sigma:g}", *(" / ".join(pct(by[m][k]) for k in ("precision", "recall", "ablation_efficiency"))
+                                      for m in methods))
+    console.print(table)
 
 
 @app.command()
@@ -176,6 +192,15 @@ def viz_curves(run: str = RUN):
     from mnistmax.viz import commands
 
     echo(f"wrote {commands.curves(resolve_run(run))}")
+
+
+@viz_app.command("ablation-map")
+@handle_errors
+def viz_ablation_map(run: str = RUN, checkpoint: str = CHECKPOINT):
+    """Kept signal / removed noise / wrongly removed / missed noise in four colours -> grids/ablation_map_test.png."""
+    from mnistmax.viz import commands
+
+    echo(f"wrote {commands.ablation_map(_open(run, checkpoint))}")
 
 
 @viz_app.command("cases")

@@ -15,8 +15,11 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 
 from mnistmax.errors import ConfigError
 
-NOISE_KINDS = ("gaussian", "salt_pepper", "pixel_flip", "lines", "blocks", "mixed")
-LOSSES = ("l2", "l1", "charbonnier", "bce")
+NOISE_KINDS = (
+    "gaussian", "salt_pepper", "pixel_flip", "lines", "blocks", "mixed",
+    "add_pixels", "add_lines", "add_blocks", "add_blobs", "add_border", "add_mixed",  # additive-only
+)
+LOSSES = ("l2", "l1", "charbonnier", "bce", "weighted_bce", "precision_bce", "dice", "fp_penalty", "combined")
 DATASETS = ("mnist", "fashion_mnist", "kmnist")
 
 Level = float
@@ -36,6 +39,8 @@ class DataConfig(Section):
     limit_train: int | None = Field(None, gt=0)
     limit_test: int | None = Field(None, gt=0)
     batch_size: int = Field(64, gt=0)
+    binarize: bool = False
+    threshold: float = Field(0.5, gt=0, lt=1)
 
 
 class ModelConfig(Section):
@@ -105,7 +110,8 @@ class TrainConfig(Section):
     lr: float = Field(2e-3, gt=0)
     weight_decay: float = Field(1e-4, ge=0)
     warmup_epochs: float = Field(1.0, ge=0)
-    loss: Literal["l2", "l1", "charbonnier", "bce"] = "l2"
+    loss: Literal["l2", "l1", "charbonnier", "bce", "weighted_bce", "precision_bce", "dice", "fp_penalty",
+                  "combined"] = "l2"
     amp: Literal["auto", "off", "bf16", "fp16"] = "auto"
     ema: bool = True
     ema_decay: float = Field(0.999, gt=0, lt=1)

@@ -13,13 +13,14 @@ from typing import Callable
 
 import torch
 
-from mnistmax.baselines import BASELINES
+from mnistmax.baselines import BASELINES, BITMAP_BASELINES
 from mnistmax.config import RunConfig
-from mnistmax.data.datamodule import make_splits, to_float
+from mnistmax.data.datamodule import clean_images, make_splits
 from mnistmax.data.noise import apply_noise
 from mnistmax.data.sources import load_source
 from mnistmax.errors import DataError
-from mnistmax.metrics import image_metrics
+from mnistmax.metrics import COUNT_KEYS, binary_counts, binary_scores, image_metrics
+from mnistmax.models.gated import AblationGate
 from mnistmax.runs import write_atomic, write_json
 
 METRIC_KEYS = ("mse", "psnr", "ssim")
@@ -29,7 +30,7 @@ def noisy_test_batches(images: torch.Tensor, kind: str, sigma: float, cfg: RunCo
     """Yield (noisy, clean) batches; the noise depends only on (eval.seed, kind, sigma, batch)."""
     bs = cfg.eval.batch_size
     for i in range(0, len(images), bs):
-        clean = to_float(images[i : i + bs]).to(device)
+        clean = clean_images(images[i : i + bs], cfg).to(device)
         seed = _seed(cfg.eval.seed, kind, sigma, i)
         generator = torch.Generator(device=device).manual_seed(seed)
         yield apply_noise(kind, clean, sigma, generator=generator, clip=cfg.noise.clip), clean
@@ -47,11 +48,14 @@ def evaluate_methods(
     device: torch.device | str = "cpu",
     lpips: Callable | None = None,
 ) -> list[dict]:
-    """One row per (method, kind, sigma): mean per-image MSE, PSNR, SSIM (and LPIPS)."""
+    """One row per (method, kind, sigma): mean per-image MSE, PSNR, SSIM (and LPIPS); with
+    data.binarize also bitmap and ablation scores pooled over all test pixels."""
     rows = []
+    bitmap = cfg.data.binarize
     for kind in cfg.noise.kinds_to_evaluate():
         for sigma in cfg.noise.test_sigmas:
-            sums = {name: {k: 0.0 for k in (*METRIC_KEYS, "lpips")} for name in methods}
+            sums = {name: dict.fromkeys((*METRIC_KEYS, "lpips"), 0.0) for name in methods}
+            counts = {name: dict.fromkeys(COUNT_KEYS, 0) for name in methods}
             for noisy, clean in noisy_test_batches(images, kind, sigma, cfg, device):
                 for name, method in methods.items():
                     with torch.no_grad():
@@ -60,14 +64,31 @@ def evaluate_methods(
                         sums[name][key] += values.sum().item()
                     if lpips is not None:
                         sums[name]["lpips"] += lpips(out, clean).sum().item()
+                    if bitmap:
+                        batch = binary_counts(out, noisy, clean, cfg.data.threshold)
+                        counts[name] = {k: counts[name][k] + batch[k] for k in COUNT_KEYS}
             n = len(images)
             for name in methods:
                 row = {"method": name, "noise": kind, "sigma": sigma, "n": n}
                 row |= {k: sums[name][k] / n for k in METRIC_KEYS}
                 if lpips is not None:
                     row["lpips"] = sums[name]["lpips"] / n
+                if bitmap:
+                    row |= binary_scores(counts[name], n)
                 rows.append(row)
     return rows
+
+
+def methods_for(cfg: RunConfig, task) -> dict[str, Callable[[torch.Tensor], torch.Tensor]]:
+    """The model, its ungated network when it is gated, and the classical baselines."""
+    methods = {cfg.model.name: task.reconstruct}
+    if isinstance(task.net, AblationGate):
+        methods[f"{cfg.model.name.removeprefix('ablation_')} (ungated)"] = task.net.ungated
+    if cfg.eval.baselines:
+        methods |= BASELINES
+        if cfg.data.binarize:
+            methods |= BITMAP_BASELINES
+    return methods
 
 
 def test_images(cfg: RunConfig) -> torch.Tensor:
@@ -82,9 +103,7 @@ def test_images(cfg: RunConfig) -> torch.Tensor:
 def evaluate_run(run_dir: Path, cfg: RunConfig, task, use_lpips: bool = False, warn=print) -> list[dict]:
     """Evaluate a loaded task (and the baselines) on the test split of `cfg`'s data."""
     device = next(task.parameters()).device
-    methods = {cfg.model.name: task.reconstruct}
-    if cfg.eval.baselines:
-        methods |= BASELINES
+    methods = methods_for(cfg, task)
     lpips = None
     if use_lpips:
         from mnistmax.metrics import LPIPSUnavailable, make_lpips

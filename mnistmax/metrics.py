@@ -59,3 +59,43 @@ def make_lpips(device: torch.device | str = "cpu"):
             return net(to3(pred), to3(target)).flatten()
 
     return lpips
+
+
+# ---------------------------------------------------------------- bitmaps and ablation
+
+COUNT_KEYS = ("tp", "fp", "fn", "tn", "noise", "noise_removed", "signal", "signal_kept")
+
+
+def binary_counts(output: torch.Tensor, noisy: torch.Tensor, clean: torch.Tensor, threshold: float = 0.5) -> dict:
+    """Pixel counts (summed over the batch) after thresholding all three images:
+    tp/fp/fn/tn of output vs clean, `noise` = pixels on in noisy but off in clean,
+    `noise_removed` = those the output turned off, `signal` = clean on-pixels,
+    `signal_kept` = those still on in the output."""
+    out, noisy_on, sig = output > threshold, noisy > threshold, clean > threshold
+    noise = noisy_on & ~sig
+    counts = {
+        "tp": out & sig, "fp": out & ~sig, "fn": ~out & sig, "tn": ~out & ~sig,
+        "noise": noise, "noise_removed": noise & ~out, "signal": sig, "signal_kept": sig & out,
+    }
+    return {k: int(v.sum()) for k, v in counts.items()}
+
+
+def _ratio(num: float, den: float) -> float:
+    return float(num) / den if den else float("nan")
+
+
+def binary_scores(counts: dict, n_images: int) -> dict[str, float]:
+    """Bitmap and ablation scores pooled over all pixels of all images (micro average)."""
+    tp, fp, fn, tn = (counts[k] for k in ("tp", "fp", "fn", "tn"))
+    return {
+        "accuracy": _ratio(tp + tn, tp + fp + fn + tn),
+        "dice": _ratio(2 * tp, 2 * tp + fp + fn),
+        "iou": _ratio(tp, tp + fp + fn),
+        "hamming": _ratio(fp + fn, n_images),  # wrong pixels per image
+        "precision": _ratio(tp, tp + fp),
+        "recall": _ratio(tp, tp + fn),
+        "specificity": _ratio(tn, tn + fp),
+        "fpr": _ratio(fp, fp + tn),
+        "ablation_efficiency": _ratio(counts["noise_removed"], counts["noise"]),
+        "pixel_conservation": _ratio(counts["signal_kept"], counts["signal"]),
+    }

@@ -87,6 +87,28 @@ def eval_table(run_dir: Path) -> str | None:
     return "".join(parts)
 
 
+ABLATION_KEYS = ("precision", "recall", "specificity", "fpr", "ablation_efficiency", "pixel_conservation", "dice", "iou")
+
+
+def ablation_table(run_dir: Path) -> str | None:
+    """Bitmap runs: precision, recall, ablation efficiency ... per method, noise kind and level."""
+    path = run_dir / "eval" / "eval.json"
+    rows = json.loads(path.read_text()) if path.is_file() else []
+    if not rows or "precision" not in rows[0]:
+        return None
+    head = "".join(f"<th>{k.replace('_', ' ')}</th>" for k in ABLATION_KEYS)
+    body = []
+    for r in rows:
+        cells = "".join(f"<td>{'-' if r[k] != r[k] else f'{100 * r[k]:.2f}'}</td>" for k in ABLATION_KEYS)
+        body.append(f"<tr><td>{html.escape(r['method'])}</td><td>{html.escape(r['noise'])}</td>"
+                    f"<td>{r['sigma']:g}</td>{cells}</tr>")
+    note = ("Percentages pooled over all test pixels. Ablation efficiency = added noise pixels the output removed / "
+            "noise pixels added; pixel conservation = clean ink pixels kept / clean ink pixels. "
+            "A gated model can never add a pixel; '(ungated)' is the same network without the gate.")
+    return (f'<h2>Ablation scores (bitmaps)</h2><p class="note">{note}</p><table><tr><th>method</th><th>noise</th>'
+            f"<th>level</th>{head}</tr>{''.join(body)}</table>")
+
+
 def config_section(run_dir: Path) -> str | None:
     path = run_dir / "config.yaml"
     return f"<h2>Config</h2><pre>{html.escape(path.read_text())}</pre>" if path.is_file() else None
@@ -103,6 +125,9 @@ SECTIONS: list[Callable[[Path], str | None]] = [
     figure_section("Training animation", "animations/training.gif",
                    note="The validation reconstruction grid, epoch by epoch."),
     figure_section("Best and worst test digits", "grids/cases.png"),
+    ablation_table,
+    figure_section("Ablation map", "grids/ablation_map_test.png", "grids/ablation_map_latest.png",
+                   note="White: kept ink; blue: removed noise; red: wrongly removed ink; yellow: missed noise."),
     config_section,
 ]
 
@@ -112,6 +137,13 @@ def build_report(run_dir: Path) -> Path:
     page = (f'<!doctype html><html lang="en"><head><meta charset="utf-8"><title>mnistmax: {html.escape(run_dir.name)}'
             f"</title><style>{CSS}</style></head><body>{body}</body></html>\n")
     return write_atomic(run_dir / "reports" / "index.html", page)
+
+
+def _is_bitmap_run(run_dir: Path) -> bool:
+    import yaml
+
+    cfg = yaml.safe_load((run_dir / "config.yaml").read_text()) or {}
+    return bool(cfg.get("data", {}).get("binarize"))
 
 
 def prepare_and_build(run_dir: Path, warn=print) -> Path:
@@ -125,16 +157,17 @@ def prepare_and_build(run_dir: Path, warn=print) -> Path:
         "recon_grid": not (run_dir / "grids" / "recon_test.png").is_file(),
         "sigma_panel": not (run_dir / "panels" / "sigma_panel_test.png").is_file(),
         "cases": not (run_dir / "grids" / "cases.png").is_file(),
+        "ablation_map": _is_bitmap_run(run_dir) and not (run_dir / "grids" / "ablation_map_test.png").is_file(),
     }
     if missing["curves"]:
         commands.curves(run_dir)
-    if any(missing[k] for k in ("eval", "recon_grid", "sigma_panel", "cases")):
+    if any(missing[k] for k in ("eval", "recon_grid", "sigma_panel", "cases", "ablation_map")):
         run = commands.open_run(run_dir)
         if missing["eval"]:
             from mnistmax.evaluate import evaluate_run, write_eval
 
             write_eval(run_dir, evaluate_run(run_dir, run.cfg, run.task, warn=warn))
-        for name in ("recon_grid", "sigma_panel", "cases"):
+        for name in ("recon_grid", "sigma_panel", "cases", "ablation_map"):
             if missing[name]:
                 getattr(commands, name)(run)
     return build_report(run_dir)

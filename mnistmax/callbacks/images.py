@@ -1,4 +1,5 @@
-"""DenoisingPictures: reconstruction grids and sigma panels every `viz.every_n_epochs`, and
+"""DenoisingPictures: reconstruction grids and sigma panels (and ablation maps for bitmap
+runs) every `viz.every_n_epochs`, and
 the training animation at the end. Rank-zero only; the model is put in eval mode under
 no_grad and restored; files are written by the callback itself (MLflow gets copies)."""
 
@@ -11,10 +12,10 @@ import torch
 from lightning.pytorch.utilities import rank_zero_only
 
 from mnistmax.config import RunConfig
-from mnistmax.data.datamodule import to_float
+from mnistmax.data.datamodule import clean_images
 from mnistmax.runs import write_atomic
 from mnistmax.viz.animate import gif_from_pngs
-from mnistmax.viz.run_figures import render_recon_grid, render_sigma_panel, select_digits
+from mnistmax.viz.run_figures import render_ablation_map, render_recon_grid, render_sigma_panel, select_digits
 
 
 def log_artifact(trainer, path: Path, folder: str) -> None:
@@ -32,7 +33,7 @@ class DenoisingPictures(L.Callback):
 
     def setup(self, trainer, pl_module, stage: str) -> None:
         images, labels = trainer.datamodule.splits.val
-        self.grid_digits = to_float(images[select_digits(labels, self.cfg.viz.n_digits)])
+        self.grid_digits = clean_images(images[select_digits(labels, self.cfg.viz.n_digits)], self.cfg)
         self.panel_digits = self.grid_digits[: self.cfg.viz.panel_digits]
 
     def _due(self, trainer) -> bool:
@@ -48,7 +49,11 @@ class DenoisingPictures(L.Callback):
         with torch.no_grad():
             grid = render_recon_grid(pl_module, self.cfg, self.grid_digits, self.run_dir / "grids" / f"recon_epoch_{epoch:03d}.png", name)
             panel = render_sigma_panel(pl_module, self.cfg, self.panel_digits, self.run_dir / "panels" / f"sigma_panel_epoch_{epoch:03d}.png", name)
-        for path, folder in ((grid, "grids"), (panel, "panels")):
+        written = [(grid, "grids"), (panel, "panels")]
+        if self.cfg.data.binarize:
+            path = self.run_dir / "grids" / f"ablation_map_epoch_{epoch:03d}.png"
+            written.append((render_ablation_map(pl_module, self.cfg, self.grid_digits, path, name), "grids"))
+        for path, folder in written:
             latest = path.with_name(path.name.replace(f"epoch_{epoch:03d}", "latest"))
             write_atomic(latest, path.read_bytes())
             log_artifact(trainer, path, folder)

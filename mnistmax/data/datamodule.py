@@ -130,8 +130,14 @@ def to_float(images_uint8: torch.Tensor) -> torch.Tensor:
     return images_uint8.unsqueeze(1).float().div_(255.0)
 
 
+def clean_images(images_uint8: torch.Tensor, cfg: RunConfig) -> torch.Tensor:
+    """The clean targets: floats in [0, 1], or 0/1 bitmaps when data.binarize is on."""
+    clean = to_float(images_uint8)
+    return (clean >= cfg.data.threshold).to(clean.dtype) if cfg.data.binarize else clean
+
+
 def noisy_batch(images: torch.Tensor, labels: torch.Tensor, cfg: RunConfig, generator: torch.Generator) -> dict:
-    clean = to_float(images)
+    clean = clean_images(images, cfg)
     n = cfg.noise
     sigma = sample_levels(len(clean), n.train_sigmas, n.train_sigma_range, generator, clean.device)
     noisy = apply_noise(n.kind, clean, sigma, generator=generator, clip=n.clip)

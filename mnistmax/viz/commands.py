@@ -9,7 +9,7 @@ from pathlib import Path
 import torch
 
 from mnistmax.config import RunConfig
-from mnistmax.data.datamodule import make_splits, to_float
+from mnistmax.data.datamodule import clean_images, make_splits
 from mnistmax.data.noise import NOISE_FUNCTIONS
 from mnistmax.data.sources import load_source
 from mnistmax.runs import load_task
@@ -36,15 +36,26 @@ def open_run(run_dir: Path, checkpoint: str = "best") -> OpenRun:
     return OpenRun(Path(run_dir), cfg, task, images, labels, checkpoint)
 
 
+def fixed_digits(run: OpenRun, n: int) -> torch.Tensor:
+    """n test digits cycling through the classes, as the run's clean targets."""
+    return clean_images(run.test_images[run_figures.select_digits(run.test_labels, n)], run.cfg)
+
+
 def recon_grid(run: OpenRun) -> Path:
-    clean = to_float(run.test_images[run_figures.select_digits(run.test_labels, run.cfg.viz.n_digits)])
+    clean = fixed_digits(run, run.cfg.viz.n_digits)
     return run_figures.render_recon_grid(run.task, run.cfg, clean, run.run_dir / "grids" / "recon_test.png", run.title())
 
 
 def sigma_panel(run: OpenRun) -> Path:
-    clean = to_float(run.test_images[run_figures.select_digits(run.test_labels, run.cfg.viz.panel_digits)])
+    clean = fixed_digits(run, run.cfg.viz.panel_digits)
     return run_figures.render_sigma_panel(run.task, run.cfg, clean, run.run_dir / "panels" / "sigma_panel_test.png",
                                           run.title())
+
+
+def ablation_map(run: OpenRun) -> Path:
+    clean = fixed_digits(run, run.cfg.viz.n_digits)
+    return run_figures.render_ablation_map(run.task, run.cfg, clean, run.run_dir / "grids" / "ablation_map_test.png",
+                                           run.title())
 
 
 def cases(run: OpenRun, k: int = 6) -> Path:

@@ -210,3 +210,47 @@ def noise_gallery_frame(images_by_kind: dict[str, list[torch.Tensor]], level: fl
     plt.close(fig)
     buf.seek(0)
     return Image.open(buf).convert("RGB")
+
+
+ABLATION_COLOURS = {  # RGB in [0, 1]
+    "kept signal": (1.0, 1.0, 1.0),
+    "removed noise": (0.2, 0.55, 1.0),
+    "wrongly removed signal": (1.0, 0.15, 0.15),
+    "missed noise": (1.0, 0.85, 0.0),
+}
+
+
+def ablation_colours(clean, noisy, output, threshold: float = 0.5) -> np.ndarray:
+    """(N, H, W, 3) colour map: kept signal white, removed noise blue, wrongly removed signal
+    red, missed noise yellow, empty background black."""
+    sig = (clean > threshold).squeeze(1).cpu().numpy()
+    noise = ((noisy > threshold) & (clean <= threshold)).squeeze(1).cpu().numpy()
+    out = (output > threshold).squeeze(1).cpu().numpy()
+    rgb = np.zeros((*sig.shape, 3), dtype=np.float32)
+    for mask, name in ((sig & out, "kept signal"), (noise & ~out, "removed noise"),
+                       (sig & ~out, "wrongly removed signal"), (noise & out, "missed noise")):
+        rgb[mask] = ABLATION_COLOURS[name]
+    return rgb
+
+
+def ablation_map(clean, noisy, output, path, title: str = "", threshold: float = 0.5) -> Path:
+    """Rows of digits; columns clean | noisy | output | ablation map (four colours + legend)."""
+    from matplotlib.patches import Patch
+
+    n = len(clean)
+    colours = ablation_colours(clean, noisy, output, threshold)
+    fig, axes = plt.subplots(n, 4, figsize=(4.2, 0.95 * n + 1.5), squeeze=False)
+    fig.subplots_adjust(left=0.02, right=0.98, top=1 - 0.75 / (0.95 * n + 1.5), bottom=0.8 / (0.95 * n + 1.5),
+                        wspace=0.05, hspace=0.06)
+    for j, name in enumerate(("clean", "noisy", "output", "ablation map")):
+        axes[0, j].set_title(name, fontsize=8)
+    for i in range(n):
+        for j, x in enumerate((clean, noisy, output)):
+            axes[i, j].imshow(_img(x[i]), **DIGIT)
+        axes[i, 3].imshow(colours[i], interpolation="nearest")
+        for ax in axes[i]:
+            _off(ax)
+    handles = [Patch(facecolor=c, edgecolor="grey", label=name) for name, c in ABLATION_COLOURS.items()]
+    fig.legend(handles=handles, loc="lower center", ncol=2, fontsize=7, frameon=False)
+    fig.suptitle(title, fontsize=9)
+    return save_figure(fig, path)

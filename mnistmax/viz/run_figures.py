@@ -11,7 +11,7 @@ from pathlib import Path
 import torch
 
 from mnistmax.config import RunConfig
-from mnistmax.data.datamodule import to_float
+from mnistmax.data.datamodule import clean_images, to_float
 from mnistmax.data.noise import apply_noise
 from mnistmax.metrics import per_image_psnr
 from mnistmax.viz import figures
@@ -51,6 +51,13 @@ def render_recon_grid(task, cfg: RunConfig, clean: torch.Tensor, path: Path, tit
     return figures.recon_grid(clean, noisy, out, path, title=title, psnr=per_image_psnr(out, clean))
 
 
+def render_ablation_map(task, cfg: RunConfig, clean: torch.Tensor, path: Path, title: str) -> Path:
+    noisy = fixed_noise(clean, cfg.noise.kind, cfg.viz.sigma, cfg.noise.clip)
+    out = denoise(task, noisy)
+    return figures.ablation_map(clean, noisy, out, path, title=f"{title}\n{cfg.noise.kind} at {cfg.viz.sigma:g}",
+                                threshold=cfg.data.threshold)
+
+
 def render_sigma_panel(task, cfg: RunConfig, clean: torch.Tensor, path: Path, title: str) -> Path:
     sigmas = cfg.viz.panel_sigmas
     noisy = [fixed_noise(clean, cfg.noise.kind, s, cfg.noise.clip) for s in sigmas]
@@ -61,7 +68,7 @@ def render_sigma_panel(task, cfg: RunConfig, clean: torch.Tensor, path: Path, ti
 
 def render_cases(task, cfg: RunConfig, images: torch.Tensor, path: Path, k: int = 6, title: str = "") -> Path:
     """The k best and k worst test digits by PSNR at viz.sigma."""
-    clean = to_float(images)
+    clean = clean_images(images, cfg)
     noisy = fixed_noise(clean, cfg.noise.kind, cfg.viz.sigma, cfg.noise.clip)
     out = torch.cat([denoise(task, noisy[i : i + 1000]) for i in range(0, len(noisy), 1000)])
     psnr = per_image_psnr(out, clean)

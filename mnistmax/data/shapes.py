@@ -1,0 +1,72 @@
+"""Batched random shapes shared by the noise kinds: per-image levels, line and rectangle
+masks. Everything is a tensor op on the images' device; `generator` makes it repeatable."""
+
+from __future__ import annotations
+
+import math
+
+import torch
+
+Level = float | torch.Tensor
+
+
+def per_image(level: Level, images: torch.Tensor) -> torch.Tensor:
+    """Level as a (B, 1, 1, 1) tensor on the images' device."""
+    level = torch.as_tensor(level, dtype=images.dtype, device=images.device)
+    return level.expand(images.shape[0]).reshape(-1, 1, 1, 1)
+
+
+def uniform(shape, images: torch.Tensor, generator: torch.Generator | None) -> torch.Tensor:
+    return torch.rand(shape, generator=generator, device=images.device, dtype=images.dtype)
+
+
+def pixel_grid(images: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """Row and column coordinates shaped (1, 1, H, 1) and (1, 1, 1, W)."""
+    h, w = images.shape[-2:]
+    ys = torch.arange(h, device=images.device, dtype=images.dtype).view(1, 1, h, 1)
+    xs = torch.arange(w, device=images.device, dtype=images.dtype).view(1, 1, 1, w)
+    return ys, xs
+
+
+def count_mask(level: Level, images: torch.Tensor, maximum: int) -> torch.Tensor:
+    """(B, maximum, 1, 1) mask keeping the first ceil(level * maximum) shapes of each image:
+    any level above 0 draws at least one shape, and every step of 1/maximum adds one."""
+    count = torch.ceil(per_image(level, images).view(-1, 1) * maximum - 1e-6)  # (B, 1)
+    index = torch.arange(maximum, device=images.device, dtype=images.dtype).view(1, -1)
+    return (index < count).view(-1, maximum, 1, 1)
+
+
+def line_masks(images: torch.Tensor, n: int, generator) -> torch.Tensor:
+    """(B, n, H, W) masks of straight lines at random angle and offset, 1-2 px wide."""
+    b, h, w = images.shape[0], *images.shape[-2:]
+    ys, xs = pixel_grid(images)
+    params = uniform((b, n, 3), images, generator)
+    theta = (params[..., 0] * math.pi).view(b, n, 1, 1)
+    offset = ((params[..., 1] - 0.5) * 0.8 * min(h, w)).view(b, n, 1, 1)
+    half_width = (0.5 + 0.5 * params[..., 2]).view(b, n, 1, 1)
+    dist = ((xs - (w - 1) / 2) * torch.cos(theta) + (ys - (h - 1) / 2) * torch.sin(theta) - offset).abs()
+    return dist <= half_width
+
+
+def rect_masks(images: torch.Tensor, n: int, generator, min_side: float, max_side: float) -> torch.Tensor:
+    """(B, n, H, W) masks of axis-aligned rectangles with sides in [min_side, max_side] px."""
+    b, h, w = images.shape[0], *images.shape[-2:]
+    ys, xs = pixel_grid(images)
+    params = uniform((b, n, 4), images, generator)
+    size_h = (min_side + params[..., 0] * (max_side - min_side)).view(b, n, 1, 1)
+    size_w = (min_side + params[..., 1] * (max_side - min_side)).view(b, n, 1, 1)
+    top = (params[..., 2].view(b, n, 1, 1) * (h - size_h)).floor()
+    left = (params[..., 3].view(b, n, 1, 1) * (w - size_w)).floor()
+    return (ys >= top) & (ys < top + size_h) & (xs >= left) & (xs < left + size_w)
+
+
+def blob_masks(images: torch.Tensor, n: int, generator, min_radius: float = 1.2, max_radius: float = 3.0):
+    """(B, n, H, W) masks of filled ellipses (ink blots) with radii in [min_radius, max_radius]."""
+    b, h, w = images.shape[0], *images.shape[-2:]
+    ys, xs = pixel_grid(images)
+    params = uniform((b, n, 4), images, generator)
+    cy = (2 + params[..., 0] * (h - 5)).view(b, n, 1, 1)
+    cx = (2 + params[..., 1] * (w - 5)).view(b, n, 1, 1)
+    ry = (min_radius + params[..., 2] * (max_radius - min_radius)).view(b, n, 1, 1)
+    rx = (min_radius + params[..., 3] * (max_radius - min_radius)).view(b, n, 1, 1)
+    return ((ys - cy) / ry) ** 2 + ((xs - cx) / rx) ** 2 <= 1.0

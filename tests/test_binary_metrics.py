@@ -1,0 +1,51 @@
+"""Bitmap and ablation scores on hand-made 4x4 images, checked against hand counts."""
+
+import math
+
+import torch
+
+from mnistmax.losses import combined_loss, dice_loss, false_positive_penalty, precision_bce_loss, weighted_bce_loss
+from mnistmax.metrics import binary_counts, binary_scores
+
+
+def img(rows):
+    return torch.tensor(rows, dtype=torch.float32).view(1, 1, 4, 4)
+
+
+CLEAN = img([[0, 1, 1, 0], [0, 1, 1, 0], [0, 0, 0, 0], [0, 0, 0, 0]])  # 4 ink pixels
+NOISY = img([[1, 1, 1, 0], [0, 1, 1, 0], [0, 0, 0, 1], [1, 1, 0, 0]])  # + 4 noise pixels
+OUTPUT = img([[0, 1, 1, 0], [0, 0, 1, 0], [0, 0, 0, 1], [0, 0, 0, 0]])  # 1 ink lost, 1 noise kept
+
+
+def test_counts_by_hand():
+    c = binary_counts(OUTPUT, NOISY, CLEAN)
+    assert c == {"tp": 3, "fp": 1, "fn": 1, "tn": 11, "noise": 4, "noise_removed": 3, "signal": 4, "signal_kept": 3}
+
+
+def test_scores_by_hand():
+    s = binary_scores(binary_counts(OUTPUT, NOISY, CLEAN), n_images=1)
+    assert s["accuracy"] == 14 / 16
+    assert s["precision"] == 3 / 4 and s["recall"] == 3 / 4
+    assert s["dice"] == 6 / 8 and s["iou"] == 3 / 5
+    assert s["hamming"] == 2
+    assert s["specificity"] == 11 / 12 and s["fpr"] == 1 / 12
+    assert s["ablation_efficiency"] == 3 / 4 and s["pixel_conservation"] == 3 / 4
+
+
+def test_perfect_output_and_empty_denominators():
+    s = binary_scores(binary_counts(CLEAN, NOISY, CLEAN), 1)
+    assert s["precision"] == s["recall"] == s["ablation_efficiency"] == s["dice"] == 1.0 and s["hamming"] == 0
+    s = binary_scores(binary_counts(CLEAN, CLEAN, CLEAN), 1)  # no noise added
+    assert math.isnan(s["ablation_efficiency"])
+
+
+def test_bitmap_losses():
+    assert dice_loss(CLEAN, CLEAN).item() < 0.05 and dice_loss(1 - CLEAN, CLEAN).item() > 0.9
+    assert false_positive_penalty(CLEAN, CLEAN) == 0 and false_positive_penalty(NOISY, CLEAN) == 4 / 16
+    fp = CLEAN.clone()
+    fp[0, 0, 3, 3] = 0.9  # one false positive
+    fn = CLEAN.clone()
+    fn[0, 0, 0, 1] = 0.1  # one missed ink pixel, equally wrong
+    assert precision_bce_loss(fp, CLEAN) > 2 * precision_bce_loss(fn, CLEAN)
+    assert weighted_bce_loss(fn, CLEAN) > weighted_bce_loss(fp, CLEAN)
+    assert combined_loss(fp, CLEAN) > combined_loss(CLEAN, CLEAN)
