@@ -47,16 +47,42 @@ class ModelConfig(Section):
     name: str = "unet_dae"
     base_ch: int = Field(32, gt=0, le=512)
     num_downs: int = Field(2, ge=1, le=3)
+    embedding_dim: int = Field(128, gt=0, le=4096)
 
     @field_validator("name")
     @classmethod
     def _known_model(cls, name: str) -> str:
         from mnistmax.registry import list_models
 
-        valid = list_models("denoise")
+        valid = list_models()
         if name not in valid:
             raise ValueError(f"unknown model {name!r}; valid: {', '.join(valid)}")
         return name
+
+
+TASK_FAMILIES = {"denoise": "denoise", "contrastive": "encoder"}
+
+
+class ContrastiveConfig(Section):
+    loss: Literal["ntxent", "supcon", "infonce", "triplet"] = "ntxent"
+    temperature: float = Field(0.2, gt=0)
+    projection_dim: int = Field(128, gt=0)
+    margin: float = Field(0.2, gt=0)
+    mining: Literal["batch_all", "batch_hard", "semi_hard"] = "batch_hard"
+    probe_lr: float = Field(1e-2, gt=0)
+
+    def uses_labels(self) -> bool:
+        return self.loss in ("supcon", "triplet")
+
+
+class AugmentConfig(Section):
+    rotation: float = Field(15.0, ge=0, le=180)
+    translate: float = Field(0.12, ge=0, le=0.5)
+    scale: tuple[float, float] = (0.85, 1.15)
+    elastic: float = Field(0.0, ge=0, le=5)
+    erase_prob: float = Field(0.25, ge=0, le=1)
+    brightness: tuple[float, float] = (0.7, 1.0)
+    consistent: bool = False
 
 
 class NoiseConfig(Section):
@@ -161,7 +187,7 @@ class LoggingConfig(Section):
 
 class RunConfig(Section):
     name: str = Field("run", pattern=r"^[A-Za-z0-9_.-]+$")
-    task: Literal["denoise"] = "denoise"
+    task: Literal["denoise", "contrastive"] = "denoise"
     seed: int = 42
     data: DataConfig = Field(default_factory=DataConfig)
     model: ModelConfig = Field(default_factory=ModelConfig)
@@ -170,6 +196,18 @@ class RunConfig(Section):
     eval: EvalConfig = Field(default_factory=EvalConfig)
     viz: VizConfig = Field(default_factory=VizConfig)
     logging: LoggingConfig = Field(default_factory=LoggingConfig)
+    contrastive: ContrastiveConfig = Field(default_factory=ContrastiveConfig)
+    augment: AugmentConfig = Field(default_factory=AugmentConfig)
+
+    @model_validator(mode="after")
+    def _model_fits_task(self):
+        from mnistmax.registry import get_entry, list_models
+
+        family = TASK_FAMILIES[self.task]
+        if get_entry(self.model.name).family != family:
+            valid = ", ".join(list_models(family))
+            raise ValueError(f"model.name: {self.model.name!r} cannot run task {self.task!r}; valid: {valid}")
+        return self
 
 
 # ---------------------------------------------------------------- loading and overrides
@@ -265,6 +303,8 @@ def _describe(exc: ValidationError, source: str | None) -> str:
         valid = ", ".join(section.model_fields) if section else ""
         return f"{prefix}{key}: unknown key; valid keys here: {valid}{more}"
     msg = err["msg"].removeprefix("Value error, ")
+    if not loc:  # a check across sections: its message names the keys itself
+        return f"{prefix}{msg}{more}"
     if err["type"] == "literal_error":
         msg = msg.replace("Input should be", "must be one of")
     return f"{prefix}{key}: {msg} (got {err.get('input')!r}){more}"

@@ -50,6 +50,8 @@ class EpochSummary(L.Callback):
         parts = [f"{k} {m[k]:.4f}" for k in ("train/loss", "val/loss") if k in m]
         if "val/psnr" in m:
             parts.append(f"val/psnr {m['val/psnr']:.2f} dB")
+        if "val/probe_acc" in m:
+            parts.append(f"val/probe_acc {100 * m['val/probe_acc']:.1f}%")
         self.echo(f"epoch {trainer.current_epoch + 1}/{trainer.max_epochs}  " + "  ".join(parts)
                   + f"  ({time.perf_counter() - self.started:.0f}s)")
 

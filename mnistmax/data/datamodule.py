@@ -22,6 +22,18 @@ def batch_seed(stream: int, epoch: int, index: int) -> int:
     return (stream * 1_000_003 + epoch * 100_003 + index) % 2**62
 
 
+def balanced_order(labels: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
+    """A permutation that interleaves the classes (each shuffled): any run of k * C items
+    holds about k of every class, so each batch has positives for every anchor."""
+    shuffled = torch.randperm(len(labels), generator=generator)
+    lab = labels[shuffled]
+    rank = torch.zeros(len(labels), dtype=torch.long)
+    for c in torch.unique(lab):
+        idx = torch.nonzero(lab == c).flatten()
+        rank[idx] = torch.arange(len(idx)) * len(labels) // len(idx)  # spread each class evenly
+    return shuffled[torch.argsort(rank * 1000 + lab, stable=True)]
+
+
 class TensorBatches:
     """An iterable of (images, labels, noise_seed) batches sliced from in-memory tensors.
 
@@ -32,9 +44,11 @@ class TensorBatches:
     DistributedSampler) so a resumed run sees the same order as an uninterrupted one.
     """
 
-    def __init__(self, images, labels, batch_size: int, shuffle: bool = False, seed: int = 0, drop_last: bool = False):
+    def __init__(self, images, labels, batch_size: int, shuffle: bool = False, seed: int = 0, drop_last: bool = False,
+                 balanced: bool = False):
         self.images, self.labels = images, labels
         self.batch_size, self.shuffle, self.seed, self.drop_last = batch_size, shuffle, seed, drop_last
+        self.balanced = balanced  # interleave classes so every batch holds about batch_size / C of each
         self.stream = (seed * 7 + (1 if shuffle else 2)) % 2**31
         self.epoch = 0
         self.sampler, self.batch_sampler = self, None  # where Lightning looks for set_epoch
@@ -48,10 +62,10 @@ class TensorBatches:
 
     def __iter__(self):
         n = len(self.images)
+        order = None
         if self.shuffle:
-            order = torch.randperm(n, generator=torch.Generator().manual_seed(batch_seed(self.stream, self.epoch, n)))
-        else:
-            order = None
+            generator = torch.Generator().manual_seed(batch_seed(self.stream, self.epoch, n))
+            order = balanced_order(self.labels, generator) if self.balanced else torch.randperm(n, generator=generator)
         for i in range(len(self)):
             sl = slice(i * self.batch_size, (i + 1) * self.batch_size)
             idx = order[sl] if order is not None else sl
@@ -111,7 +125,9 @@ class MNISTDataModule(L.LightningDataModule):
 
     def train_dataloader(self):
         images, labels = self.splits.train
-        return TensorBatches(images, labels, self.cfg.data.batch_size, shuffle=True, seed=self.cfg.seed, drop_last=True)
+        balanced = self.cfg.task == "contrastive" and self.cfg.contrastive.uses_labels()
+        return TensorBatches(images, labels, self.cfg.data.batch_size, shuffle=True, seed=self.cfg.seed, drop_last=True,
+                             balanced=balanced)
 
     def val_dataloader(self):
         return TensorBatches(*self.splits.val, self.cfg.eval.batch_size)
@@ -122,6 +138,8 @@ class MNISTDataModule(L.LightningDataModule):
     def on_after_batch_transfer(self, batch, dataloader_idx: int):
         images, labels, seed = batch
         generator = torch.Generator(device=images.device).manual_seed(int(seed))
+        if self.cfg.task == "contrastive":
+            return view_batch(images, labels, self.cfg, generator)
         return noisy_batch(images, labels, self.cfg, generator)
 
 
@@ -142,3 +160,14 @@ def noisy_batch(images: torch.Tensor, labels: torch.Tensor, cfg: RunConfig, gene
     sigma = sample_levels(len(clean), n.train_sigmas, n.train_sigma_range, generator, clean.device)
     noisy = apply_noise(n.kind, clean, sigma, generator=generator, clip=n.clip)
     return {"noisy": noisy, "clean": clean, "sigma": sigma, "labels": labels}
+
+
+def view_batch(images: torch.Tensor, labels: torch.Tensor, cfg: RunConfig, generator: torch.Generator) -> dict:
+    """Two augmented views of each clean image (contrastive tasks)."""
+    from mnistmax.data.augment import AugmentParams, augment
+
+    clean = clean_images(images, cfg)
+    a = cfg.augment
+    params = AugmentParams(a.rotation, a.translate, a.scale, a.elastic, a.erase_prob, a.brightness)
+    views = [augment(clean, params, generator, a.consistent) for _ in range(2)]
+    return {"images": clean, "view1": views[0], "view2": views[1], "labels": labels}

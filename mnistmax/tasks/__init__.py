@@ -6,7 +6,8 @@ from mnistmax.config import RunConfig, config_to_dict
 
 
 def build_task(cfg: RunConfig):
+    from mnistmax.tasks.contrastive import ContrastiveTask
     from mnistmax.tasks.denoise import DenoiseTask
 
-    tasks = {"denoise": DenoiseTask}
+    tasks = {"denoise": DenoiseTask, "contrastive": ContrastiveTask}
     return tasks[cfg.task](config_to_dict(cfg))

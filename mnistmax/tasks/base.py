@@ -38,12 +38,15 @@ class BaseTask(L.LightningModule):
         raise NotImplementedError
 
     def _step(self, batch, stage: str) -> torch.Tensor:
+        """Log `{stage}/loss` and the metrics; a metric named `aux_loss` (e.g. an online
+        probe's) is added to what is optimised but not to the logged loss."""
         loss, metrics = self.model_step(batch, stage)
-        n = len(batch["clean"]) if isinstance(batch, dict) and "clean" in batch else None
+        objective = loss + metrics.pop("aux_loss", 0.0)
+        n = len(batch["labels"])
         self.log(f"{stage}/loss", loss, prog_bar=True, on_step=False, on_epoch=True, batch_size=n)
         for key, value in metrics.items():
-            self.log(f"{stage}/{key}", value, prog_bar=key == "psnr", on_epoch=True, batch_size=n)
-        return loss
+            self.log(f"{stage}/{key}", value, prog_bar=key in ("psnr", "probe_acc"), on_epoch=True, batch_size=n)
+        return objective
 
     def training_step(self, batch, batch_idx):
         loss = self._step(batch, "train")
@@ -60,15 +63,18 @@ class BaseTask(L.LightningModule):
     def test_step(self, batch, batch_idx):
         return self._step(batch, "test")
 
-    def configure_optimizers(self):
-        t = self.cfg.train
+    def param_groups(self, params=None) -> list[dict]:
+        """AdamW groups: weight decay on weights, none on norms and biases."""
         decay, no_decay = [], []
-        for p in self.parameters():
+        for p in params if params is not None else self.parameters():
             if p.requires_grad:
                 (decay if p.ndim > 1 else no_decay).append(p)
-        optimizer = torch.optim.AdamW(
-            [{"params": decay, "weight_decay": t.weight_decay}, {"params": no_decay, "weight_decay": 0.0}], lr=t.lr
-        )
+        return [{"params": decay, "weight_decay": self.cfg.train.weight_decay},
+                {"params": no_decay, "weight_decay": 0.0}]
+
+    def configure_optimizers(self):
+        t = self.cfg.train
+        optimizer = torch.optim.AdamW(self.param_groups(), lr=t.lr)
         total = int(self.trainer.estimated_stepping_batches)
         steps_per_epoch = max(1, total // max(1, self.trainer.max_epochs or 1))
         warmup = int(t.warmup_epochs * steps_per_epoch)

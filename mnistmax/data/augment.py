@@ -1,0 +1,56 @@
+"""Batched MNIST augmentations for contrastive views, run on the batch's device.
+
+One call draws per-image parameters (or one shared set when `consistent=True`) and applies
+a random affine warp (rotation, translation, scale), optional elastic jitter, random
+erasing and a brightness scale. Shapes stay (B, 1, H, W) and values stay in [0, 1].
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import torch
+import torch.nn.functional as F
+
+from mnistmax.data.shapes import rect_masks
+
+
+@dataclass(frozen=True)
+class AugmentParams:
+    rotation: float = 15.0  # degrees, ±
+    translate: float = 0.12  # fraction of the image size, ±
+    scale: tuple[float, float] = (0.85, 1.15)
+    elastic: float = 0.0  # displacement in pixels (0 = off)
+    erase_prob: float = 0.25
+    brightness: tuple[float, float] = (0.7, 1.0)
+
+
+def _uniform(n: int, low: float, high: float, generator, device) -> torch.Tensor:
+    return low + (high - low) * torch.rand(n, generator=generator, device=device)
+
+
+def augment(images: torch.Tensor, params: AugmentParams = AugmentParams(), generator=None,
+            consistent: bool = False) -> torch.Tensor:
+    """A random view of each image. With `consistent`, every image in the batch gets the
+    same warp, erasing box and brightness."""
+    b, device = images.shape[0], images.device
+    n = 1 if consistent else b
+    angle = _uniform(n, -params.rotation, params.rotation, generator, device) * math.pi / 180
+    scale = _uniform(n, *params.scale, generator, device)
+    shift = _uniform(2 * n, -params.translate, params.translate, generator, device).view(n, 2) * 2
+    cos, sin = torch.cos(angle) / scale, torch.sin(angle) / scale
+    theta = torch.stack([torch.stack([cos, -sin, shift[:, 0]], 1), torch.stack([sin, cos, shift[:, 1]], 1)], 1)
+    grid = F.affine_grid(theta.expand(b, 2, 3), list(images.shape), align_corners=False)  # (B, H, W, 2)
+    if params.elastic > 0:
+        h, w = images.shape[-2:]
+        field = torch.randn((n, 2, 3, 3), generator=generator, device=device)  # smooth: 3x3 control points
+        field = F.interpolate(field, size=(h, w), mode="bicubic", align_corners=False)
+        grid = grid + (field.permute(0, 2, 3, 1) * params.elastic * 2 / h).expand(b, h, w, 2)
+    out = F.grid_sample(images, grid.to(images.dtype), mode="bilinear", padding_mode="zeros", align_corners=False)
+    if params.erase_prob > 0:
+        boxes = rect_masks(out[:n], 1, generator, 4, 10)[:, :1]  # (n, 1, H, W)
+        hit = (torch.rand(n, generator=generator, device=device) < params.erase_prob).view(n, 1, 1, 1)
+        out = out.masked_fill((boxes & hit).expand(b, 1, *out.shape[-2:]), 0.0)
+    bright = _uniform(n, *params.brightness, generator, device).view(n, 1, 1, 1)
+    return (out * bright).clamp(0.0, 1.0)
