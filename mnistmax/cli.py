@@ -78,10 +78,13 @@ def eval_command(
     """Evaluate a run on its test split over noise kinds x sigmas, with baselines."""
     from mnistmax.config import apply_overrides, config_to_dict, validate_config
     from mnistmax.evaluate import evaluate_run, write_eval
+    from mnistmax.errors import RunError
     from mnistmax.runs import load_task, resolve_run
 
     run_dir = resolve_run(run)
     cfg, task = load_task(run_dir, checkpoint)
+    if cfg.task != "denoise":
+        raise RunError(f"{run_dir} is a {cfg.task} run; evaluate its embeddings with `mnistmax probe {run}`")
     cfg = validate_config(apply_overrides(config_to_dict(cfg), overrides or []), source="override")
     rows = evaluate_run(run_dir, cfg, task, use_lpips=lpips, warn=lambda m: typer.echo(m, err=True))
     out = write_eval(run_dir, rows)
@@ -203,6 +206,17 @@ def viz_ablation_map(run: str = RUN, checkpoint: str = CHECKPOINT):
     echo(f"wrote {commands.ablation_map(_open(run, checkpoint))}")
 
 
+@viz_app.command("embeddings")
+@handle_errors
+def viz_embeddings(run: str = RUN, checkpoint: str = CHECKPOINT):
+    """PCA and t-SNE scatter of an encoder's test embeddings -> grids/embeddings_{pca,tsne}.png."""
+    from mnistmax.runs import resolve_run
+    from mnistmax.viz import commands
+
+    pca, tsne = commands.embedding_plots(resolve_run(run), checkpoint)
+    echo(f"wrote {pca} and {tsne}")
+
+
 @viz_app.command("cases")
 @handle_errors
 def viz_cases(run: str = RUN, checkpoint: str = CHECKPOINT, k: int = typer.Option(6, min=1, help="digits per side")):
@@ -220,6 +234,39 @@ def viz_noise_gallery(output_dir: Path = typer.Option(Path("outputs/gallery"), h
 
     png, gif = commands.noise_gallery(output_dir)
     echo(f"wrote {png} and {gif}")
+
+
+@app.command()
+@handle_errors
+def probe(run: str = RUN, checkpoint: str = CHECKPOINT):
+    """Frozen-embedding evaluation of an encoder run: linear probe, kNN, NMI/ARI, P@1, MAP@R, few-shot."""
+    from mnistmax.probe import probe_run
+    from mnistmax.runs import resolve_run
+
+    run_dir = resolve_run(run)
+    rows = probe_run(run_dir, checkpoint)
+    table = Table(title="embeddings of the test split (frozen encoder vs raw pixels)")
+    keys = ("linear_probe", "knn", "nmi", "ari", "precision_at_1", "map_at_r")
+    table.add_column("method")
+    for key in keys:
+        table.add_column(key.replace("_", " "), justify="right")
+    for row in rows:
+        cells = ["-" if row.get(k) is None else (f"{100 * row[k]:.2f}%" if k in ("linear_probe", "knn") else f"{row[k]:.3f}")
+                 for k in keys]
+        table.add_row(row["method"], *cells, style="bold green" if row is rows[0] else None)
+    console.print(table)
+    echo(f"wrote {run_dir / 'eval' / 'probe.json'}")
+
+
+@app.command()
+@handle_errors
+def embed(run: str = RUN, output: Path = typer.Option(..., "--output", "-o", help="the .npz file to write"),
+          checkpoint: str = CHECKPOINT):
+    """Export an encoder run's embeddings of every split: embeddings, labels, split -> NPZ."""
+    from mnistmax.probe import export_embeddings
+    from mnistmax.runs import resolve_run
+
+    echo(f"wrote {export_embeddings(resolve_run(run), output, checkpoint)}")
 
 
 @app.command()

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import io
+import warnings
 
 import torch
 from torchmetrics.functional.image import peak_signal_noise_ratio, structural_similarity_index_measure
@@ -99,3 +100,50 @@ def binary_scores(counts: dict, n_images: int) -> dict[str, float]:
         "ablation_efficiency": _ratio(counts["noise_removed"], counts["noise"]),
         "pixel_conservation": _ratio(counts["signal_kept"], counts["signal"]),
     }
+
+
+# ---------------------------------------------------------------- embeddings
+
+
+def knn_accuracy(train_z, train_y, test_z, test_y, k: int = 20, temperature: float = 0.07) -> float:
+    """Weighted kNN (cosine similarity, weights exp(sim / T), as in InstDisc / DINO)."""
+    train_z, test_z = torch.nn.functional.normalize(train_z.float(), dim=1), torch.nn.functional.normalize(test_z.float(), dim=1)
+    n_classes = int(max(train_y.max(), test_y.max())) + 1
+    correct = 0
+    for i in range(0, len(test_z), 1000):
+        sim = test_z[i : i + 1000] @ train_z.T  # (b, N)
+        top_sim, top_idx = sim.topk(min(k, len(train_z)), dim=1)
+        votes = torch.zeros(len(sim), n_classes).scatter_add_(1, train_y[top_idx], (top_sim / temperature).exp())
+        correct += (votes.argmax(1) == test_y[i : i + 1000]).sum().item()
+    return correct / len(test_z)
+
+
+def retrieval_metrics(z: torch.Tensor, y: torch.Tensor) -> dict[str, float]:
+    """Leave-one-out retrieval inside one set (cosine): precision@1 and MAP@R, where R is the
+    number of other items of the query's class (Musgrave et al., 2020)."""
+    z = torch.nn.functional.normalize(z.float(), dim=1)
+    sim = z @ z.T
+    sim.fill_diagonal_(float("-inf"))
+    counts = torch.bincount(y)
+    r = counts[y] - 1  # (N,)
+    r_max = int(r.max())
+    order = sim.topk(r_max, dim=1).indices  # (N, r_max)
+    hits = (y[order] == y.view(-1, 1)).float()
+    within = torch.arange(r_max).view(1, -1) < r.view(-1, 1)
+    hits = hits * within
+    precision_at_i = hits.cumsum(1) / torch.arange(1, r_max + 1).view(1, -1)
+    map_at_r = ((precision_at_i * hits).sum(1) / r.clamp(min=1).float()).mean().item()
+    return {"precision_at_1": hits[:, 0].mean().item(), "map_at_r": map_at_r}
+
+
+def clustering_scores(z: torch.Tensor, y: torch.Tensor, n_clusters: int = 10, seed: int = 0) -> dict[str, float]:
+    """k-means on L2-normalised embeddings (scikit-learn), scored against the labels with
+    torchmetrics' NMI and ARI."""
+    from sklearn.cluster import KMeans
+    from torchmetrics.functional.clustering import adjusted_rand_score, normalized_mutual_info_score
+
+    z = torch.nn.functional.normalize(z.float(), dim=1).numpy()
+    pred = torch.from_numpy(KMeans(n_clusters, n_init=10, random_state=seed).fit_predict(z)).long()
+    with warnings.catch_warnings():  # torchmetrics builds a sparse contingency table
+        warnings.filterwarnings("ignore", message=".*Sparse invariant checks.*")
+        return {"nmi": normalized_mutual_info_score(pred, y).item(), "ari": adjusted_rand_score(pred, y).item()}

@@ -75,10 +75,14 @@ def build_loggers(cfg: RunConfig, run_dir: Path) -> list:
 def build_callbacks(cfg: RunConfig, run_dir: Path, echo=print) -> list:
     t = cfg.train
     callbacks: list = []
-    if cfg.viz.enabled:  # before EMA: it draws while the averaged weights are swapped in
+    if cfg.viz.enabled and cfg.task == "denoise":  # before EMA: it draws with the averaged weights
         from mnistmax.callbacks.images import DenoisingPictures
 
         callbacks.append(DenoisingPictures(cfg, run_dir))
+    if cfg.viz.enabled and cfg.task == "contrastive":
+        from mnistmax.callbacks.embeddings import EmbeddingEvolution
+
+        callbacks.append(EmbeddingEvolution(cfg, run_dir))
     callbacks += [
         ModelCheckpoint(dirpath=run_dir / "checkpoints", filename="best", monitor="val/loss", mode="min",
                         save_last=True, auto_insert_metric_name=False, enable_version_counter=False),

@@ -75,3 +75,21 @@ def noise_gallery(output_dir: Path, levels: list[float] | None = None) -> tuple[
     levels = levels or [0.0, 0.2, 0.4, 0.6, 0.8, 1.0]
     return run_figures.render_noise_gallery(bundle.train_images[idx], list(NOISE_FUNCTIONS), levels,
                                             output_dir / "noise_gallery.png", output_dir / "noise_gallery.gif")
+
+
+def embedding_plots(run_dir: Path, checkpoint: str = "best") -> tuple[Path, Path]:
+    """PCA and t-SNE of the test embeddings, coloured by digit."""
+    from sklearn.manifold import TSNE
+
+    from mnistmax.callbacks.embeddings import pca_2d
+    from mnistmax.probe import embed_images
+    from mnistmax.viz import figures
+
+    run = open_run(run_dir, checkpoint)
+    z = embed_images(run.task, run.test_images, run.cfg).numpy()
+    y = run.test_labels.numpy()
+    name = f"{run.cfg.model.name} ({run.cfg.contrastive.loss}), {len(y)} test digits"
+    pca = figures.embedding_scatter(pca_2d(z), y, run_dir / "grids" / "embeddings_pca.png", name, "PCA")
+    tsne_points = TSNE(2, init="pca", perplexity=30, random_state=run.cfg.seed).fit_transform(z)
+    tsne = figures.embedding_scatter(tsne_points, y, run_dir / "grids" / "embeddings_tsne.png", name, "t-SNE")
+    return pca, tsne

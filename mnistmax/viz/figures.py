@@ -119,7 +119,8 @@ def sigma_panel(noisy_by_sigma, denoised_by_sigma, clean, sigmas, psnr_by_sigma,
 
 
 def training_curves(history: dict[str, list[tuple[int, float]]], path, title: str = "") -> Path:
-    """Left: train/val loss per epoch (log scale); right: val PSNR per epoch."""
+    """Left: train/val loss per epoch (log scale); right: val PSNR per epoch (the online
+    linear probe's accuracy for encoder runs)."""
     fig, (ax_loss, ax_psnr) = plt.subplots(1, 2, figsize=(9, 3.4))
     fig.subplots_adjust(left=0.08, right=0.98, top=0.84, bottom=0.16, wspace=0.25)
     for key, style in (("train/loss", "-o"), ("val/loss", "-s")):
@@ -131,15 +132,18 @@ def training_curves(history: dict[str, list[tuple[int, float]]], path, title: st
     ax_loss.set_ylabel("loss")
     ax_loss.legend(fontsize=8)
     ax_loss.grid(alpha=0.3)
-    if history.get("val/psnr"):
-        epochs, values = zip(*history["val/psnr"])
+    key, label, scale, unit = (("val/psnr", "val PSNR (dB)", 1.0, " dB") if history.get("val/psnr")
+                               else ("val/probe_acc", "val linear-probe accuracy (%)", 100.0, "%"))
+    if history.get(key):
+        epochs, values = zip(*history[key])
+        values = [v * scale for v in values]
         ax_psnr.plot(np.array(epochs) + 1, values, "-o", ms=3, color="tab:green")
         best = int(np.argmax(values))
         late = best >= len(values) / 2
-        ax_psnr.annotate(f"best {values[best]:.2f} dB", (epochs[best] + 1, values[best]), fontsize=8,
+        ax_psnr.annotate(f"best {values[best]:.2f}{unit}", (epochs[best] + 1, values[best]), fontsize=8,
                          xytext=(-4 if late else 4, -14), textcoords="offset points", ha="right" if late else "left")
     ax_psnr.set_xlabel("epoch")
-    ax_psnr.set_ylabel("val PSNR (dB)")
+    ax_psnr.set_ylabel(label)
     ax_psnr.grid(alpha=0.3)
     fig.suptitle(title, fontsize=10)
     return save_figure(fig, path)
@@ -254,3 +258,43 @@ def ablation_map(clean, noisy, output, path, title: str = "", threshold: float =
     fig.legend(handles=handles, loc="lower center", ncol=2, fontsize=7, frameon=False)
     fig.suptitle(title, fontsize=9)
     return save_figure(fig, path)
+
+
+def embedding_scatter(points: np.ndarray, labels: np.ndarray, path, title: str = "", ax_title: str = "") -> Path:
+    """2-D scatter coloured by digit (tab10), with a legend of the ten classes."""
+    fig, ax = plt.subplots(figsize=(5.6, 5.0))
+    fig.subplots_adjust(left=0.08, right=0.82, top=0.9, bottom=0.08)
+    draw_scatter(ax, points, labels)
+    ax.set_title(ax_title, fontsize=9)
+    ax.legend(*ax.get_legend_handles_labels(), loc="center left", bbox_to_anchor=(1.01, 0.5), fontsize=8,
+              title="digit", markerscale=2, frameon=False)
+    fig.suptitle(title, fontsize=10)
+    return save_figure(fig, path)
+
+
+def draw_scatter(ax, points: np.ndarray, labels: np.ndarray, size: float = 7) -> None:
+    cmap = matplotlib.colormaps["tab10"]
+    for c in range(10):
+        sel = labels == c
+        ax.scatter(points[sel, 0], points[sel, 1], s=size, color=cmap(c), label=str(c), alpha=0.8, linewidths=0)
+    ax.set_xticks([])
+    ax.set_yticks([])
+
+
+def scatter_frame(points: np.ndarray, labels: np.ndarray, title: str, limits: float):
+    """One GIF frame (PIL image) of a 2-D scatter with fixed axis limits."""
+    import io
+
+    from PIL import Image
+
+    fig, ax = plt.subplots(figsize=(4.2, 4.2))
+    fig.subplots_adjust(left=0.04, right=0.96, top=0.9, bottom=0.04)
+    draw_scatter(ax, points, labels, size=12)
+    ax.set_xlim(-limits, limits)
+    ax.set_ylim(-limits, limits)
+    ax.set_title(title, fontsize=9)
+    buf = io.BytesIO()
+    fig.savefig(buf, format="png", dpi=90, facecolor="white")
+    plt.close(fig)
+    buf.seek(0)
+    return Image.open(buf).convert("RGB")

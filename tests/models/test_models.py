@@ -13,7 +13,7 @@ from mnistmax.losses import l2_loss
 from mnistmax.models.layers import pad_to_multiple
 from mnistmax.registry import count_parameters, create_model, get_entry, list_models, register_model
 
-MODELS = list_models()
+MODELS = list_models("denoise")  # encoders: tests/models/test_encoders.py
 
 
 def test_registry_holds_the_denoisers():

@@ -1,0 +1,110 @@
+"""How good are an encoder's embeddings? Frozen-feature evaluation on the test split:
+linear probe, weighted kNN, k-means NMI/ARI, precision@1, MAP@R, few-shot probes, and the
+same numbers on raw pixels as a baseline row. Also the `embed` export."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from mnistmax.config import RunConfig
+from mnistmax.data.datamodule import clean_images, make_splits
+from mnistmax.data.sources import load_source
+from mnistmax.errors import RunError
+from mnistmax.metrics import clustering_scores, knn_accuracy, retrieval_metrics
+from mnistmax.runs import write_json
+
+SHOTS = (1, 5, 10)
+
+
+def embed_images(task, images: torch.Tensor, cfg: RunConfig, batch_size: int = 1000) -> torch.Tensor:
+    device = next(task.parameters()).device
+    task.eval()
+    return torch.cat([task.embed(clean_images(images[i : i + batch_size], cfg).to(device)).cpu()
+                      for i in range(0, len(images), batch_size)])
+
+
+def linear_probe_accuracy(train_z, train_y, test_z, test_y, weight_decay: float = 1e-4, steps: int = 100) -> float:
+    """Multinomial logistic regression on standardised frozen features (full-batch L-BFGS)."""
+    mean, std = train_z.mean(0), train_z.std(0).clamp(min=1e-6)
+    xtr, xte = (train_z - mean) / std, (test_z - mean) / std
+    n_classes = int(max(train_y.max(), test_y.max())) + 1
+    layer = torch.nn.Linear(xtr.shape[1], n_classes)
+    optimizer = torch.optim.LBFGS(layer.parameters(), lr=1.0, max_iter=steps, line_search_fn="strong_wolfe")
+
+    def closure():
+        optimizer.zero_grad()
+        loss = F.cross_entropy(layer(xtr), train_y) + weight_decay * layer.weight.pow(2).sum()
+        loss.backward()
+        return loss
+
+    optimizer.step(closure)
+    with torch.no_grad():
+        return (layer(xte).argmax(1) == test_y).float().mean().item()
+
+
+def few_shot_indices(labels: torch.Tensor, shots: int, seed: int) -> torch.Tensor:
+    g = torch.Generator().manual_seed(seed)
+    picks = [idx[torch.randperm(len(idx), generator=g)[:shots]] for idx in
+             (torch.nonzero(labels == c).flatten() for c in torch.unique(labels))]
+    return torch.cat(picks)
+
+
+def score_embeddings(train_z, train_y, test_z, test_y, seed: int = 0) -> dict[str, float]:
+    return {
+        "linear_probe": linear_probe_accuracy(train_z, train_y, test_z, test_y),
+        "knn": knn_accuracy(train_z, train_y, test_z, test_y, k=20),
+        **clustering_scores(test_z, test_y, seed=seed),
+        **retrieval_metrics(test_z, test_y),
+    }
+
+
+def probe_rows(name: str, train_z, train_y, test_z, test_y, seed: int) -> list[dict]:
+    rows = [{"method": name, "n_train": len(train_z), "n_test": len(test_z),
+             **score_embeddings(train_z, train_y, test_z, test_y, seed)}]
+    for shots in SHOTS:
+        idx = few_shot_indices(train_y, shots, seed)
+        acc = linear_probe_accuracy(train_z[idx], train_y[idx], test_z, test_y)
+        rows.append({"method": f"{name} {shots}-shot", "n_train": len(idx), "n_test": len(test_z), "linear_probe": acc})
+    return rows
+
+
+def run_splits(cfg: RunConfig):
+    d = cfg.data
+    return make_splits(load_source(d.source, d.dataset, d.root, d.download), cfg)
+
+
+def probe_run(run_dir: Path, checkpoint: str = "best") -> list[dict]:
+    """Rows for the encoder and for raw pixels; written to eval/probe.json."""
+    from mnistmax.runs import load_task
+
+    cfg, task = load_task(run_dir, checkpoint)
+    if cfg.task != "contrastive":
+        raise RunError(f"{run_dir} is a {cfg.task} run; `mnistmax probe` needs a contrastive (encoder) run")
+    splits = run_splits(cfg)
+    (tr_x, tr_y), (te_x, te_y) = splits.train, splits.test
+    rows = probe_rows(cfg.model.name, embed_images(task, tr_x, cfg), tr_y, embed_images(task, te_x, cfg), te_y, cfg.seed)
+    pixels = lambda x: clean_images(x, cfg).flatten(1)  # noqa: E731
+    rows += probe_rows("raw pixels", pixels(tr_x), tr_y, pixels(te_x), te_y, cfg.seed)
+    write_json(run_dir / "eval" / "probe.json", rows)
+    return rows
+
+
+def export_embeddings(run_dir: Path, output: Path, checkpoint: str = "best") -> Path:
+    """embeddings (N, D), labels (N,), split (N,) of 'train' / 'val' / 'test' -> .npz"""
+    from mnistmax.runs import load_task
+
+    cfg, task = load_task(run_dir, checkpoint)
+    if cfg.task != "contrastive":
+        raise RunError(f"{run_dir} is a {cfg.task} run; `mnistmax embed` needs a contrastive (encoder) run")
+    splits = run_splits(cfg)
+    parts = {name: getattr(splits, name) for name in ("train", "val", "test")}
+    z = torch.cat([embed_images(task, x, cfg) for x, _ in parts.values()]).numpy()
+    y = torch.cat([lab for _, lab in parts.values()]).numpy()
+    split = np.concatenate([np.full(len(lab), name) for name, (_, lab) in parts.items()])
+    output.parent.mkdir(parents=True, exist_ok=True)
+    np.savez(output, embeddings=z, labels=y, split=split)
+    return output

@@ -1,0 +1,70 @@
+"""Embedding metrics: near-perfect on well-separated clusters, near chance on random labels;
+the CLI train -> probe -> embed round trip."""
+
+import json
+
+import numpy as np
+import pytest
+import torch
+from typer.testing import CliRunner
+
+from mnistmax.cli import app
+from mnistmax.metrics import clustering_scores, knn_accuracy, retrieval_metrics
+from mnistmax.probe import few_shot_indices, linear_probe_accuracy
+from tests.test_cli import TINY
+
+
+def clusters(n_per_class=40, spread=0.3, seed=0):
+    g = torch.Generator().manual_seed(seed)
+    centres = torch.randn(10, 24, generator=g) * 3
+    y = torch.arange(10).repeat(n_per_class)
+    return centres[y] + spread * torch.randn(len(y), 24, generator=g), y
+
+
+def test_separated_clusters_score_near_perfect():
+    z, y = clusters()
+    g = torch.Generator().manual_seed(9)
+    zt, yt = z + 0.3 * torch.randn(z.shape, generator=g), y  # same centres, fresh noise
+    assert linear_probe_accuracy(z, y, zt, yt) > 0.99
+    assert knn_accuracy(z, y, zt, yt) > 0.99
+    scores = clustering_scores(z, y)
+    assert scores["nmi"] > 0.95 and scores["ari"] > 0.9
+    r = retrieval_metrics(z, y)
+    assert r["precision_at_1"] > 0.99 and r["map_at_r"] > 0.95
+
+
+def test_random_labels_score_near_chance():
+    z, _ = clusters()
+    y = torch.randint(0, 10, (len(z),), generator=torch.Generator().manual_seed(5))
+    assert knn_accuracy(z[:300], y[:300], z[300:], y[300:]) < 0.25
+    assert linear_probe_accuracy(z[:300], y[:300], z[300:], y[300:]) < 0.3
+    assert clustering_scores(z, y)["nmi"] < 0.1
+    assert retrieval_metrics(z, y)["map_at_r"] < 0.2
+
+
+def test_few_shot_indices_take_k_per_class():
+    y = torch.arange(10).repeat(20)
+    idx = few_shot_indices(y, 5, seed=0)
+    assert len(idx) == 50 and torch.bincount(y[idx]).tolist() == [5] * 10
+
+
+@pytest.mark.parametrize("loss", ["ntxent", "triplet"])
+def test_train_probe_embed_round_trip(tmp_path, loss):
+    runner = CliRunner()
+    result = runner.invoke(app, ["train", "-c", "configs/models/simclr.yaml", *TINY, "data.batch_size=64",
+                                 f"contrastive.loss={loss}", "viz.enabled=true", f"logging.output_dir={tmp_path}"])
+    assert result.exit_code == 0, result.output
+    run = next((tmp_path / "runs").iterdir())
+    assert (run / "animations" / "clustering.gif").is_file()
+    result = runner.invoke(app, ["probe", str(run)])
+    assert result.exit_code == 0, result.output
+    rows = json.loads((run / "eval" / "probe.json").read_text())
+    methods = [r["method"] for r in rows]
+    assert methods[0] == "simple_cnn" and "raw pixels" in methods and "simple_cnn 5-shot" in methods
+    assert 0.1 < rows[0]["linear_probe"] <= 1 and 0 <= rows[0]["nmi"] <= 1
+    out = tmp_path / "reps.npz"
+    assert runner.invoke(app, ["embed", str(run), "--output", str(out)]).exit_code == 0
+    data = np.load(out)
+    assert data["embeddings"].shape == (192 + 450 + 40, 128)
+    assert set(data["split"]) == {"train", "val", "test"} and len(data["labels"]) == len(data["split"])
+    assert runner.invoke(app, ["eval", str(run)]).exit_code == 1  # a denoiser command refuses, with a hint
