@@ -24,6 +24,8 @@ app = typer.Typer(
 )
 config_app = typer.Typer(help="Inspect configs.", no_args_is_help=True)
 app.add_typer(config_app, name="config")
+latent_app = typer.Typer(help="Explore the latent space of a conv_ae or vae_conv run.", no_args_is_help=True)
+app.add_typer(latent_app, name="latent")
 viz_app = typer.Typer(help="Pictures of a run (written under the run directory).", no_args_is_help=True)
 app.add_typer(viz_app, name="viz")
 
@@ -83,12 +85,18 @@ def eval_command(
 
     run_dir = resolve_run(run)
     cfg, task = load_task(run_dir, checkpoint)
-    if cfg.task != "denoise":
+    if cfg.task in ("contrastive", "classify"):
         raise RunError(f"{run_dir} is a {cfg.task} run; evaluate its embeddings with `mnistmax probe {run}`")
     cfg = validate_config(apply_overrides(config_to_dict(cfg), overrides or []), source="override")
-    rows = evaluate_run(run_dir, cfg, task, use_lpips=lpips, warn=lambda m: typer.echo(m, err=True))
+    if cfg.task in ("autoencoder", "vae"):
+        from mnistmax.evaluate import evaluate_autoencoder
+
+        rows = evaluate_autoencoder(cfg, task)
+        echo("  ".join(f"{k} {v:.4f}" if isinstance(v, float) else f"{k} {v}" for k, v in rows[0].items()))
+    else:
+        rows = evaluate_run(run_dir, cfg, task, use_lpips=lpips, warn=lambda m: typer.echo(m, err=True))
+        print_eval_table(rows, cfg.model.name)
     out = write_eval(run_dir, rows)
-    print_eval_table(rows, cfg.model.name)
     echo(f"wrote {out}/eval.json, eval.csv, eval.md")
 
 
@@ -278,6 +286,90 @@ def report(run: str = RUN):
 
     path = prepare_and_build(resolve_run(run), warn=lambda m: typer.echo(m, err=True))
     echo(f"report: {path.resolve()}")
+
+
+@app.command()
+@handle_errors
+def transfer(
+    encoder_run: str = typer.Option(..., "--encoder-run", help="a conv_ae run whose encoder is reused"),
+    mode: str = typer.Option("all", help="scratch, frozen, finetune or all"),
+    labels_per_class: str = typer.Option("10,100,all", help="comma-separated label budgets per class"),
+    overrides: Optional[List[str]] = OVERRIDES,
+):
+    """Classifier on a pretrained encoder: scratch vs frozen vs fine-tuned, at several label budgets."""
+    from mnistmax.analysis.transfer import MODES, parse_labels, run_transfer
+    from mnistmax.runs import resolve_run
+    from mnistmax.training import quiet_lightning
+
+    quiet_lightning()
+    run_dir = resolve_run(encoder_run)
+    rows = run_transfer(run_dir, list(MODES) if mode == "all" else [mode], parse_labels(labels_per_class),
+                        overrides or [], echo=echo)
+    table = Table(title=f"transfer from {run_dir.name}: test accuracy")
+    for col in ("labels/class", "mode", "test accuracy", "train time", "trainable params"):
+        table.add_column(col, justify="right")
+    for r in rows:
+        table.add_row(str(r["labels_per_class"]), r["mode"], f"{100 * r['test_acc']:.2f}%", f"{r['train_seconds']} s",
+                      f"{r['trainable_params']:,}")
+    console.print(table)
+    echo(f"wrote {run_dir / 'eval' / 'transfer.json'} and transfer.md")
+
+
+def _latent(run: str, checkpoint: str):
+    from mnistmax.analysis.latent import LatentRun
+    from mnistmax.runs import resolve_run
+
+    return LatentRun(resolve_run(run), checkpoint)
+
+
+@latent_app.command("interpolate")
+@handle_errors
+def latent_interpolate(run: str = RUN, a: int = typer.Option(0, help="index of the first test digit"),
+                       b: int = typer.Option(1, help="index of the second test digit"),
+                       steps: int = typer.Option(10, min=2), checkpoint: str = CHECKPOINT):
+    """Decode the line between two test digits' latents -> grids/latent_interpolate.png."""
+    from mnistmax.analysis import latent
+
+    echo(f"wrote {latent.interpolate(_latent(run, checkpoint), a, b, steps)}")
+
+
+@latent_app.command("sample")
+@handle_errors
+def latent_sample(run: str = RUN, n: int = typer.Option(64, min=1), mode: str = typer.Option("fitted", help="normal, uniform or fitted"),
+                  seed: int = 0, checkpoint: str = CHECKPOINT):
+    """Decode random latents (N(0,I), uniform, or a Gaussian fitted to the training latents)."""
+    from mnistmax.analysis import latent
+
+    echo(f"wrote {latent.sample(_latent(run, checkpoint), n, mode, seed)}")
+
+
+@latent_app.command("traverse")
+@handle_errors
+def latent_traverse(run: str = RUN, index: int = typer.Option(0, help="test digit to start from"),
+                    steps: int = typer.Option(9, min=2), checkpoint: str = CHECKPOINT):
+    """Sweep every latent dimension from -3σ to +3σ, one row per dimension."""
+    from mnistmax.analysis import latent
+
+    echo(f"wrote {latent.traverse(_latent(run, checkpoint), index, steps)}")
+
+
+@latent_app.command("arithmetic")
+@handle_errors
+def latent_arithmetic(run: str = RUN, expr: str = typer.Option("7-1+4", help="digits joined by + and -"),
+                      checkpoint: str = CHECKPOINT):
+    """Class-mean latent arithmetic, e.g. mean(7) - mean(1) + mean(4)."""
+    from mnistmax.analysis import latent
+
+    echo(f"wrote {latent.arithmetic(_latent(run, checkpoint), expr)}")
+
+
+@latent_app.command("pca")
+@handle_errors
+def latent_pca(run: str = RUN, checkpoint: str = CHECKPOINT):
+    """2-D PCA of the test latents coloured by digit -> grids/latent_pca.png."""
+    from mnistmax.analysis import latent
+
+    echo(f"wrote {latent.pca(_latent(run, checkpoint))}")
 
 
 @config_app.command("show")

@@ -48,6 +48,7 @@ class ModelConfig(Section):
     base_ch: int = Field(32, gt=0, le=512)
     num_downs: int = Field(2, ge=1, le=3)
     embedding_dim: int = Field(128, gt=0, le=4096)
+    latent_dim: int = Field(12, gt=0, le=1024)
 
     @field_validator("name")
     @classmethod
@@ -60,7 +61,14 @@ class ModelConfig(Section):
         return name
 
 
-TASK_FAMILIES = {"denoise": "denoise", "contrastive": "encoder"}
+TASK_FAMILIES = {"denoise": "denoise", "contrastive": "encoder", "autoencoder": "autoencoder", "vae": "vae",
+                 "classify": "classifier"}
+
+
+class VAEConfig(Section):
+    beta: float = Field(1.0, ge=0)
+    kl_warmup_epochs: float = Field(5.0, ge=0)
+    iw_samples: int = Field(100, ge=1, le=5000)
 
 
 class ContrastiveConfig(Section):
@@ -76,6 +84,7 @@ class ContrastiveConfig(Section):
 
 
 class AugmentConfig(Section):
+    enabled: bool = False  # autoencoder / vae / classify: train on augmented digits (contrastive always augments)
     rotation: float = Field(15.0, ge=0, le=180)
     translate: float = Field(0.12, ge=0, le=0.5)
     scale: tuple[float, float] = (0.85, 1.15)
@@ -187,7 +196,7 @@ class LoggingConfig(Section):
 
 class RunConfig(Section):
     name: str = Field("run", pattern=r"^[A-Za-z0-9_.-]+$")
-    task: Literal["denoise", "contrastive"] = "denoise"
+    task: Literal["denoise", "contrastive", "autoencoder", "vae", "classify"] = "denoise"
     seed: int = 42
     data: DataConfig = Field(default_factory=DataConfig)
     model: ModelConfig = Field(default_factory=ModelConfig)
@@ -198,6 +207,7 @@ class RunConfig(Section):
     logging: LoggingConfig = Field(default_factory=LoggingConfig)
     contrastive: ContrastiveConfig = Field(default_factory=ContrastiveConfig)
     augment: AugmentConfig = Field(default_factory=AugmentConfig)
+    vae: VAEConfig = Field(default_factory=VAEConfig)
 
     @model_validator(mode="after")
     def _model_fits_task(self):

@@ -71,6 +71,8 @@ def eval_table(run_dir: Path) -> str | None:
     if not path.is_file():
         return None
     rows = json.loads(path.read_text())
+    if rows and rows[0]["noise"] == "none":  # autoencoder / VAE: one reconstruction row
+        return reconstruction_table(rows[0])
     methods = list(dict.fromkeys(r["method"] for r in rows))
     parts = ["<h2>Evaluation on the test split</h2>",
              '<p class="note">Mean per-image PSNR (dB, data range 1) and SSIM; the first method is the model, '
@@ -85,6 +87,28 @@ def eval_table(run_dir: Path) -> str | None:
             body.append(f"<tr><td>σ = {sigma:g}</td>{cells}<td>{by[methods[0]]['ssim']:.3f}</td></tr>")
         parts.append(f"<h3>{html.escape(kind)} noise</h3><table><tr><th></th>{head}</tr>{''.join(body)}</table>")
     return "".join(parts)
+
+
+def reconstruction_table(row: dict) -> str:
+    notes = {"mse": "mean squared error per pixel", "psnr": "dB, mean per image", "ssim": "mean per image",
+             "nelbo": "negative ELBO, nats per image", "kl": "KL(q(z|x) || p(z)), nats per image"}
+    cells = "".join(f"<tr><th>{html.escape(k)}</th><td>{v:.4f}</td><td>{html.escape(notes.get(k, 'importance-weighted bound, nats per image' if k.startswith('niwae') else ''))}</td></tr>"
+                    for k, v in row.items() if isinstance(v, float) and k != "sigma")
+    return (f"<h2>Reconstruction of the {row['n']} test digits</h2>"
+            f'<table class="facts">{cells}</table>')
+
+
+def transfer_table(run_dir: Path) -> str | None:
+    path = run_dir / "eval" / "transfer.json"
+    if not path.is_file():
+        return None
+    rows = json.loads(path.read_text())
+    body = "".join(f"<tr><td>{r['labels_per_class']}</td><td>{html.escape(r['mode'])}</td><td>{100 * r['test_acc']:.2f}%</td>"
+                   f"<td>{r['train_seconds']}</td><td>{r['trainable_params']:,}</td></tr>" for r in rows)
+    return ("<h2>Transfer learning: classifier on this encoder</h2><p class=\"note\">scratch: random encoder; frozen: "
+            "this run's encoder, head only; finetune: this run's encoder, everything trained. Test accuracy on the "
+            "test split.</p><table><tr><th>labels/class</th><th>mode</th><th>test accuracy</th><th>train time (s)</th>"
+            f"<th>trainable params</th></tr>{body}</table>")
 
 
 ABLATION_KEYS = ("precision", "recall", "specificity", "fpr", "ablation_efficiency", "pixel_conservation", "dice", "iou")
@@ -149,6 +173,14 @@ SECTIONS: list[Callable[[Path], str | None]] = [
     figure_section("Ablation map", "grids/ablation_map_test.png", "grids/ablation_map_latest.png",
                    note="White: kept ink; blue: removed noise; red: wrongly removed ink; yellow: missed noise."),
     probe_table,
+    transfer_table,
+    figure_section("Latent space: interpolation", "grids/latent_interpolate.png"),
+    figure_section("Latent space: samples", "grids/latent_samples_fitted.png", "grids/latent_samples_normal.png",
+                   note="Decoded random latents (a Gaussian fitted to the training latents, or N(0, I))."),
+    figure_section("Latent space: traversal", "grids/latent_traverse.png",
+                   note="One row per latent dimension, swept from -3σ to +3σ."),
+    figure_section("Latent space: arithmetic", "grids/latent_arithmetic.png"),
+    figure_section("Latent space: PCA of test latents", "grids/latent_pca.png"),
     figure_section("Test embeddings: PCA", "grids/embeddings_pca.png"),
     figure_section("Test embeddings: t-SNE", "grids/embeddings_tsne.png"),
     figure_section("Clustering, epoch by epoch", "animations/clustering.gif",
@@ -179,8 +211,11 @@ def prepare_and_build(run_dir: Path, warn=print) -> Path:
     pictures), then build it. Pictures already drawn by `mnistmax viz` are reused."""
     from mnistmax.viz import commands
 
-    if _raw_config(run_dir).get("task") == "contrastive":
+    task = _raw_config(run_dir).get("task")
+    if task == "contrastive":
         return prepare_contrastive(run_dir)
+    if task in ("autoencoder", "vae"):
+        return prepare_autoencoder(run_dir)
 
     missing = {
         "eval": not (run_dir / "eval" / "eval.json").is_file(),
@@ -214,4 +249,26 @@ def prepare_contrastive(run_dir: Path) -> Path:
         commands.curves(run_dir)
     if not (run_dir / "grids" / "embeddings_tsne.png").is_file():
         commands.embedding_plots(run_dir)
+    return build_report(run_dir)
+
+
+def prepare_autoencoder(run_dir: Path) -> Path:
+    from mnistmax.analysis import latent
+    from mnistmax.viz import commands
+
+    if not (run_dir / "eval" / "eval.json").is_file():
+        from mnistmax.evaluate import evaluate_autoencoder, write_eval
+        from mnistmax.runs import load_task
+
+        write_eval(run_dir, evaluate_autoencoder(*load_task(run_dir)))
+    if not (run_dir / "reports" / "curves.png").is_file() and (run_dir / "metrics.csv").is_file():
+        commands.curves(run_dir)
+    wanted = {"interpolate": latent.interpolate, "samples_fitted": latent.sample, "traverse": latent.traverse,
+              "arithmetic": latent.arithmetic, "pca": latent.pca}
+    missing = [name for name in wanted if not (run_dir / "grids" / f"latent_{name}.png").is_file()]
+    if missing:
+        run = latent.LatentRun(run_dir)
+        for name in missing:
+            fn = wanted[name]
+            fn(run, 0, 1) if name == "interpolate" else fn(run)
     return build_report(run_dir)

@@ -13,6 +13,7 @@ import lightning as L
 import torch
 
 from mnistmax.config import RunConfig
+from mnistmax.data.augment import AugmentParams, augment
 from mnistmax.data.noise import apply_noise, sample_levels
 from mnistmax.data.sources import DataBundle, load_source
 from mnistmax.data.splits import stratified_split, stratified_subset
@@ -140,7 +141,12 @@ class MNISTDataModule(L.LightningDataModule):
         generator = torch.Generator(device=images.device).manual_seed(int(seed))
         if self.cfg.task == "contrastive":
             return view_batch(images, labels, self.cfg, generator)
-        return noisy_batch(images, labels, self.cfg, generator)
+        if self.cfg.task == "denoise":
+            return noisy_batch(images, labels, self.cfg, generator)
+        clean = clean_images(images, self.cfg)  # autoencoder, vae, classify
+        if self.cfg.augment.enabled and self.trainer is not None and self.trainer.training:
+            clean = augment(clean, augment_params(self.cfg), generator, self.cfg.augment.consistent)
+        return {"images": clean, "labels": labels}
 
 
 def to_float(images_uint8: torch.Tensor) -> torch.Tensor:
@@ -162,12 +168,13 @@ def noisy_batch(images: torch.Tensor, labels: torch.Tensor, cfg: RunConfig, gene
     return {"noisy": noisy, "clean": clean, "sigma": sigma, "labels": labels}
 
 
+def augment_params(cfg: RunConfig) -> AugmentParams:
+    a = cfg.augment
+    return AugmentParams(a.rotation, a.translate, a.scale, a.elastic, a.erase_prob, a.brightness)
+
+
 def view_batch(images: torch.Tensor, labels: torch.Tensor, cfg: RunConfig, generator: torch.Generator) -> dict:
     """Two augmented views of each clean image (contrastive tasks)."""
-    from mnistmax.data.augment import AugmentParams, augment
-
     clean = clean_images(images, cfg)
-    a = cfg.augment
-    params = AugmentParams(a.rotation, a.translate, a.scale, a.elastic, a.erase_prob, a.brightness)
-    views = [augment(clean, params, generator, a.consistent) for _ in range(2)]
+    views = [augment(clean, augment_params(cfg), generator, cfg.augment.consistent) for _ in range(2)]
     return {"images": clean, "view1": views[0], "view2": views[1], "labels": labels}

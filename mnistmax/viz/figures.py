@@ -298,3 +298,22 @@ def scatter_frame(points: np.ndarray, labels: np.ndarray, title: str, limits: fl
     plt.close(fig)
     buf.seek(0)
     return Image.open(buf).convert("RGB")
+
+
+def labelled_rows(rows: list[list[torch.Tensor]], row_labels: list[str], col_labels: list[str], path,
+                  title: str = "") -> Path:
+    """A mosaic of digit rows with optional row labels (left) and column labels (top)."""
+    mosaic_img = tile(rows)
+    n_rows, n_cols = len(rows), max(len(r) for r in rows)
+    fig = plt.figure(figsize=(0.62 * n_cols + 1.0, 0.62 * n_rows + 0.9))
+    top = 1 - 0.75 / (0.62 * n_rows + 0.9)
+    ax = fig.add_axes([0.8 / (0.62 * n_cols + 1.0), 0.01, 1 - 0.85 / (0.62 * n_cols + 1.0), top - 0.01])
+    ax.imshow(mosaic_img, **DIGIT)
+    _off(ax)
+    for j, label in enumerate(col_labels):
+        ax.text(j * 30 + 14, -3, label, ha="center", va="bottom", fontsize=6.5)
+    for i, label in enumerate(row_labels):
+        if label:
+            ax.text(-4, i * 30 + 14, label, ha="right", va="center", fontsize=7)
+    fig.suptitle(title, fontsize=9, y=0.995)
+    return save_figure(fig, path)

@@ -1,0 +1,1 @@
+"""Analyses that go beyond one metric: latent exploration, transfer learning."""

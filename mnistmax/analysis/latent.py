@@ -1,0 +1,131 @@
+"""Latent explorer for `conv_ae` and `vae_conv` runs: interpolation, sampling, traversal,
+class-mean arithmetic and a PCA of test latents. Each function writes one PNG under the
+run's grids/ and returns its path."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from mnistmax.errors import MnistmaxError, RunError
+from mnistmax.probe import run_splits
+from mnistmax.data.datamodule import clean_images
+from mnistmax.runs import load_task
+from mnistmax.viz import figures
+
+
+class LatentRun:
+    """A loaded autoencoder run with its latent codes of the train and test splits."""
+
+    def __init__(self, run_dir: Path, checkpoint: str = "best"):
+        self.run_dir = Path(run_dir)
+        self.cfg, self.task = load_task(run_dir, checkpoint)
+        if self.cfg.task not in ("autoencoder", "vae"):
+            raise RunError(f"{run_dir} is a {self.cfg.task} run; the latent explorer needs a conv_ae or vae_conv run")
+        splits = run_splits(self.cfg)
+        self.test_images, self.test_labels = splits.test
+        self.train_z = self.encode(splits.train[0])
+        self.train_labels = splits.train[1]
+        self.test_z = self.encode(self.test_images)
+
+    def encode(self, images: torch.Tensor) -> torch.Tensor:
+        return torch.cat([self.task.encode(clean_images(images[i : i + 1000], self.cfg))
+                          for i in range(0, len(images), 1000)])
+
+    def decode(self, z: torch.Tensor) -> torch.Tensor:
+        return self.task.decode(z)
+
+    def path(self, name: str) -> Path:
+        return self.run_dir / "grids" / f"latent_{name}.png"
+
+    @property
+    def name(self) -> str:
+        return f"{self.cfg.model.name} (latent {self.train_z.shape[1]})"
+
+
+def interpolation_latents(za: torch.Tensor, zb: torch.Tensor, steps: int) -> torch.Tensor:
+    """(steps, D): the straight line from za (first row) to zb (last row)."""
+    t = torch.linspace(0, 1, steps).view(-1, 1)
+    return (1 - t) * za + t * zb
+
+
+def traversal_latents(z0: torch.Tensor, std: torch.Tensor, steps: int = 9, span: float = 3.0) -> torch.Tensor:
+    """(D, steps, D): row d sweeps dimension d of z0 from -span to +span std[d]."""
+    offsets = torch.linspace(-span, span, steps)
+    grid = z0.repeat(len(z0), steps, 1)
+    for dim in range(len(z0)):
+        grid[dim, :, dim] = z0[dim] + offsets * std[dim]
+    return grid
+
+
+def interpolate(run: LatentRun, a: int, b: int, steps: int = 10) -> Path:
+    """Decode the straight line between the latents of test digits a and b."""
+    for idx in (a, b):
+        if not 0 <= idx < len(run.test_z):
+            raise MnistmaxError(f"test digit index {idx} is out of range (0..{len(run.test_z) - 1})")
+    t = torch.linspace(0, 1, steps).view(-1, 1)
+    decoded = run.decode(interpolation_latents(run.test_z[a], run.test_z[b], steps))
+    clean = clean_images(run.test_images[[a, b]], run.cfg)
+    rows = [[clean[0], *decoded, clean[1]]]
+    title = (f"{run.name}: interpolation from test digit #{a} (a {int(run.test_labels[a])}) "
+             f"to #{b} (a {int(run.test_labels[b])})")
+    labels = ["input a"] + [f"t={x:.2f}" for x in t.flatten().tolist()] + ["input b"]
+    return figures.labelled_rows(rows, [""], labels, run.path("interpolate"), title)
+
+
+def sample(run: LatentRun, n: int = 64, mode: str = "fitted", seed: int = 0) -> Path:
+    """Decode n latents drawn from N(0, I), a uniform box over the training latents, or a
+    Gaussian fitted to the training latents (mean and full covariance)."""
+    g = torch.Generator().manual_seed(seed)
+    d = run.train_z.shape[1]
+    if mode == "normal":
+        z = torch.randn(n, d, generator=g)
+    elif mode == "uniform":
+        lo, hi = run.train_z.min(0).values, run.train_z.max(0).values
+        z = lo + (hi - lo) * torch.rand(n, d, generator=g)
+    elif mode == "fitted":
+        mean = run.train_z.mean(0)
+        cov = torch.cov(run.train_z.T) + 1e-5 * torch.eye(d)
+        z = mean + torch.randn(n, d, generator=g) @ torch.linalg.cholesky(cov).T
+    else:
+        raise MnistmaxError(f"unknown sampling mode {mode!r}; valid: normal, uniform, fitted")
+    images = run.decode(z)
+    cols = int(np.ceil(np.sqrt(n)))
+    rows = [list(images[i : i + cols]) for i in range(0, n, cols)]
+    return figures.labelled_rows(rows, [""] * len(rows), [], run.path(f"samples_{mode}"),
+                                 f"{run.name}: {n} samples, latents from {mode}")
+
+
+def traverse(run: LatentRun, index: int = 0, steps: int = 9, span: float = 3.0) -> Path:
+    """One row per latent dimension: test digit `index`'s code with that dimension swept
+    from -span to +span training standard deviations around its own value."""
+    z0 = run.test_z[index]
+    offsets = torch.linspace(-span, span, steps)
+    rows = [list(run.decode(z)) for z in traversal_latents(z0, run.train_z.std(0), steps, span)]
+    return figures.labelled_rows(rows, [f"z{d}" for d in range(len(z0))], [f"{o:+.1f}σ" for o in offsets.tolist()],
+                                 run.path("traverse"), f"{run.name}: traversal of every latent dimension (test #{index})")
+
+
+def arithmetic(run: LatentRun, expression: str = "7-1+4") -> Path:
+    """Class-mean latent vectors combined with + and -, e.g. mean(7) - mean(1) + mean(4)."""
+    terms = re.findall(r"([+-]?)\s*(\d)", expression.replace(" ", ""))
+    if not terms or "".join(s + d for s, d in terms) != expression.replace(" ", "").lstrip("+"):
+        raise MnistmaxError(f"expression {expression!r} must be digits joined by + and -, e.g. 7-1+4")
+    means = {c: run.train_z[run.train_labels == c].mean(0) for c in range(10)}
+    result = torch.zeros_like(means[0])
+    for sign, digit in terms:
+        result = result - means[int(digit)] if sign == "-" else result + means[int(digit)]
+    parts = run.decode(torch.stack([means[int(d)] for _, d in terms] + [result]))
+    labels = [f"{'−' if s == '-' else '+' if i else ''}mean({d})" for i, (s, d) in enumerate(terms)] + ["= result"]
+    return figures.labelled_rows([list(parts)], [""], labels, run.path("arithmetic"),
+                                 f"{run.name}: latent arithmetic {expression}")
+
+
+def pca(run: LatentRun) -> Path:
+    from mnistmax.callbacks.embeddings import pca_2d
+
+    return figures.embedding_scatter(pca_2d(run.test_z.numpy()), run.test_labels.numpy(), run.path("pca"),
+                                     f"{run.name}: test latents", "PCA")
