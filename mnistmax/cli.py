@@ -315,6 +315,62 @@ def transfer(
     echo(f"wrote {run_dir / 'eval' / 'transfer.json'} and transfer.md")
 
 
+@app.command()
+@handle_errors
+def grid(config: Path = CONFIG, test: bool = typer.Option(True, help="retrain the best configuration and test it once")):
+    """Grid search x stratified k-fold CV, tracked in MLflow; writes outputs/grids/<name>/leaderboard.*"""
+    from mnistmax.experiments.grid import run_grid
+    from mnistmax.experiments.leaderboard import table_rows, test_best, write_leaderboard
+    from mnistmax.training import quiet_lightning
+
+    quiet_lightning()
+    result = run_grid(config, echo=echo)
+    tested = test_best(result, echo=echo) if test else None
+    out = write_leaderboard(result, tested)
+    rows = table_rows(result, tested)
+    title = f"leaderboard {result['spec'].name}: validation mean ± std over {result['spec'].cv.folds} folds"
+    table = Table(title=title + (f"; test = {tested['metric']}" if tested else ""))
+    keys = list(dict.fromkeys(k for r in rows for k in r))
+    for key in keys:
+        table.add_column(key)
+    for r in rows:
+        table.add_row(*(str(r.get(k, "")) for k in keys))
+    console.print(table)
+    echo(f"wrote {out}/leaderboard.csv, .md, .tex")
+
+
+@app.command()
+@handle_errors
+def splits(
+    folds: int = typer.Option(5, min=2, help="number of folds"),
+    output_dir: Path = typer.Option(..., help="where to write splits.csv"),
+    config: Path = typer.Option(Path("configs/mnist.yaml"), "--config", "-c", help="config whose data and seed to use"),
+    seed: int = typer.Option(0, help="fold seed (the grid's cv.seed)"),
+):
+    """Write the stratified fold assignment of the train split as CSV (index, label, fold)."""
+    from mnistmax.config import load_config
+    from mnistmax.experiments.grid import training_pool, write_splits_file
+
+    pool = training_pool(load_config(config), folds, seed)
+    path = write_splits_file(output_dir / "splits.csv", pool.labels, pool.folds)
+    echo(f"wrote {path} ({len(pool.labels):,} digits, {folds} folds); use it with cv.splits_file")
+
+
+@app.command()
+@handle_errors
+def ui(port: int = typer.Option(5000, help="port on 127.0.0.1"),
+       store: str = typer.Option("outputs/mlflow.db", help="SQLite store or any tracking URI")):
+    """Start the MLflow UI on 127.0.0.1 against the project's tracking store."""
+    import shutil
+    import subprocess
+    import sys
+
+    uri = store if "://" in store else f"sqlite:///{Path(store).resolve()}"
+    exe = shutil.which("mlflow") or str(Path(sys.executable).with_name("mlflow"))
+    echo(f"MLflow UI: http://127.0.0.1:{port}  (store {uri}; Ctrl-C to stop)")
+    raise typer.Exit(subprocess.call([exe, "ui", "--host", "127.0.0.1", "--port", str(port), "--backend-store-uri", uri]))
+
+
 def _latent(run: str, checkpoint: str):
     from mnistmax.analysis.latent import LatentRun
     from mnistmax.runs import resolve_run

@@ -17,7 +17,7 @@ from lightning.pytorch.callbacks.weight_averaging import EMAWeightAveraging
 from lightning.pytorch.loggers import CSVLogger
 
 from mnistmax.config import RunConfig, dump_yaml
-from mnistmax.data.datamodule import MNISTDataModule
+from mnistmax.data.datamodule import MNISTDataModule, Splits
 from mnistmax.hardware import resolve_accelerator, resolve_precision
 from mnistmax.registry import count_parameters
 from mnistmax.runs import create_run_dir, now_iso, update_meta, git_sha, versions, write_atomic
@@ -62,13 +62,14 @@ def mlflow_tracking_uri(cfg: RunConfig) -> str:
     return f"sqlite:///{(Path(cfg.logging.output_dir) / 'mlflow.db').resolve()}"
 
 
-def build_loggers(cfg: RunConfig, run_dir: Path) -> list:
+def build_loggers(cfg: RunConfig, run_dir: Path, mlflow_run_id: str | None = None) -> list:
+    """CSV always; MLflow when logging.mlflow is on, or into an existing run (grid folds)."""
     loggers = [CSVLogger(save_dir=str(run_dir), name="", version="")]
-    if cfg.logging.mlflow:
+    if cfg.logging.mlflow or mlflow_run_id:
         from lightning.pytorch.loggers import MLFlowLogger
 
         loggers.append(MLFlowLogger(experiment_name=cfg.logging.experiment, run_name=run_dir.name,
-                                    tracking_uri=mlflow_tracking_uri(cfg)))
+                                    tracking_uri=mlflow_tracking_uri(cfg), run_id=mlflow_run_id))
     return loggers
 
 
@@ -98,7 +99,7 @@ def build_callbacks(cfg: RunConfig, run_dir: Path, echo=print) -> list:
     return callbacks
 
 
-def build_trainer(cfg: RunConfig, run_dir: Path, echo=print) -> L.Trainer:
+def build_trainer(cfg: RunConfig, run_dir: Path, echo=print, mlflow_run_id: str | None = None) -> L.Trainer:
     t = cfg.train
     accelerator = resolve_accelerator(t.accelerator)
     callbacks = build_callbacks(cfg, run_dir, echo)
@@ -111,7 +112,7 @@ def build_trainer(cfg: RunConfig, run_dir: Path, echo=print) -> L.Trainer:
         precision=resolve_precision(t.amp, accelerator),
         gradient_clip_val=t.grad_clip,
         callbacks=callbacks,
-        logger=build_loggers(cfg, run_dir),
+        logger=build_loggers(cfg, run_dir, mlflow_run_id),
         log_every_n_steps=10,
         enable_progress_bar=any(isinstance(c, RichProgressBar) for c in callbacks),
         enable_model_summary=False,
@@ -129,16 +130,18 @@ def quiet_lightning() -> None:
     warnings.filterwarnings("ignore", message=".*smaller than the logging interval.*")
 
 
-def train(cfg: RunConfig, echo=print) -> Path:
-    """Train one model from a validated config; returns the new run directory."""
+def train(cfg: RunConfig, echo=print, splits: Splits | None = None, mlflow_run_id: str | None = None) -> Path:
+    """Train one model from a validated config; returns the new run directory. `splits`
+    replaces the config's train/val/test (cross-validation folds); `mlflow_run_id` logs into
+    an existing MLflow run instead of creating one."""
     quiet_lightning()
     L.seed_everything(cfg.seed, verbose=False)
-    data = MNISTDataModule(cfg)
+    data = MNISTDataModule(cfg, splits=splits)
     data.setup()
     run_dir = create_run_dir(cfg.logging.output_dir, cfg.name)
     write_atomic(run_dir / "config.yaml", dump_yaml(cfg))
     task = build_task(cfg)
-    trainer = build_trainer(cfg, run_dir, echo)
+    trainer = build_trainer(cfg, run_dir, echo, mlflow_run_id)
     meta = update_meta(
         run_dir, status="running", name=run_dir.name, task=cfg.task, model=cfg.model.name,
         parameters=count_parameters(task.net), seed=cfg.seed,

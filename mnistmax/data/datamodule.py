@@ -108,17 +108,18 @@ def _limit(split, size: int | None, seed: int):
 
 
 class MNISTDataModule(L.LightningDataModule):
-    def __init__(self, cfg: RunConfig, bundle: DataBundle | None = None):
+    def __init__(self, cfg: RunConfig, bundle: DataBundle | None = None, splits: Splits | None = None):
         super().__init__()
         self.cfg = cfg
         self.bundle = bundle
-        self.splits: Splits | None = None
+        self.splits: Splits | None = splits
 
     def setup(self, stage: str | None = None) -> None:
-        if self.splits is None:
+        if self.bundle is None:
             d = self.cfg.data
-            bundle = self.bundle or load_source(d.source, d.dataset, d.root, d.download)
-            self.bundle, self.splits = bundle, make_splits(bundle, self.cfg)
+            self.bundle = load_source(d.source, d.dataset, d.root, d.download)
+        if self.splits is None:
+            self.splits = make_splits(self.bundle, self.cfg)
 
     def sizes(self) -> dict[str, int]:
         self.setup()

@@ -38,3 +38,17 @@ def stratified_subset(labels: torch.Tensor, size: int, seed: int) -> torch.Tenso
         return torch.arange(len(labels))
     _, held = stratified_split(labels, size / len(labels), seed)
     return held
+
+
+def stratified_kfold(labels: torch.Tensor, folds: int, seed: int) -> torch.Tensor:
+    """A fold id in [0, folds) for every item: each class is shuffled (seeded) and dealt
+    round-robin, so every fold holds about 1/folds of every class."""
+    generator = torch.Generator().manual_seed(seed)
+    fold = torch.empty(len(labels), dtype=torch.long)
+    offset = 0
+    for cls in torch.unique(labels).tolist():
+        idx = torch.nonzero(labels == cls).flatten()
+        idx = idx[torch.randperm(len(idx), generator=generator)]
+        fold[idx] = (torch.arange(len(idx)) + offset) % folds
+        offset += len(idx)  # continue the deal where the last class stopped: folds stay equal in size
+    return fold

@@ -1,0 +1,1 @@
+"""Grid search with stratified k-fold cross-validation, tracked in MLflow."""

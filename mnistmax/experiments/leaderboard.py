@@ -1,0 +1,87 @@
+"""Select the best configuration, retrain it on the whole train split, test it once, and
+write leaderboard.csv / .md / .tex (mean ± std per configuration, baselines as rows)."""
+
+from __future__ import annotations
+
+import csv
+import io
+from pathlib import Path
+
+from mnistmax.experiments.spec import config_for, describe
+from mnistmax.runs import write_atomic, write_json
+from mnistmax.training import train
+
+
+def test_best(result: dict, echo=print) -> dict:
+    """Retrain the best configuration with the normal train/val split and evaluate it on
+    the test split; returns {method: score} rows for the leaderboard."""
+    best = result["rows"][0]
+    cfg = config_for(result["base"], best["params"])
+    cfg.name = f"{result['spec'].name}-best"
+    echo(f"best: {describe(best['params'])} (val/loss {best['val_loss_mean']:.5f} ± {best['val_loss_std']:.5f}); "
+         "retraining on the whole train split")
+    run_dir = train(cfg, echo=lambda m: None)
+    from mnistmax.runs import load_task
+
+    cfg, task = load_task(run_dir)
+    if cfg.task == "denoise":
+        from mnistmax.evaluate import evaluate_run, write_eval
+
+        rows = evaluate_run(run_dir, cfg, task)
+        write_eval(run_dir, rows)
+        methods = list(dict.fromkeys(r["method"] for r in rows))
+        scores = {m: sum(r["psnr"] for r in rows if r["method"] == m) / sum(r["method"] == m for r in rows)
+                  for m in methods}
+        return {"run_dir": str(run_dir), "metric": "test PSNR (dB, mean over noise kinds × σ)", "scores": scores}
+    if cfg.task in ("autoencoder", "vae"):
+        from mnistmax.evaluate import evaluate_autoencoder, write_eval
+
+        rows = evaluate_autoencoder(cfg, task)
+        write_eval(run_dir, rows)
+        return {"run_dir": str(run_dir), "metric": "test MSE", "scores": {cfg.model.name: rows[0]["mse"]}}
+    from mnistmax.probe import probe_run
+
+    rows = probe_run(run_dir)
+    return {"run_dir": str(run_dir), "metric": "test linear-probe accuracy",
+            "scores": {r["method"]: r["linear_probe"] for r in rows if "shot" not in r["method"]}}
+
+
+def table_rows(result: dict, test: dict | None) -> list[dict]:
+    rows = []
+    for rank, r in enumerate(result["rows"], 1):
+        row = {"rank": rank, "configuration": describe(r["params"]),
+               "val_loss": f"{r['val_loss_mean']:.5f} ± {r['val_loss_std']:.5f}"}
+        for key in ("val_psnr", "val_probe_acc"):
+            if f"{key}_mean" in r:
+                row[key] = f"{r[f'{key}_mean']:.4f} ± {r[f'{key}_std']:.4f}"
+        row["test"] = ""
+        rows.append(row)
+    if test:
+        scores = dict(test["scores"])
+        first = next(iter(scores))
+        rows[0]["test"] = f"{scores.pop(first):.4f}"
+        for method, score in scores.items():  # baselines, evaluated on the same test split
+            rows.append({"rank": "baseline", "configuration": method, "val_loss": "", "test": f"{score:.4f}"})
+    return rows
+
+
+def write_leaderboard(result: dict, test: dict | None) -> Path:
+    out = Path(result["output"])
+    rows = table_rows(result, test)
+    keys = list(dict.fromkeys(k for r in rows for k in r))
+    buf = io.StringIO()
+    writer = csv.DictWriter(buf, fieldnames=keys)
+    writer.writeheader()
+    writer.writerows(rows)
+    write_atomic(out / "leaderboard.csv", buf.getvalue())
+    metric = test["metric"] if test else "test"
+    md = ["| " + " | ".join(metric if k == "test" else k for k in keys) + " |", "|" + "---|" * len(keys)]
+    md += ["| " + " | ".join(str(r.get(k, "")) for k in keys) + " |" for r in rows]
+    write_atomic(out / "leaderboard.md", "\n".join(md) + "\n")
+    esc = lambda s: str(s).replace("_", r"\_").replace("±", r"$\pm$").replace("%", r"\%")  # noqa: E731
+    tex = [r"\begin{tabular}{" + "l" * len(keys) + "}", r"\toprule", " & ".join(esc(k) for k in keys) + r" \\", r"\midrule"]
+    tex += [" & ".join(esc(r.get(k, "")) for k in keys) + r" \\" for r in rows]
+    tex += [r"\bottomrule", r"\end{tabular}"]
+    write_atomic(out / "leaderboard.tex", "\n".join(tex) + "\n")
+    write_json(out / "leaderboard.json", {"rows": result["rows"], "test": test})
+    return out
