@@ -32,9 +32,11 @@ class ContrastiveTask(BaseTask):
 
     def contrastive_loss(self, h1: torch.Tensor, h2: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
         c = self.cfg.contrastive
-        if c.loss == "triplet":
-            return triplet_loss(torch.cat([h1, h2]), torch.cat([labels, labels]), c.margin, c.mining)
+        # every loss sees the projection head's output, never the embedding itself: a triplet loss
+        # on normalised raw embeddings let weight decay shrink them to a single point (measured)
         z1, z2 = self.projector(h1), self.projector(h2)
+        if c.loss == "triplet":
+            return triplet_loss(torch.cat([z1, z2]), torch.cat([labels, labels]), c.margin, c.mining)
         if c.loss == "ntxent":
             return nt_xent_loss(z1, z2, c.temperature)
         if c.loss == "infonce":

@@ -307,7 +307,8 @@ def labelled_rows(rows: list[list[torch.Tensor]], row_labels: list[str], col_lab
     n_rows, n_cols = len(rows), max(len(r) for r in rows)
     fig = plt.figure(figsize=(0.62 * n_cols + 1.0, 0.62 * n_rows + 0.9))
     top = 1 - 0.75 / (0.62 * n_rows + 0.9)
-    ax = fig.add_axes([0.8 / (0.62 * n_cols + 1.0), 0.01, 1 - 0.85 / (0.62 * n_cols + 1.0), top - 0.01])
+    left = (0.8 if any(row_labels) else 0.1) / (0.62 * n_cols + 1.0)
+    ax = fig.add_axes([left, 0.01, 1 - left - 0.05 / (0.62 * n_cols + 1.0), top - 0.01])
     ax.imshow(mosaic_img, **DIGIT)
     _off(ax)
     for j, label in enumerate(col_labels):
