@@ -63,7 +63,7 @@ def train_classifier(cfg, mode: str, encoder: dict) -> tuple[dict, "L.LightningM
     if mode in ("frozen", "finetune"):
         task.net.encoder.load_state_dict(encoder)
     if mode == "frozen":
-        task.net.encoder.requires_grad_(False)
+        task.freeze_encoder()
     trainer = L.Trainer(max_epochs=cfg.train.epochs, accelerator="auto", devices=1, logger=False,
                         enable_checkpointing=False, enable_progress_bar=False, enable_model_summary=False,
                         num_sanity_val_steps=0, limit_val_batches=0, gradient_clip_val=cfg.train.grad_clip)
