@@ -77,7 +77,7 @@ def eval_command(
     lpips: bool = typer.Option(False, "--lpips", help="also compute LPIPS (needs its backbone weights)"),
     checkpoint: str = CHECKPOINT,
 ):
-    """Evaluate a run on its test split over noise kinds x sigmas, with baselines."""
+    """Evaluate a run on its test split: denoisers over noise kinds x σ with baselines; AE/VAE reconstruction and bounds."""
     from mnistmax.config import apply_overrides, config_to_dict, validate_config
     from mnistmax.evaluate import evaluate_run, write_eval
     from mnistmax.errors import RunError

@@ -8,7 +8,6 @@ from pathlib import Path
 
 import lightning as L
 import numpy as np
-import torch
 from lightning.pytorch.utilities import rank_zero_only
 
 from mnistmax.config import RunConfig

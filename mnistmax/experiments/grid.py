@@ -18,9 +18,8 @@ from mnistmax.config import RunConfig
 from mnistmax.data.datamodule import Splits, make_splits
 from mnistmax.data.sources import load_source
 from mnistmax.data.splits import stratified_kfold
-from mnistmax.errors import ConfigError, MnistmaxError
+from mnistmax.errors import ConfigError
 from mnistmax.experiments.spec import GridSpec, combinations, config_for, config_key, describe, load_grid
-from mnistmax.runs import read_meta
 from mnistmax.training import mlflow_tracking_uri, train
 from mnistmax.viz.run_figures import read_history
 
@@ -194,7 +193,3 @@ def fold_config(cfg: RunConfig, spec: GridSpec, key: str) -> RunConfig:
     cfg.logging.progress = "none"
     cfg.logging.mlflow = False
     return cfg
-
-
-class GridError(MnistmaxError):
-    pass

@@ -18,7 +18,7 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from mnistmax.config import RunConfig, apply_overrides, config_to_dict, read_config_file, read_yaml_mapping, validate_config
+from mnistmax.config import RunConfig, apply_overrides, read_config_file, read_yaml_mapping, validate_config
 from mnistmax.errors import ConfigError
 
 
@@ -80,9 +80,3 @@ def config_key(combo: dict[str, Any]) -> str:
 def describe(combo: dict[str, Any]) -> str:
     return ", ".join(f"{k}={json.dumps(v)}" for k, v in combo.items()) or "base config"
 
-
-def resolved_base(spec: GridSpec, base: dict) -> RunConfig:
-    return validate_config(base, source="grid base")
-
-
-__all__ = ["GridSpec", "load_grid", "combinations", "config_for", "config_key", "describe", "config_to_dict"]
