@@ -1,0 +1,54 @@
+"""The app, its sub-apps, shared options and the error handling of every command.
+
+Heavy imports (torch, Lightning) happen inside the commands so `mnistmax --help` is quick.
+Every user-facing problem is a MnistmaxError: one line on stderr and a non-zero exit.
+"""
+
+from __future__ import annotations
+
+import functools
+
+import typer
+from rich.console import Console
+
+from mnistmax.errors import MnistmaxError
+
+app = typer.Typer(
+    help="mnistmax: train, evaluate and compare MNIST denoisers and encoders.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+config_app = typer.Typer(help="Inspect configs.", no_args_is_help=True)
+app.add_typer(config_app, name="config")
+latent_app = typer.Typer(help="Explore the latent space of a conv_ae or vae_conv run.", no_args_is_help=True)
+app.add_typer(latent_app, name="latent")
+viz_app = typer.Typer(help="Pictures of a run (written under the run directory).", no_args_is_help=True)
+app.add_typer(viz_app, name="viz")
+
+console = Console()
+OVERRIDES = typer.Argument(None, help="KEY=VALUE overrides, e.g. train.epochs=3 model.name=conv_dae", show_default=False)
+CONFIG = typer.Option(..., "--config", "-c", help="YAML config file, e.g. configs/mnist.yaml")
+RUN = typer.Argument(..., help="run directory, run name under outputs/runs, or 'latest'")
+CHECKPOINT = typer.Option("best", "--checkpoint", help="best or last")
+
+
+def echo(message: str) -> None:
+    console.print(message, highlight=False, soft_wrap=True)
+
+
+def handle_errors(fn):
+    """Turn MnistmaxError into `error: ...` on stderr and its exit code; Ctrl-C into exit 130."""
+
+    @functools.wraps(fn)
+    def wrapper(*args, **kwargs):
+        try:
+            return fn(*args, **kwargs)
+        except MnistmaxError as exc:
+            typer.echo(f"error: {exc}", err=True)
+            raise typer.Exit(exc.exit_code) from None
+        except KeyboardInterrupt:
+            typer.echo("interrupted", err=True)
+            raise typer.Exit(130) from None
+
+    return wrapper

@@ -1,0 +1,141 @@
+"""mnistmax viz ... and mnistmax latent ...: pictures of a run."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import typer
+
+from mnistmax.cli.common import (CHECKPOINT, RUN, echo, handle_errors,
+                                 latent_app, viz_app)
+
+
+def _open(run: str, checkpoint: str):
+    from mnistmax.runs import resolve_run
+    from mnistmax.viz.commands import open_run
+
+    return open_run(resolve_run(run), checkpoint)
+
+
+@viz_app.command("recon-grid")
+@handle_errors
+def viz_recon_grid(run: str = RUN, checkpoint: str = CHECKPOINT):
+    """Fixed test digits: clean | noisy | denoised | error map -> grids/recon_test.png."""
+    from mnistmax.viz import commands
+
+    echo(f"wrote {commands.recon_grid(_open(run, checkpoint))}")
+
+
+@viz_app.command("sigma-panel")
+@handle_errors
+def viz_sigma_panel(run: str = RUN, checkpoint: str = CHECKPOINT):
+    """The same test digits across σ = 0 ... 1 with PSNR -> panels/sigma_panel_test.png."""
+    from mnistmax.viz import commands
+
+    echo(f"wrote {commands.sigma_panel(_open(run, checkpoint))}")
+
+
+@viz_app.command("curves")
+@handle_errors
+def viz_curves(run: str = RUN):
+    """Train/val loss and val PSNR per epoch from metrics.csv -> reports/curves.png."""
+    from mnistmax.runs import resolve_run
+    from mnistmax.viz import commands
+
+    echo(f"wrote {commands.curves(resolve_run(run))}")
+
+
+@viz_app.command("ablation-map")
+@handle_errors
+def viz_ablation_map(run: str = RUN, checkpoint: str = CHECKPOINT):
+    """Kept signal / removed noise / wrongly removed / missed noise in four colours -> grids/ablation_map_test.png."""
+    from mnistmax.viz import commands
+
+    echo(f"wrote {commands.ablation_map(_open(run, checkpoint))}")
+
+
+@viz_app.command("embeddings")
+@handle_errors
+def viz_embeddings(run: str = RUN, checkpoint: str = CHECKPOINT):
+    """PCA and t-SNE scatter of an encoder's test embeddings -> grids/embeddings_{pca,tsne}.png."""
+    from mnistmax.runs import resolve_run
+    from mnistmax.viz import commands
+
+    pca, tsne = commands.embedding_plots(resolve_run(run), checkpoint)
+    echo(f"wrote {pca} and {tsne}")
+
+
+@viz_app.command("cases")
+@handle_errors
+def viz_cases(run: str = RUN, checkpoint: str = CHECKPOINT, k: int = typer.Option(6, min=1, help="digits per side")):
+    """The best and worst denoised test digits by PSNR -> grids/cases.png."""
+    from mnistmax.viz import commands
+
+    echo(f"wrote {commands.cases(_open(run, checkpoint), k)}")
+
+
+@viz_app.command("noise-gallery")
+@handle_errors
+def viz_noise_gallery(output_dir: Path = typer.Option(Path("outputs/gallery"), help="where to write the PNG and GIF")):
+    """No model needed: six digits under every noise kind and level, as a PNG and a GIF."""
+    from mnistmax.viz import commands
+
+    png, gif = commands.noise_gallery(output_dir)
+    echo(f"wrote {png} and {gif}")
+
+
+def _latent(run: str, checkpoint: str):
+    from mnistmax.analysis.latent import LatentRun
+    from mnistmax.runs import resolve_run
+
+    return LatentRun(resolve_run(run), checkpoint)
+
+
+@latent_app.command("interpolate")
+@handle_errors
+def latent_interpolate(run: str = RUN, a: int = typer.Option(0, help="index of the first test digit"),
+                       b: int = typer.Option(1, help="index of the second test digit"),
+                       steps: int = typer.Option(10, min=2), checkpoint: str = CHECKPOINT):
+    """Decode the line between two test digits' latents -> grids/latent_interpolate.png."""
+    from mnistmax.analysis import latent
+
+    echo(f"wrote {latent.interpolate(_latent(run, checkpoint), a, b, steps)}")
+
+
+@latent_app.command("sample")
+@handle_errors
+def latent_sample(run: str = RUN, n: int = typer.Option(64, min=1), mode: str = typer.Option("fitted", help="normal, uniform or fitted"),
+                  seed: int = 0, checkpoint: str = CHECKPOINT):
+    """Decode random latents (N(0,I), uniform, or a Gaussian fitted to the training latents)."""
+    from mnistmax.analysis import latent
+
+    echo(f"wrote {latent.sample(_latent(run, checkpoint), n, mode, seed)}")
+
+
+@latent_app.command("traverse")
+@handle_errors
+def latent_traverse(run: str = RUN, index: int = typer.Option(0, help="test digit to start from"),
+                    steps: int = typer.Option(9, min=2), checkpoint: str = CHECKPOINT):
+    """Sweep every latent dimension from -3σ to +3σ, one row per dimension."""
+    from mnistmax.analysis import latent
+
+    echo(f"wrote {latent.traverse(_latent(run, checkpoint), index, steps)}")
+
+
+@latent_app.command("arithmetic")
+@handle_errors
+def latent_arithmetic(run: str = RUN, expr: str = typer.Option("7-1+4", help="digits joined by + and -"),
+                      checkpoint: str = CHECKPOINT):
+    """Class-mean latent arithmetic, e.g. mean(7) - mean(1) + mean(4)."""
+    from mnistmax.analysis import latent
+
+    echo(f"wrote {latent.arithmetic(_latent(run, checkpoint), expr)}")
+
+
+@latent_app.command("pca")
+@handle_errors
+def latent_pca(run: str = RUN, checkpoint: str = CHECKPOINT):
+    """2-D PCA of the test latents coloured by digit -> grids/latent_pca.png."""
+    from mnistmax.analysis import latent
+
+    echo(f"wrote {latent.pca(_latent(run, checkpoint))}")

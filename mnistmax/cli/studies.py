@@ -1,0 +1,127 @@
+"""probe, embed, transfer, grid, splits, ui: studies across runs and configurations."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import List, Optional
+
+import typer
+from rich.table import Table
+
+from mnistmax.cli.common import (CHECKPOINT, CONFIG, OVERRIDES, RUN, app, console, echo, handle_errors)
+
+
+@app.command()
+@handle_errors
+def probe(run: str = RUN, checkpoint: str = CHECKPOINT):
+    """Frozen-embedding evaluation of an encoder run: linear probe, kNN, NMI/ARI, P@1, MAP@R, few-shot."""
+    from mnistmax.probe import probe_run
+    from mnistmax.runs import resolve_run
+
+    run_dir = resolve_run(run)
+    rows = probe_run(run_dir, checkpoint)
+    table = Table(title="embeddings of the test split (frozen encoder vs raw pixels)")
+    keys = ("linear_probe", "knn", "nmi", "ari", "precision_at_1", "map_at_r")
+    table.add_column("method")
+    for key in keys:
+        table.add_column(key.replace("_", " "), justify="right")
+    for row in rows:
+        cells = ["-" if row.get(k) is None else (f"{100 * row[k]:.2f}%" if k in ("linear_probe", "knn") else f"{row[k]:.3f}")
+                 for k in keys]
+        table.add_row(row["method"], *cells, style="bold green" if row is rows[0] else None)
+    console.print(table)
+    echo(f"wrote {run_dir / 'eval' / 'probe.json'}")
+
+
+@app.command()
+@handle_errors
+def embed(run: str = RUN, output: Path = typer.Option(..., "--output", "-o", help="the .npz file to write"),
+          checkpoint: str = CHECKPOINT):
+    """Export an encoder run's embeddings of every split: embeddings, labels, split -> NPZ."""
+    from mnistmax.probe import export_embeddings
+    from mnistmax.runs import resolve_run
+
+    echo(f"wrote {export_embeddings(resolve_run(run), output, checkpoint)}")
+
+
+@app.command()
+@handle_errors
+def transfer(
+    encoder_run: str = typer.Option(..., "--encoder-run", help="a conv_ae run whose encoder is reused"),
+    mode: str = typer.Option("all", help="scratch, frozen, finetune or all"),
+    labels_per_class: str = typer.Option("10,100,all", help="comma-separated label budgets per class"),
+    overrides: Optional[List[str]] = OVERRIDES,
+):
+    """Classifier on a pretrained encoder: scratch vs frozen vs fine-tuned, at several label budgets."""
+    from mnistmax.analysis.transfer import MODES, parse_labels, run_transfer
+    from mnistmax.runs import resolve_run
+    from mnistmax.training import quiet_lightning
+
+    quiet_lightning()
+    run_dir = resolve_run(encoder_run)
+    rows = run_transfer(run_dir, list(MODES) if mode == "all" else [mode], parse_labels(labels_per_class),
+                        overrides or [], echo=echo)
+    table = Table(title=f"transfer from {run_dir.name}: test accuracy")
+    for col in ("labels/class", "mode", "test accuracy", "train time", "trainable params"):
+        table.add_column(col, justify="right")
+    for r in rows:
+        table.add_row(str(r["labels_per_class"]), r["mode"], f"{100 * r['test_acc']:.2f}%", f"{r['train_seconds']} s",
+                      f"{r['trainable_params']:,}")
+    console.print(table)
+    echo(f"wrote {run_dir / 'eval' / 'transfer.json'} and transfer.md")
+
+
+@app.command()
+@handle_errors
+def grid(config: Path = CONFIG, test: bool = typer.Option(True, help="retrain the best configuration and test it once")):
+    """Grid search x stratified k-fold CV, tracked in MLflow; writes outputs/grids/<name>/leaderboard.*"""
+    from mnistmax.experiments.grid import run_grid
+    from mnistmax.experiments.leaderboard import table_rows, test_best, write_leaderboard
+    from mnistmax.training import quiet_lightning
+
+    quiet_lightning()
+    result = run_grid(config, echo=echo)
+    tested = test_best(result, echo=echo) if test else None
+    out = write_leaderboard(result, tested)
+    rows = table_rows(result, tested)
+    title = f"leaderboard {result['spec'].name}: validation mean ± std over {result['spec'].cv.folds} folds"
+    table = Table(title=title + (f"; test = {tested['metric']}" if tested else ""))
+    keys = list(dict.fromkeys(k for r in rows for k in r))
+    for key in keys:
+        table.add_column(key)
+    for r in rows:
+        table.add_row(*(str(r.get(k, "")) for k in keys))
+    console.print(table)
+    echo(f"wrote {out}/leaderboard.csv, .md, .tex")
+
+
+@app.command()
+@handle_errors
+def splits(
+    folds: int = typer.Option(5, min=2, help="number of folds"),
+    output_dir: Path = typer.Option(..., help="where to write splits.csv"),
+    config: Path = typer.Option(Path("configs/mnist.yaml"), "--config", "-c", help="config whose data and seed to use"),
+    seed: int = typer.Option(0, help="fold seed (the grid's cv.seed)"),
+):
+    """Write the stratified fold assignment of the train split as CSV (index, label, fold)."""
+    from mnistmax.config import load_config
+    from mnistmax.experiments.grid import training_pool, write_splits_file
+
+    pool = training_pool(load_config(config), folds, seed)
+    path = write_splits_file(output_dir / "splits.csv", pool.labels, pool.folds)
+    echo(f"wrote {path} ({len(pool.labels):,} digits, {folds} folds); use it with cv.splits_file")
+
+
+@app.command()
+@handle_errors
+def ui(port: int = typer.Option(5000, help="port on 127.0.0.1"),
+       store: str = typer.Option("outputs/mlflow.db", help="SQLite store or any tracking URI")):
+    """Start the MLflow UI on 127.0.0.1 against the project's tracking store."""
+    import shutil
+    import subprocess
+    import sys
+
+    uri = store if "://" in store else f"sqlite:///{Path(store).resolve()}"
+    exe = shutil.which("mlflow") or str(Path(sys.executable).with_name("mlflow"))
+    echo(f"MLflow UI: http://127.0.0.1:{port}  (store {uri}; Ctrl-C to stop)")
+    raise typer.Exit(subprocess.call([exe, "ui", "--host", "127.0.0.1", "--port", str(port), "--backend-store-uri", uri]))
