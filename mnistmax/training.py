@@ -4,7 +4,10 @@ checkpoints)."""
 
 from __future__ import annotations
 
+import contextlib
 import logging
+import os
+import signal
 import sys
 import time
 import warnings
@@ -20,7 +23,9 @@ from mnistmax.config import RunConfig, dump_yaml
 from mnistmax.data.datamodule import MNISTDataModule, Splits
 from mnistmax.hardware import resolve_accelerator, resolve_precision
 from mnistmax.registry import count_parameters
-from mnistmax.runs import create_run_dir, now_iso, update_meta, git_sha, versions, write_atomic
+from mnistmax.errors import RunError
+from mnistmax.runs import (create_run_dir, git_sha, load_checkpoint, now_iso, read_meta, update_meta, versions,
+                           write_atomic)
 from mnistmax.tasks import build_task
 
 
@@ -130,35 +135,89 @@ def quiet_lightning() -> None:
     warnings.filterwarnings("ignore", message=".*smaller than the logging interval.*")
 
 
-def train(cfg: RunConfig, echo=print, splits: Splits | None = None, mlflow_run_id: str | None = None) -> Path:
-    """Train one model from a validated config; returns the new run directory. `splits`
+class SaveOnInterrupt(L.Callback):
+    """Ctrl-C or SIGTERM: write the weights of the moment to checkpoints/interrupted.ckpt
+    (atomically) before Lightning shuts down. `--resume` continues from last.ckpt, written
+    at the end of every epoch, and redoes the interrupted epoch from its start: the batch
+    loader has no mid-epoch state, so that is what keeps a resumed run identical to an
+    uninterrupted one."""
+
+    def __init__(self, run_dir: Path):
+        self.path = run_dir / "checkpoints" / "interrupted.ckpt"
+
+    def on_exception(self, trainer, pl_module, exception) -> None:
+        if isinstance(exception, KeyboardInterrupt):
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            tmp = self.path.with_name(".interrupted.ckpt.tmp")
+            trainer.save_checkpoint(tmp, weights_only=False)
+            os.replace(tmp, self.path)
+
+
+@contextlib.contextmanager
+def sigterm_as_interrupt():
+    """Treat SIGTERM like Ctrl-C while training (save, mark interrupted, exit non-zero)."""
+    def handler(signum, frame):
+        raise KeyboardInterrupt
+
+    try:
+        previous = signal.signal(signal.SIGTERM, handler)
+    except ValueError:  # not the main thread
+        yield
+        return
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+
+
+def train(cfg: RunConfig, echo=print, splits: Splits | None = None, mlflow_run_id: str | None = None,
+          resume_dir: Path | None = None) -> Path:
+    """Train one model from a validated config; returns the run directory. `splits`
     replaces the config's train/val/test (cross-validation folds); `mlflow_run_id` logs into
-    an existing MLflow run instead of creating one."""
+    an existing MLflow run instead of creating one; `resume_dir` continues that run from its
+    last.ckpt (model, optimizer, scheduler, EMA, epoch, step) in the same directory."""
     quiet_lightning()
     L.seed_everything(cfg.seed, verbose=False)
     data = MNISTDataModule(cfg, splits=splits)
     data.setup()
-    run_dir = create_run_dir(cfg.logging.output_dir, cfg.name)
-    write_atomic(run_dir / "config.yaml", dump_yaml(cfg))
+    ckpt_path = None
+    if resume_dir is not None:
+        run_dir = Path(resume_dir)
+        ckpt_path = run_dir / "checkpoints" / "last.ckpt"
+        if not ckpt_path.is_file():
+            raise RunError(f"nothing to resume in {run_dir}: {ckpt_path} does not exist")
+        load_checkpoint(ckpt_path)  # one-line error for a corrupt or unsafe file before Lightning reads it
+    else:
+        run_dir = create_run_dir(cfg.logging.output_dir, cfg.name)
+        write_atomic(run_dir / "config.yaml", dump_yaml(cfg))
     task = build_task(cfg)
     trainer = build_trainer(cfg, run_dir, echo, mlflow_run_id)
-    meta = update_meta(
-        run_dir, status="running", name=run_dir.name, task=cfg.task, model=cfg.model.name,
-        parameters=count_parameters(task.net), seed=cfg.seed,
-        data={"source": data.bundle.source, "description": data.bundle.description, "sizes": data.sizes()},
-        device=str(trainer.strategy.root_device), precision=str(trainer.precision),
-        versions=versions(), git_sha=git_sha(), started=now_iso(),
-    )
-    echo(f"run {run_dir}")
+    trainer.callbacks.append(SaveOnInterrupt(run_dir))
+    fields = dict(status="running", name=run_dir.name, task=cfg.task, model=cfg.model.name,
+                  parameters=count_parameters(task.net), seed=cfg.seed,
+                  data={"source": data.bundle.source, "description": data.bundle.description, "sizes": data.sizes()},
+                  device=str(trainer.strategy.root_device), precision=str(trainer.precision),
+                  versions=versions(), git_sha=git_sha())
+    if resume_dir is None:
+        fields["started"] = now_iso()
+    else:
+        fields["resumed"] = [*read_meta(run_dir).get("resumed", []), now_iso()]
+    meta = update_meta(run_dir, **fields)
+    echo(f"run {run_dir}" + (" (resumed from last.ckpt)" if ckpt_path else ""))
     echo(f"data {meta['data']['description']}: " + ", ".join(f"{k} {v:,}" for k, v in meta["data"]["sizes"].items()))
     echo(f"model {cfg.model.name} ({meta['parameters']:,} parameters) on {meta['device']}, precision {meta['precision']}")
     start = time.perf_counter()
     try:
-        trainer.fit(task, datamodule=data)
+        with sigterm_as_interrupt():
+            trainer.fit(task, datamodule=data, ckpt_path=ckpt_path, weights_only=True)
     except BaseException as exc:
-        status = "interrupted" if isinstance(exc, KeyboardInterrupt) else "failed"
-        update_meta(run_dir, status=status, error=str(exc)[:500], ended=now_iso(),
-                    train_seconds=round(time.perf_counter() - start, 1))
+        interrupted = trainer.interrupted or isinstance(exc, KeyboardInterrupt)
+        update_meta(run_dir, status="interrupted" if interrupted else "failed", error=str(exc)[:500] or type(exc).__name__,
+                    ended=now_iso(), train_seconds=round(time.perf_counter() - start, 1))
+        if interrupted:
+            echo(f"interrupted; weights saved to checkpoints/interrupted.ckpt. Resume from the last completed epoch with: "
+                 f"mnistmax train --resume {run_dir}")
+            raise KeyboardInterrupt from None
         raise
     mlflow_ids = [lg.run_id for lg in trainer.loggers if type(lg).__name__ == "MLFlowLogger"]
     ckpt = next(c for c in trainer.callbacks if isinstance(c, ModelCheckpoint))

@@ -13,13 +13,25 @@ from mnistmax.cli.common import (CHECKPOINT, CONFIG, OVERRIDES, RUN, app, config
 
 @app.command()
 @handle_errors
-def train(config: Path = CONFIG, overrides: Optional[List[str]] = OVERRIDES):
-    """Train a model; writes outputs/runs/<name>-<time>/ and prints where."""
+def train(config: Optional[Path] = typer.Option(None, "--config", "-c", help="YAML config file, e.g. configs/mnist.yaml"),
+          overrides: Optional[List[str]] = OVERRIDES,
+          resume: Optional[Path] = typer.Option(None, "--resume", help="continue this run directory from its last.ckpt")):
+    """Train a model; writes outputs/runs/<name>-<time>/ and prints where (or --resume a run)."""
     from mnistmax.config import load_config
+    from mnistmax.errors import ConfigError
     from mnistmax.training import train as train_run
 
-    cfg = load_config(config, overrides or [])
-    run_dir = train_run(cfg, echo=echo)
+    if resume is not None:
+        if config is not None or overrides:
+            raise ConfigError("--resume continues a run with its own config.yaml; leave out --config and overrides")
+        from mnistmax.runs import resolve_run
+
+        run_dir = resolve_run(resume)
+        run_dir = train_run(load_config(run_dir / "config.yaml"), echo=echo, resume_dir=run_dir)
+    elif config is None:
+        raise ConfigError("train needs --config FILE (e.g. configs/mnist.yaml) or --resume RUN_DIR")
+    else:
+        run_dir = train_run(load_config(config, overrides or []), echo=echo)
     echo(f"[green]done[/green]: {run_dir}  (next: mnistmax eval {run_dir})")
 
 

@@ -1,0 +1,3 @@
+from mnistmax.cli import main
+
+main()
