@@ -15,9 +15,8 @@ import torch
 
 from mnistmax.baselines import BASELINES, BITMAP_BASELINES
 from mnistmax.config import RunConfig
-from mnistmax.data.datamodule import clean_images, make_splits
+from mnistmax.data.datamodule import clean_images, load_bundle, make_splits
 from mnistmax.data.noise import apply_noise
-from mnistmax.data.sources import load_source
 from mnistmax.errors import DataError
 from mnistmax.metrics import COUNT_KEYS, binary_counts, binary_scores, image_metrics
 from mnistmax.models.gated import AblationGate
@@ -92,15 +91,14 @@ def methods_for(cfg: RunConfig, task) -> dict[str, Callable[[torch.Tensor], torc
 
 
 def test_images(cfg: RunConfig) -> torch.Tensor:
-    d = cfg.data
-    bundle = load_source(d.source, d.dataset, d.root, d.download)
+    bundle = load_bundle(cfg)
     images = make_splits(bundle, cfg).test[0]
     if len(images) == 0:
         raise DataError(f"data source {bundle.description} has no test images to evaluate on")
     return images
 
 
-def evaluate_run(run_dir: Path, cfg: RunConfig, task, use_lpips: bool = False, warn=print) -> list[dict]:
+def evaluate_run(cfg: RunConfig, task, use_lpips: bool = False, warn=print) -> list[dict]:
     """Evaluate a loaded task (and the baselines) on the test split of `cfg`'s data."""
     device = next(task.parameters()).device
     methods = methods_for(cfg, task)

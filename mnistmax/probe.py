@@ -11,8 +11,7 @@ import torch
 import torch.nn.functional as F
 
 from mnistmax.config import RunConfig
-from mnistmax.data.datamodule import clean_images, make_splits
-from mnistmax.data.sources import load_source
+from mnistmax.data.datamodule import clean_images, load_splits
 from mnistmax.errors import RunError
 from mnistmax.metrics import clustering_scores, knn_accuracy, retrieval_metrics
 from mnistmax.runs import write_json
@@ -74,11 +73,6 @@ def probe_rows(name: str, train_z, train_y, test_z, test_y, seed: int) -> list[d
     return rows
 
 
-def run_splits(cfg: RunConfig):
-    d = cfg.data
-    return make_splits(load_source(d.source, d.dataset, d.root, d.download), cfg)
-
-
 def probe_run(run_dir: Path, checkpoint: str = "best") -> list[dict]:
     """Rows for the encoder and for raw pixels; written to eval/probe.json."""
     from mnistmax.runs import load_task
@@ -86,7 +80,7 @@ def probe_run(run_dir: Path, checkpoint: str = "best") -> list[dict]:
     cfg, task = load_task(run_dir, checkpoint)
     if cfg.task != "contrastive":
         raise RunError(f"{run_dir} is a {cfg.task} run; `mnistmax probe` needs a contrastive (encoder) run")
-    splits = run_splits(cfg)
+    splits = load_splits(cfg)
     (tr_x, tr_y), (te_x, te_y) = splits.train, splits.test
     rows = probe_rows(cfg.model.name, embed_images(task, tr_x, cfg), tr_y, embed_images(task, te_x, cfg), te_y, cfg.seed)
     pixels = lambda x: clean_images(x, cfg).flatten(1)  # noqa: E731
@@ -102,7 +96,7 @@ def export_embeddings(run_dir: Path, output: Path, checkpoint: str = "best") -> 
     cfg, task = load_task(run_dir, checkpoint)
     if cfg.task != "contrastive":
         raise RunError(f"{run_dir} is a {cfg.task} run; `mnistmax embed` needs a contrastive (encoder) run")
-    splits = run_splits(cfg)
+    splits = load_splits(cfg)
     parts = {name: getattr(splits, name) for name in ("train", "val", "test")}
     z = torch.cat([embed_images(task, x, cfg) for x, _ in parts.values()]).numpy()
     y = torch.cat([lab for _, lab in parts.values()]).numpy()

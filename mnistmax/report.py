@@ -232,7 +232,7 @@ def prepare_and_build(run_dir: Path, warn=print) -> Path:
         if missing["eval"]:
             from mnistmax.evaluate import evaluate_run, write_eval
 
-            write_eval(run_dir, evaluate_run(run_dir, run.cfg, run.task, warn=warn))
+            write_eval(run_dir, evaluate_run(run.cfg, run.task, warn=warn))
         for name in ("recon_grid", "sigma_panel", "cases", "ablation_map"):
             if missing[name]:
                 getattr(commands, name)(run)

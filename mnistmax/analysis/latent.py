@@ -11,8 +11,7 @@ import numpy as np
 import torch
 
 from mnistmax.errors import MnistmaxError, RunError
-from mnistmax.probe import run_splits
-from mnistmax.data.datamodule import clean_images
+from mnistmax.data.datamodule import clean_images, load_splits
 from mnistmax.runs import load_task
 from mnistmax.viz import figures
 
@@ -25,7 +24,7 @@ class LatentRun:
         self.cfg, self.task = load_task(run_dir, checkpoint)
         if self.cfg.task not in ("autoencoder", "vae"):
             raise RunError(f"{run_dir} is a {self.cfg.task} run; the latent explorer needs a conv_ae or vae_conv run")
-        splits = run_splits(self.cfg)
+        splits = load_splits(self.cfg)
         self.test_images, self.test_labels = splits.test
         self.train_z = self.encode(splits.train[0])
         self.train_labels = splits.train[1]

@@ -60,7 +60,7 @@ def eval_command(
         rows = evaluate_autoencoder(cfg, task)
         echo("  ".join(f"{k} {v:.4f}" if isinstance(v, float) else f"{k} {v}" for k, v in rows[0].items()))
     else:
-        rows = evaluate_run(run_dir, cfg, task, use_lpips=lpips, warn=lambda m: typer.echo(m, err=True))
+        rows = evaluate_run(cfg, task, use_lpips=lpips, warn=lambda m: typer.echo(m, err=True))
         print_eval_table(rows, cfg.model.name)
     out = write_eval(run_dir, rows)
     echo(f"wrote {out}/eval.json, eval.csv, eval.md")

@@ -100,6 +100,16 @@ def make_splits(bundle: DataBundle, cfg: RunConfig) -> Splits:
     return Splits(_limit(train, d.limit_train, cfg.seed), val, _limit(test, d.limit_test, cfg.seed))
 
 
+def load_bundle(cfg: RunConfig) -> DataBundle:
+    d = cfg.data
+    return load_source(d.source, d.dataset, d.root, d.download)
+
+
+def load_splits(cfg: RunConfig) -> Splits:
+    """The train / val / test splits that `cfg`'s data section describes."""
+    return make_splits(load_bundle(cfg), cfg)
+
+
 def _limit(split, size: int | None, seed: int):
     if size is None:
         return split
@@ -116,8 +126,7 @@ class MNISTDataModule(L.LightningDataModule):
 
     def setup(self, stage: str | None = None) -> None:
         if self.bundle is None:
-            d = self.cfg.data
-            self.bundle = load_source(d.source, d.dataset, d.root, d.download)
+            self.bundle = load_bundle(self.cfg)
         if self.splits is None:
             self.splits = make_splits(self.bundle, self.cfg)
 

@@ -15,8 +15,7 @@ from pathlib import Path
 import torch
 
 from mnistmax.config import RunConfig
-from mnistmax.data.datamodule import Splits, make_splits
-from mnistmax.data.sources import load_source
+from mnistmax.data.datamodule import Splits, load_splits
 from mnistmax.data.splits import stratified_kfold
 from mnistmax.errors import ConfigError
 from mnistmax.experiments.spec import GridSpec, combinations, config_for, config_key, describe, load_grid
@@ -40,8 +39,7 @@ class Pool:
 
 def training_pool(cfg: RunConfig, folds: int, seed: int, splits_file: str | None = None) -> Pool:
     """The train split (train + val of the config) with a stratified fold id per digit."""
-    d = cfg.data
-    splits = make_splits(load_source(d.source, d.dataset, d.root, d.download), cfg)
+    splits = load_splits(cfg)
     images = torch.cat([splits.train[0], splits.val[0]])
     labels = torch.cat([splits.train[1], splits.val[1]])
     fold_ids = read_splits_file(splits_file, labels, folds) if splits_file else stratified_kfold(labels, folds, seed)

@@ -27,7 +27,7 @@ def test_best(result: dict, echo=print) -> dict:
     if cfg.task == "denoise":
         from mnistmax.evaluate import evaluate_run, write_eval
 
-        rows = evaluate_run(run_dir, cfg, task)
+        rows = evaluate_run(cfg, task)
         write_eval(run_dir, rows)
         methods = list(dict.fromkeys(r["method"] for r in rows))
         scores = {m: sum(r["psnr"] for r in rows if r["method"] == m) / sum(r["method"] == m for r in rows)

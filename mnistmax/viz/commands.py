@@ -9,9 +9,8 @@ from pathlib import Path
 import torch
 
 from mnistmax.config import RunConfig
-from mnistmax.data.datamodule import clean_images, make_splits
+from mnistmax.data.datamodule import clean_images, load_splits
 from mnistmax.data.noise import NOISE_FUNCTIONS
-from mnistmax.data.sources import load_source
 from mnistmax.runs import load_task
 from mnistmax.viz import run_figures
 
@@ -31,8 +30,7 @@ class OpenRun:
 
 def open_run(run_dir: Path, checkpoint: str = "best") -> OpenRun:
     cfg, task = load_task(run_dir, checkpoint)
-    d = cfg.data
-    images, labels = make_splits(load_source(d.source, d.dataset, d.root, d.download), cfg).test
+    images, labels = load_splits(cfg).test
     return OpenRun(Path(run_dir), cfg, task, images, labels, checkpoint)
 
 
