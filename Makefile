@@ -4,6 +4,8 @@ PY := .venv/bin/python
 MNISTMAX := .venv/bin/mnistmax
 CONFIG ?= configs/mnist.yaml
 RUN ?= latest
+RUNS ?= latest
+OVERRIDES ?=
 
 .DEFAULT_GOAL := help
 
@@ -25,8 +27,8 @@ test: .venv/.installed ## run the test suite (slow tests excluded)
 test-slow: .venv/.installed ## run only the slow tests (tests/slow)
 	$(PY) -m pytest -q -m slow tests/slow
 
-train: .venv/.installed ## train with CONFIG (default configs/mnist.yaml)
-	$(MNISTMAX) train --config $(CONFIG)
+train: .venv/.installed ## train with CONFIG (default configs/mnist.yaml) and OVERRIDES="KEY=VALUE ..."
+	$(MNISTMAX) train --config $(CONFIG) $(OVERRIDES)
 
 eval: .venv/.installed ## evaluate the latest run (or RUN=outputs/runs/NAME)
 	$(MNISTMAX) eval $(RUN)
@@ -35,11 +37,19 @@ quick: .venv/.installed ## train + evaluate configs/quick.yaml (under a minute)
 	$(MNISTMAX) train --config configs/quick.yaml
 	$(MNISTMAX) eval latest
 
-full-pipeline: .venv/.installed ## train the default model, evaluate it, draw it, write the HTML report
-	$(MNISTMAX) train --config $(CONFIG)
+full-pipeline: .venv/.installed ## train -> eval -> pictures -> limitations -> HTML report (default config, < 10 min)
+	$(MNISTMAX) train --config $(CONFIG) $(OVERRIDES)
 	$(MNISTMAX) eval latest
 	$(MAKE) --no-print-directory viz RUN=latest
+	$(MNISTMAX) compare limitations latest
 	$(MNISTMAX) report latest
+
+demo-mnist: ## the full pipeline on configs/quick.yaml (about a minute)
+	$(MAKE) --no-print-directory full-pipeline CONFIG=configs/quick.yaml
+
+compare: .venv/.installed ## compare RUNS (default: latest): architectures table and limitations
+	$(MNISTMAX) compare models $(RUNS)
+	$(MNISTMAX) compare limitations $(RUNS)
 
 viz: .venv/.installed ## pictures of RUN (default: latest): grid, sigma panel, curves, best/worst cases
 	$(MNISTMAX) viz recon-grid $(RUN)
@@ -54,4 +64,4 @@ figures: viz ## viz, plus the noise gallery and the HTML report of RUN
 clean: ## remove outputs/ (runs, MLflow store)
 	rm -rf outputs
 
-.PHONY: help install test test-slow train eval quick full-pipeline viz figures clean
+.PHONY: help install test test-slow train eval quick full-pipeline demo-mnist compare viz figures clean

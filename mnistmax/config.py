@@ -26,7 +26,8 @@ Level = float
 
 
 class Section(BaseModel):
-    model_config = ConfigDict(extra="forbid", validate_assignment=True)
+    # allow_inf_nan=False: train.lr=.inf is a config error, not a run that diverges
+    model_config = ConfigDict(extra="forbid", validate_assignment=True, allow_inf_nan=False)
 
 
 class DataConfig(Section):
@@ -154,7 +155,21 @@ class TrainConfig(Section):
     patience: int | None = Field(None, gt=0)
     accelerator: Literal["auto", "cpu", "gpu", "cuda", "mps"] = "auto"
     devices: int | str = 1
+    strategy: str = "auto"  # Lightning strategy: auto, ddp, ddp_spawn, fsdp, ...
+    num_nodes: int = Field(1, ge=1)
+    channels_last: Literal["auto"] | bool = "auto"  # auto: on for conv nets on the CPU (measured, docs/PERFORMANCE.md)
+    compile: bool = False  # torch.compile the network
     max_time_minutes: float | None = Field(None, gt=0)
+
+    @field_validator("strategy")
+    @classmethod
+    def _known_strategy(cls, name: str) -> str:
+        from lightning.pytorch.strategies import StrategyRegistry
+
+        valid = ["auto", *StrategyRegistry.available_strategies()]
+        if name not in valid:
+            raise ValueError(f"unknown strategy {name!r}; valid: {', '.join(valid)}")
+        return name
 
     @field_validator("amp", mode="before")
     @classmethod
@@ -219,6 +234,17 @@ class RunConfig(Section):
             raise ValueError(f"model.name: {self.model.name!r} cannot run task {self.task!r}; valid: {valid}")
         return self
 
+    @model_validator(mode="after")
+    def _options_agree(self):
+        """Settings that are each valid but cannot hold together."""
+        if self.train.amp == "fp16" and self.train.accelerator in ("cpu", "mps"):
+            raise ValueError(f"train.amp=fp16 needs a CUDA GPU but train.accelerator={self.train.accelerator}; "
+                             "use train.amp bf16, auto or off, or train.accelerator gpu")
+        if self.data.source == "embedded" and self.data.dataset != "mnist":
+            raise ValueError(f"data.source=embedded holds only mnist, not data.dataset={self.data.dataset}; "
+                             "use data.source torchvision or idx")
+        return self
+
 
 # ---------------------------------------------------------------- loading and overrides
 
@@ -233,7 +259,7 @@ def parse_override(text: str) -> tuple[list[str], Any]:
         raise ConfigError(f"override {text!r} has an empty key (e.g. train.epochs=3)")
     try:
         value = yaml.safe_load(raw) if raw.strip() else None
-    except yaml.YAMLError:
+    except (yaml.YAMLError, ValueError):  # ValueError: a YAML date that does not exist (2001-13-45)
         value = raw  # let validation judge it as a string
     return key.split("."), value
 
@@ -261,6 +287,8 @@ def read_yaml_mapping(path: str | Path) -> dict:
         mark = getattr(exc, "problem_mark", None)
         where = f" at line {mark.line + 1}" if mark else ""
         raise ConfigError(f"config file {str(path)!r} is not valid YAML{where}") from None
+    except ValueError as exc:  # a value YAML cannot build, e.g. the date 2001-13-45
+        raise ConfigError(f"config file {str(path)!r} holds a value YAML cannot read ({exc})") from None
     if raw is None:
         raise ConfigError(f"config file {str(path)!r} is empty")
     if not isinstance(raw, dict):

@@ -164,9 +164,9 @@ def _fmt(key: str, value) -> str:
     return str(value)
 
 
-def write_eval(run_dir: Path, rows: list[dict]) -> Path:
+def write_eval(run_dir: Path, rows: list[dict], stem: str = "eval") -> Path:
     out = Path(run_dir) / "eval"
-    write_json(out / "eval.json", rows)
-    write_atomic(out / "eval.csv", rows_to_csv(rows))
-    write_atomic(out / "eval.md", rows_to_markdown(rows))
+    write_json(out / f"{stem}.json", rows)
+    write_atomic(out / f"{stem}.csv", rows_to_csv(rows))
+    write_atomic(out / f"{stem}.md", rows_to_markdown(rows))
     return out

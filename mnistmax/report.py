@@ -158,6 +158,12 @@ def probe_table(run_dir: Path) -> str | None:
             f"{head}</tr>{''.join(body)}</table>")
 
 
+def limitations_section(run_dir: Path) -> str | None:
+    from mnistmax.analysis.limitations_report import section
+
+    return section(run_dir)
+
+
 SECTIONS: list[Callable[[Path], str | None]] = [
     overview,
     figure_section("Training curves", "reports/curves.png"),
@@ -172,6 +178,7 @@ SECTIONS: list[Callable[[Path], str | None]] = [
     ablation_table,
     figure_section("Ablation map", "grids/ablation_map_test.png", "grids/ablation_map_latest.png",
                    note="White: kept ink; blue: removed noise; red: wrongly removed ink; yellow: missed noise."),
+    limitations_section,
     probe_table,
     transfer_table,
     figure_section("Latent space: interpolation", "grids/latent_interpolate.png"),

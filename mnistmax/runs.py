@@ -53,7 +53,12 @@ def runs_root(output_dir: str | Path) -> Path:
 
 def create_run_dir(output_dir: str | Path, name: str) -> Path:
     """A new, empty run directory; an existing one is never reused."""
-    root = runs_root(output_dir)
+    return create_unique_dir(runs_root(output_dir), name)
+
+
+def create_unique_dir(root: Path, name: str) -> Path:
+    """A new, empty `root/<name>-<timestamp>[-i]`; an existing directory is never reused."""
+    root = Path(root)
     root.mkdir(parents=True, exist_ok=True)
     stamp = datetime.now().strftime("%Y%m%d-%H%M%S")
     for i in range(1, 1000):
@@ -147,8 +152,8 @@ def load_checkpoint(path: str | Path) -> dict:
     except (RuntimeError, EOFError, OSError, ValueError) as exc:
         first = (str(exc).strip().splitlines() or [type(exc).__name__])[0][:200]
         raise RunError(f"checkpoint {path} is truncated or corrupt ({first})") from None
-    if not isinstance(ckpt, dict) or "state_dict" not in ckpt:
-        raise RunError(f"checkpoint {path} is not an mnistmax checkpoint (no state_dict)")
+    if not isinstance(ckpt, dict) or not isinstance(ckpt.get("state_dict"), dict):
+        raise RunError(f"checkpoint {path} is not an mnistmax checkpoint (no state_dict mapping of tensors)")
     return ckpt
 
 

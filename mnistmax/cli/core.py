@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 from typing import List, Optional
 
@@ -42,6 +43,7 @@ def eval_command(
     overrides: Optional[List[str]] = OVERRIDES,
     lpips: bool = typer.Option(False, "--lpips", help="also compute LPIPS (needs its backbone weights)"),
     checkpoint: str = CHECKPOINT,
+    tag: Optional[str] = typer.Option(None, help="write eval/eval-TAG.* instead of eval/eval.* (keeps the main table)"),
 ):
     """Evaluate a run on its test split: denoisers over noise kinds x σ with baselines; AE/VAE reconstruction and bounds."""
     from mnistmax.config import apply_overrides, config_to_dict, validate_config
@@ -62,8 +64,11 @@ def eval_command(
     else:
         rows = evaluate_run(cfg, task, use_lpips=lpips, warn=lambda m: typer.echo(m, err=True))
         print_eval_table(rows, cfg.model.name)
-    out = write_eval(run_dir, rows)
-    echo(f"wrote {out}/eval.json, eval.csv, eval.md")
+    if tag is not None and not re.fullmatch(r"[A-Za-z0-9_.-]+", tag):
+        raise RunError(f"--tag {tag!r}: use letters, digits, '.', '_' and '-' only")
+    stem = "eval" if tag is None else f"eval-{tag}"
+    out = write_eval(run_dir, rows, stem)
+    echo(f"wrote {out}/{stem}.json, {stem}.csv, {stem}.md")
 
 
 def print_eval_table(rows: list[dict], model: str) -> None:

@@ -17,6 +17,7 @@ from mnistmax.data.augment import AugmentParams, augment
 from mnistmax.data.noise import apply_noise, sample_levels
 from mnistmax.data.sources import DataBundle, load_source
 from mnistmax.data.splits import stratified_split, stratified_subset
+from mnistmax.hardware import resolve_channels_last
 
 
 def batch_seed(stream: int, epoch: int, index: int) -> int:
@@ -43,11 +44,17 @@ class TensorBatches:
     resumed run the same noise as an uninterrupted one. Shuffling is a seeded permutation per
     epoch; Lightning calls `set_epoch` (through the `sampler` attribute, as it does for a
     DistributedSampler) so a resumed run sees the same order as an uninterrupted one.
+
+    `device`: the tensors are copied there once and batches are sliced there (no per-batch
+    host-to-device copy). `rank` / `world_size`: under DDP each process takes its own
+    contiguous share of every epoch's order (the same number of batches on every rank).
     """
 
     def __init__(self, images, labels, batch_size: int, shuffle: bool = False, seed: int = 0, drop_last: bool = False,
-                 balanced: bool = False):
-        self.images, self.labels = images, labels
+                 balanced: bool = False, device: torch.device | str | None = None, rank: int = 0, world_size: int = 1):
+        self.labels = labels  # the order is drawn on the CPU from these
+        self.images, self.batch_labels = images.to(device), labels.to(device)
+        self.rank, self.world_size = rank, world_size
         self.batch_size, self.shuffle, self.seed, self.drop_last = batch_size, shuffle, seed, drop_last
         self.balanced = balanced  # interleave classes so every batch holds about batch_size / C of each
         self.stream = (seed * 7 + (1 if shuffle else 2)) % 2**31
@@ -57,20 +64,30 @@ class TensorBatches:
     def set_epoch(self, epoch: int) -> None:
         self.epoch = epoch
 
-    def __len__(self) -> int:
+    def _share(self) -> tuple[int, int]:
+        """(first item, item count) of this rank's share of an epoch."""
         n = len(self.images)
+        per_rank = n // self.world_size if self.drop_last else -(-n // self.world_size)
+        start = self.rank * per_rank
+        return start, max(0, min(per_rank, n - start))
+
+    def __len__(self) -> int:
+        n = self._share()[1]
         return n // self.batch_size if self.drop_last else -(-n // self.batch_size)
 
     def __iter__(self):
         n = len(self.images)
+        start, _ = self._share()
         order = None
         if self.shuffle:
             generator = torch.Generator().manual_seed(batch_seed(self.stream, self.epoch, n))
             order = balanced_order(self.labels, generator) if self.balanced else torch.randperm(n, generator=generator)
+            order = order.to(self.images.device)
         for i in range(len(self)):
-            sl = slice(i * self.batch_size, (i + 1) * self.batch_size)
+            sl = slice(start + i * self.batch_size, start + (i + 1) * self.batch_size)
             idx = order[sl] if order is not None else sl
-            yield self.images[idx], self.labels[idx], batch_seed(self.stream, self.epoch if self.shuffle else 0, i)
+            index = i * self.world_size + self.rank  # distinct noise on every rank; i itself with one process
+            yield self.images[idx], self.batch_labels[idx], batch_seed(self.stream, self.epoch if self.shuffle else 0, index)
 
 
 @dataclass
@@ -134,19 +151,34 @@ class MNISTDataModule(L.LightningDataModule):
         self.setup()
         return {name: len(getattr(self.splits, name)[0]) for name in ("train", "val", "test")}
 
+    def _placement(self) -> dict:
+        """Where the loaders put their tensors: on the training device (once, not per batch)
+        and this process's share under DDP; the CPU and all of it without a trainer."""
+        if self.trainer is None:
+            return {}
+        device = self.trainer.strategy.root_device
+        return {"device": device, "rank": self.trainer.global_rank, "world_size": self.trainer.world_size}
+
     def train_dataloader(self):
         images, labels = self.splits.train
         balanced = self.cfg.task == "contrastive" and self.cfg.contrastive.uses_labels()
         return TensorBatches(images, labels, self.cfg.data.batch_size, shuffle=True, seed=self.cfg.seed, drop_last=True,
-                             balanced=balanced)
+                             balanced=balanced, **self._placement())
 
     def val_dataloader(self):
-        return TensorBatches(*self.splits.val, self.cfg.eval.batch_size)
+        return TensorBatches(*self.splits.val, self.cfg.eval.batch_size, **self._placement())
 
     def test_dataloader(self):
-        return TensorBatches(*self.splits.test, self.cfg.eval.batch_size)
+        return TensorBatches(*self.splits.test, self.cfg.eval.batch_size, **self._placement())
 
     def on_after_batch_transfer(self, batch, dataloader_idx: int):
+        out = self.make_batch(batch)
+        if resolve_channels_last(self.cfg.train.channels_last, out["labels"].device.type):  # as the task's weights
+            out = {k: v.contiguous(memory_format=torch.channels_last) if v.ndim == 4 else v for k, v in out.items()}
+        return out
+
+    def make_batch(self, batch) -> dict:
+        """(uint8 images, labels, noise seed) -> the task's batch dict, on the batch's device."""
         images, labels, seed = batch
         generator = torch.Generator(device=images.device).manual_seed(int(seed))
         if self.cfg.task == "contrastive":

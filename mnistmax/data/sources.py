@@ -58,7 +58,7 @@ def read_idx(path: str | Path) -> torch.Tensor:
             data = f.read()
     except (OSError, EOFError) as exc:
         raise DataError(f"cannot read IDX file {path}: {exc}") from None
-    if len(data) < 4 or data[0] != 0 or data[1] != 0 or data[2] not in _IDX_DTYPES:
+    if len(data) < 4 or data[0] != 0 or data[1] != 0 or data[2] not in _IDX_DTYPES or data[3] == 0:
         raise DataError(f"{path} is not an IDX file (bad magic number)")
     ndim = data[3]
     if len(data) < 4 + 4 * ndim:
@@ -105,6 +105,19 @@ def find_idx_folder(root: str | Path, dataset: str = "mnist") -> Path | None:
     return None
 
 
+def check_idx_pair(images: torch.Tensor, labels: torch.Tensor, images_path: Path, labels_path: Path) -> None:
+    """(N, 28, 28) images and N labels in 0..9, or a DataError naming the file."""
+    if images.ndim != 3 or tuple(images.shape[1:]) != (28, 28):
+        raise DataError(f"{images_path} holds images of shape {tuple(images.shape)}; expected (N, 28, 28)")
+    if labels.ndim != 1:
+        raise DataError(f"{labels_path} holds labels of shape {tuple(labels.shape)}; expected (N,)")
+    if len(images) != len(labels):
+        raise DataError(f"{images_path.name} and {labels_path.name} in {images_path.parent} hold different numbers "
+                        f"of items ({len(images)} images, {len(labels)} labels)")
+    if len(labels) and not 0 <= int(labels.min()) <= int(labels.max()) <= 9:
+        raise DataError(f"{labels_path} holds labels outside 0..9 ({int(labels.min())}..{int(labels.max())})")
+
+
 def load_idx_folder(folder: str | Path, dataset: str = "mnist") -> DataBundle:
     root = Path(folder)
     if not root.is_dir():
@@ -120,8 +133,7 @@ def load_idx_folder(folder: str | Path, dataset: str = "mnist") -> DataBundle:
         if images and labels:
             parts[f"{split}_images"] = read_idx(images).to(torch.uint8)
             parts[f"{split}_labels"] = read_idx(labels).long()
-            if len(parts[f"{split}_images"]) != len(parts[f"{split}_labels"]):
-                raise DataError(f"{images.name} and {labels.name} in {base} hold different numbers of items")
+            check_idx_pair(parts[f"{split}_images"], parts[f"{split}_labels"], images, labels)
         else:
             parts[f"{split}_images"] = parts[f"{split}_labels"] = None
     return DataBundle(**parts, source="idx", description=f"idx folder {base}")

@@ -19,7 +19,7 @@ from mnistmax.data.datamodule import Splits, load_splits
 from mnistmax.data.splits import stratified_kfold
 from mnistmax.errors import ConfigError
 from mnistmax.experiments.spec import GridSpec, combinations, config_for, config_key, describe, load_grid
-from mnistmax.training import mlflow_tracking_uri, train
+from mnistmax.training import mlflow_experiment_id, mlflow_tracking_uri, sqlite_store_lock, train
 from mnistmax.viz.run_figures import read_history
 
 FOLD_METRICS = ("val/loss", "val/psnr", "val/probe_acc")
@@ -74,20 +74,21 @@ class Tracker:
     def __init__(self, tracking_uri: str, experiment: str):
         import mlflow
 
+        self.tracking_uri = tracking_uri
+        self.experiment_id = mlflow_experiment_id(tracking_uri, experiment)  # safe with several workers
         self.client = mlflow.MlflowClient(tracking_uri=tracking_uri)
-        found = self.client.get_experiment_by_name(experiment)
-        self.experiment_id = found.experiment_id if found else self.client.create_experiment(experiment)
 
     def find(self, **tags) -> list:
         query = " and ".join(f"tags.{k} = '{v}'" for k, v in tags.items())
         return self.client.search_runs([self.experiment_id], filter_string=query, max_results=1000)
 
     def parent(self, grid: str, key: str, combo: dict):
-        existing = self.find(grid=grid, config_key=key, kind="config")
-        if existing:
-            return existing[0].info.run_id
-        run = self.client.create_run(self.experiment_id, run_name=describe(combo)[:250],
-                                     tags={"grid": grid, "config_key": key, "kind": "config"})
+        with sqlite_store_lock(self.tracking_uri):  # workers started together share one parent run
+            existing = self.find(grid=grid, config_key=key, kind="config")
+            if existing:
+                return existing[0].info.run_id
+            run = self.client.create_run(self.experiment_id, run_name=describe(combo)[:250],
+                                         tags={"grid": grid, "config_key": key, "kind": "config"})
         for k, v in combo.items():
             self.client.log_param(run.info.run_id, k, json.dumps(v))
         return run.info.run_id

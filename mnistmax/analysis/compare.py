@@ -1,0 +1,65 @@
+"""`mnistmax compare models RUN [RUN ...]`: one table of architectures.
+
+Per run: network, parameters, training time and throughput (from meta.json), inference
+throughput measured now on the test split, and PSNR/SSIM per noise level, all runs scored
+on the same test digits with the same fixed-seed Gaussian noise."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+import torch
+
+from mnistmax.errors import RunError
+from mnistmax.evaluate import evaluate_methods, rows_to_csv, rows_to_markdown, test_images
+from mnistmax.runs import load_task, read_meta, write_atomic, write_json
+
+SIGMAS = (0.1, 0.3, 0.5, 0.7, 1.0)
+
+
+def inference_throughput(task, images: torch.Tensor, batch: int, repeats: int = 3) -> float:
+    """Images per second of `task.reconstruct` over `images`, median of `repeats` passes."""
+    device = next(task.parameters()).device
+    x = images.to(device)
+    task.reconstruct(x[:batch])  # warm-up
+    times = []
+    for _ in range(repeats):
+        start = time.perf_counter()
+        for i in range(0, len(x), batch):
+            task.reconstruct(x[i : i + batch])
+        if device.type == "cuda":
+            torch.cuda.synchronize()
+        times.append(time.perf_counter() - start)
+    return len(x) / sorted(times)[len(times) // 2]
+
+
+def compare_run(run_dir: Path, sigmas=SIGMAS, kind: str = "gaussian") -> dict:
+    cfg, task = load_task(run_dir)
+    if cfg.task not in ("denoise", "autoencoder", "vae"):
+        raise RunError(f"{run_dir} is a {cfg.task} run; compare models takes denoiser, conv_ae or VAE runs")
+    meta = read_meta(run_dir)
+    cfg.noise.test_sigmas = list(sigmas)
+    cfg.noise.eval_kinds = [kind]
+    images = test_images(cfg)
+    from mnistmax.data.datamodule import clean_images
+
+    scored = evaluate_methods({cfg.model.name: task.reconstruct}, images, cfg)
+    n_train = meta.get("data", {}).get("sizes", {}).get("train", 0)
+    seconds, epochs = meta.get("train_seconds"), meta.get("epochs_completed")
+    row = {"run": Path(run_dir).name, "model": cfg.model.name, "parameters": meta.get("parameters"),
+           "epochs": epochs, "train_s": seconds,
+           "train_img_s": round(n_train * epochs / seconds) if seconds and epochs else None,
+           "infer_img_s": round(inference_throughput(task, clean_images(images, cfg), cfg.eval.batch_size)),
+           "precision": meta.get("precision")}
+    for r in scored:
+        row[f"psnr@{r['sigma']:g}"] = round(r["psnr"], 2)
+        row[f"ssim@{r['sigma']:g}"] = round(r["ssim"], 4)
+    return row
+
+
+def write_models(rows: list[dict], out: Path) -> Path:
+    write_json(out / "models.json", rows)
+    write_atomic(out / "models.csv", rows_to_csv(rows))
+    write_atomic(out / "models.md", rows_to_markdown(rows))
+    return out

@@ -1,0 +1,114 @@
+"""compare limitations, compare models: several runs side by side."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import List, Optional
+
+import typer
+from rich.table import Table
+
+from mnistmax.cli.common import app, console, echo, handle_errors
+
+compare_app = typer.Typer(help="Compare runs: limitations of denoising, architectures.", no_args_is_help=True)
+app.add_typer(compare_app, name="compare")
+RUNS = typer.Argument(..., help="run directories, names under outputs/runs, or 'latest'")
+OUTPUT = typer.Option(None, "--output", help="folder for the comparison files (default outputs/compare/<kind>-<time>)")
+
+
+def _sigmas(text: str) -> list[float]:
+    from mnistmax.errors import MnistmaxError
+
+    try:
+        return [float(s) for s in text.split(",") if s.strip()]
+    except ValueError:
+        raise MnistmaxError(f"--sigmas: {text!r} is not a comma-separated list of numbers (e.g. 0.1,0.5,1.0)") from None
+
+
+def _compare_dir(output: Optional[Path], kind: str) -> Path:
+    from mnistmax.runs import create_unique_dir
+
+    return output if output is not None else create_unique_dir(Path("outputs") / "compare", kind)
+
+
+@compare_app.command("limitations")
+@handle_errors
+def limitations(
+    runs: List[str] = RUNS,
+    sigmas: str = typer.Option("0.1,0.3,0.5,0.7,1.0,1.5", help="Gaussian noise levels; above 1 only for gaussian"),
+    kind: str = typer.Option("gaussian", help="noise kind"),
+    classifier: Optional[str] = typer.Option(None, help="a classify run to judge the digits (default: train one, cached)"),
+    draws: int = typer.Option(16, min=2, help="noise draws per digit for the noise-sensitivity score"),
+    output: Optional[Path] = OUTPUT,
+):
+    """Over-smoothing, diversity collapse, high frequencies, identity drift, no generation:
+    writes <run>/reports/limitations.{json,html}; with several runs also a comparison."""
+    from mnistmax.analysis.judge import data_key, judge_for, judge_from_run
+    from mnistmax.analysis.limitations import analyse_run
+    from mnistmax.analysis.limitations_report import write_comparison, write_run_files
+    from mnistmax.config import load_config
+    from mnistmax.data.noise import NOISE_FUNCTIONS
+    from mnistmax.errors import MnistmaxError
+    from mnistmax.runs import resolve_run
+    from mnistmax.training import quiet_lightning
+
+    if kind not in NOISE_FUNCTIONS:
+        raise MnistmaxError(f"--kind: unknown noise kind {kind!r}; valid: {', '.join(NOISE_FUNCTIONS)}")
+    quiet_lightning()
+    run_dirs = list(dict.fromkeys(resolve_run(r) for r in runs))
+    judges: dict[str, object] = {}
+    results = []
+    for run_dir in run_dirs:
+        if classifier:
+            judge = judges.setdefault("run", judge_from_run(resolve_run(classifier)))
+        else:
+            cfg = load_config(run_dir / "config.yaml")
+            key = data_key(cfg)
+            judge = judges[key] if key in judges else judges.setdefault(key, judge_for(cfg, echo=echo))
+        echo(f"analysing {run_dir.name} ...")
+        result = analyse_run(run_dir, judge, _sigmas(sigmas), kind=kind, draws=draws)
+        out = write_run_files(run_dir, result)
+        _print_table(result)
+        echo(f"wrote {out / 'limitations.json'} and limitations.html")
+        results.append(result)
+    if len(results) > 1:
+        out = write_comparison(results, _compare_dir(output, "limitations"))
+        echo(f"wrote {out / 'limitations.json'} and {out / 'limitations.html'}")
+
+
+def _print_table(result: dict) -> None:
+    from mnistmax.analysis.limitations_report import TABLE_KEYS, cell
+
+    short = {"psnr": "PSNR", "oversmoothing": "smoothing", "hf_ratio": "HF ratio", "diversity_collapse": "collapse",
+             "noise_sensitivity": "noise sens.", "acc_noisy": "acc noisy", "acc_denoised": "acc out",
+             "flip_rate": "changed", "entropy_denoised": "entropy out"}
+    keys = [(short.get(k, name), k) for name, k in TABLE_KEYS if k in short or k == "sigma"]
+    table = Table(title=f"limitations of {result['name']} ({result['model']}); italic: levels it never trained on; "
+                        "definitions in limitations.html")
+    for name, _ in keys:
+        table.add_column(name, justify="right")
+    for r in result["rows"]:
+        table.add_row(*(cell(k, r[k]) for _, k in keys), style=None if r["seen"] else "italic")
+    console.print(table)
+
+
+@compare_app.command("models")
+@handle_errors
+def models(runs: List[str] = RUNS, output: Optional[Path] = OUTPUT):
+    """Network, parameters, training time, throughput and PSNR/SSIM per σ, one row per run."""
+    from mnistmax.analysis.compare import compare_run, write_models
+    from mnistmax.runs import resolve_run
+
+    rows = []
+    for run in dict.fromkeys(resolve_run(r) for r in runs):
+        echo(f"scoring {run.name} ...")
+        rows.append(compare_run(run))
+    out = write_models(rows, _compare_dir(output, "models"))
+    keys = list(dict.fromkeys(k for r in rows for k in r if not k.startswith("ssim")))
+    table = Table(title="models on the test split (Gaussian noise, fixed seeds); SSIM in models.md")
+    for key in keys:
+        table.add_column(key.replace("_", " "), justify="right")
+    for r in rows:
+        table.add_row(*("-" if r.get(k) is None else f"{r[k]:,}" if isinstance(r[k], int) else str(r[k]) for k in keys))
+    console.print(table)
+    echo(f"wrote {out / 'models.json'}, models.csv, models.md")

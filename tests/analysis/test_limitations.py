@@ -1,0 +1,161 @@
+"""Limitations scores on constructed cases, and `compare limitations` / `compare models` on a tiny run."""
+
+import json
+import math
+
+import pytest
+import torch
+import torch.nn.functional as F
+from typer.testing import CliRunner
+
+from mnistmax.analysis import scores
+from mnistmax.analysis.judge import data_key
+from mnistmax.analysis.limitations import check_sigmas, seen_levels
+from mnistmax.cli import app
+from mnistmax.config import load_config
+from mnistmax.errors import MnistmaxError
+from tests.test_cli import TINY
+from tests.test_viz import assert_picture
+
+runner = CliRunner()
+
+
+def blur(images: torch.Tensor) -> torch.Tensor:
+    return F.avg_pool2d(F.pad(images, (1, 1, 1, 1), mode="replicate"), 3, stride=1)
+
+
+def test_identical_outputs_score_ideal(digits):
+    assert scores.oversmoothing(digits, digits) == pytest.approx(0.0, abs=1e-6)
+    assert scores.high_frequency_ratio(digits, digits) == pytest.approx(1.0)
+    assert scores.diversity_collapse(digits, digits) == pytest.approx(0.0, abs=1e-6)
+    repeated = digits[:5].unsqueeze(1).expand(5, 4, 1, 28, 28)
+    assert scores.noise_sensitivity(repeated, digits[:5]) == pytest.approx(0.0, abs=1e-6)
+
+
+def test_a_blurred_copy_scores_worse(digits):
+    blurred = blur(digits)
+    assert 0.1 < scores.oversmoothing(blurred, digits) < 1.0
+    assert scores.high_frequency_ratio(blurred, digits) < 0.5
+    assert (scores.laplacian_variance(blurred) < scores.laplacian_variance(digits)).all()
+    assert scores.oversmoothing(blur(blurred), digits) > scores.oversmoothing(blurred, digits)
+
+
+def test_sharper_than_clean_is_not_oversmoothed(digits):
+    sharp = (digits > 0.5).float()
+    assert scores.oversmoothing(sharp, digits) == 0.0
+
+
+def test_constant_outputs_collapse_fully(digits):
+    constant = digits.mean(0, keepdim=True).expand_as(digits)
+    assert scores.diversity_collapse(constant, digits) == pytest.approx(1.0)
+    assert scores.oversmoothing(torch.zeros_like(digits), digits) == pytest.approx(1.0)
+    assert scores.mean_pairwise_distance(digits[:1]) == 0.0
+
+
+def test_edge_energy_of_a_step():
+    step = torch.zeros(1, 1, 8, 8)
+    step[..., 4:] = 1.0
+    grad = scores.gradient_magnitude(step)
+    assert grad[0, 0, 3, 3] == pytest.approx(0.5) and grad[0, 0, 3, 4] == pytest.approx(0.5)
+    assert grad[0, 0, 3, 0] == 0.0 and grad[0, 0, 3, 7] == 0.0
+
+
+@pytest.mark.parametrize("k", [2, 5, 9, 13])
+def test_spectrum_of_a_sinusoid_peaks_at_its_frequency(k):
+    x = torch.arange(28).float()
+    wave = torch.sin(2 * math.pi * k * x / 28).expand(28, 28).reshape(1, 1, 28, 28)
+    freqs, power = scores.radial_power_spectrum(wave)
+    assert len(freqs) == 15 and freqs[-1] == pytest.approx(0.5)
+    assert int(power.argmax()) == k and freqs[k] == pytest.approx(k / 28)
+    assert power[k] > 100 * power[torch.arange(15) != k].max().clamp_min(1e-12) or power[torch.arange(15) != k].max() < 1e-8
+
+
+def test_high_frequency_ratio_sees_noise_and_blur(digits):
+    noisy = (digits + 0.3 * torch.randn_like(digits)).clamp(0, 1)
+    assert scores.high_frequency_ratio(noisy, digits) > 1.5
+    assert scores.high_frequency_ratio(blur(digits), digits) < 1.0
+
+
+def test_class_entropy_bounds():
+    uniform, certain = torch.zeros(1, 10), torch.tensor([[100.0] + [0.0] * 9])
+    assert scores.class_entropy(uniform).item() == pytest.approx(math.log2(10))
+    assert scores.class_entropy(certain).item() == pytest.approx(0.0, abs=1e-6)
+
+
+def test_seen_levels_and_sigma_checks():
+    cfg = load_config("configs/mnist.yaml")
+    assert seen_levels(cfg, 0.5) and seen_levels(cfg, 1.0) and not seen_levels(cfg, 1.5)
+    listed = load_config("configs/mnist.yaml", ["noise.train_sigma_range=null", "noise.train_sigmas=[0.1, 0.5]"])
+    assert seen_levels(listed, 0.5) and not seen_levels(listed, 0.3)
+    assert not seen_levels(load_config("configs/models/conv_ae.yaml"), 0.1)
+    assert check_sigmas("gaussian", [1.5, 0.1]) == [0.1, 1.5]
+    with pytest.raises(MnistmaxError, match="levels must lie in"):
+        check_sigmas("salt_pepper", [1.5])
+
+
+def test_the_judge_key_follows_the_data():
+    a, b = load_config("configs/mnist.yaml"), load_config("configs/mnist.yaml", ["data.binarize=true"])
+    assert data_key(a) != data_key(b) and data_key(a) == data_key(load_config("configs/mnist.yaml", ["train.lr=0.1"]))
+
+
+@pytest.fixture(scope="module")
+def two_runs(tmp_path_factory):
+    out = tmp_path_factory.mktemp("lim")
+    runs = []
+    for model in ("unet_dae", "conv_dae"):
+        result = runner.invoke(app, ["train", "-c", "configs/quick.yaml", *TINY, f"model.name={model}",
+                                     f"logging.output_dir={out}", "viz.enabled=false"])
+        assert result.exit_code == 0, result.output
+        runs.append(max((out / "runs").iterdir(), key=lambda p: p.stat().st_mtime_ns))
+    return out, runs
+
+
+def test_compare_limitations_writes_files_and_report_section(two_runs, tmp_path):
+    out, (unet, conv) = two_runs
+    result = runner.invoke(app, ["compare", "limitations", str(unet), str(conv), "--sigmas", "0.3,1.5", "--draws", "3",
+                                 "--output", str(tmp_path / "cmp")])
+    assert result.exit_code == 0, result.output
+    assert "training the judge" in result.output and len(list((out / "judges").iterdir())) == 1
+    for run in (unet, conv):
+        data = json.loads((run / "reports" / "limitations.json").read_text())
+        assert [r["sigma"] for r in data["rows"]] == [0.3, 1.5] and [r["seen"] for r in data["rows"]] == [True, False]
+        for r in data["rows"]:
+            assert 0 <= r["oversmoothing"] <= 1 and 0 <= r["diversity_collapse"] <= 1 and 0 <= r["flip_rate"] <= 1
+            assert r["hf_ratio_noisy"] > r["hf_ratio"] > 0
+        assert set(data["definitions"]) >= {"oversmoothing", "hf_ratio", "diversity_collapse", "flip_rate"}
+        assert len(data["spectrum"]["freqs"]) == 15 and set(data["spectrum"]["outputs"]) == {"0.3", "1.5"}
+        assert 0 < data["no_digit"]["confidence"] <= 1
+        for name in ("frequency_analysis.png", "limitations_scores.png", "limitations_no_digit.png"):
+            assert_picture(run / "reports" / name)
+        page = (run / "reports" / "limitations.html").read_text()
+        assert "Over-smoothing" in page and "data:image/png;base64," in page and "<script" not in page
+    both = json.loads((tmp_path / "cmp" / "limitations.json").read_text())
+    assert [r["name"] for r in both] == [unet.name, conv.name]
+    assert (tmp_path / "cmp" / "limitations.html").read_text().count("data:image/png") >= 7
+    report = runner.invoke(app, ["report", str(unet)])
+    assert report.exit_code == 0, report.output
+    assert "<h2>Limitations</h2>" in (unet / "reports" / "index.html").read_text()
+
+
+def test_compare_limitations_rejects_bad_input(two_runs):
+    _, (unet, _) = two_runs
+    bad = runner.invoke(app, ["compare", "limitations", str(unet), "--sigmas", "0.5,abc"])
+    assert bad.exit_code == 1 and "--sigmas" in bad.output and "Traceback" not in bad.output
+    bad = runner.invoke(app, ["compare", "limitations", str(unet), "--kind", "fog"])
+    assert bad.exit_code == 1 and "unknown noise kind 'fog'" in bad.output
+    bad = runner.invoke(app, ["compare", "limitations", "no-such-run"])
+    assert bad.exit_code != 0 and "not found" in bad.output
+    bad = runner.invoke(app, ["compare", "limitations", str(unet), "--classifier", str(unet)])
+    assert bad.exit_code != 0 and "give a classify run" in bad.output
+
+
+def test_compare_models_table(two_runs, tmp_path):
+    _, runs = two_runs
+    result = runner.invoke(app, ["compare", "models", *map(str, runs), "--output", str(tmp_path)])
+    assert result.exit_code == 0, result.output
+    rows = json.loads((tmp_path / "models.json").read_text())
+    assert [r["model"] for r in rows] == ["unet_dae", "conv_dae"]
+    for r in rows:
+        assert r["parameters"] > 0 and r["train_img_s"] > 0 and r["infer_img_s"] > 0
+        assert r["psnr@0.1"] > r["psnr@1"] and 0 < r["ssim@0.5"] <= 1
+    assert "psnr@0.5" in (tmp_path / "models.md").read_text()
