@@ -61,7 +61,11 @@ figures: viz ## viz, plus the noise gallery and the HTML report of RUN
 	$(MNISTMAX) viz noise-gallery
 	$(MNISTMAX) report $(RUN)
 
+bench: .venv/.installed ## training img/s vs a bare PyTorch loop, and evaluation img/s (docs/PERFORMANCE.md)
+	$(PY) scripts/bench_throughput.py
+	$(PY) scripts/bench_eval.py
+
 clean: ## remove outputs/ (runs, MLflow store)
 	rm -rf outputs
 
-.PHONY: help install test test-slow train eval quick full-pipeline demo-mnist compare viz figures clean
+.PHONY: help install test test-slow train eval quick full-pipeline demo-mnist compare viz figures bench clean

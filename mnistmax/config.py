@@ -161,6 +161,13 @@ class TrainConfig(Section):
     compile: bool = False  # torch.compile the network
     max_time_minutes: float | None = Field(None, gt=0)
 
+    @field_validator("channels_last", mode="before")
+    @classmethod
+    def _auto_or_bool(cls, value):
+        if value == "auto" or isinstance(value, bool):
+            return value
+        raise ValueError("must be auto, true or false")
+
     @field_validator("strategy")
     @classmethod
     def _known_strategy(cls, name: str) -> str:

@@ -52,18 +52,19 @@ def resolve_precision(amp: str, accelerator: str) -> str:
 def resolve_channels_last(setting: str | bool, device_type: str) -> bool:
     """train.channels_last (auto | true | false) on a device type ("cpu", "cuda"/"gpu", "mps"):
     whether the network and its image batches use the channels_last memory format. `auto`
-    turns it on for the CPU (oneDNN convolutions), where it was measured to help; on a GPU
-    it is left off until measured there (docs/PERFORMANCE.md)."""
+    turns it on for the CPU, where oneDNN's NHWC convolutions trained every zoo network
+    faster under bf16 (unet_dae 776 vs 645 img/s, simple_cnn 2647 vs 2071; docs/PERFORMANCE.md);
+    on a GPU it stays off until it has been measured there."""
     if setting != "auto":
         return bool(setting)
     return device_type == "cpu"
 
 
 def use_fused_adamw(device_type: str, precision: str, grad_clip: float | None) -> bool:
-    """The fused AdamW kernel (one kernel for all tensors) where it runs: CPU and CUDA. It
-    was 2-20x faster per step than the default per-tensor loop on the CPU. Not with fp16
-    gradient scaling plus clipping: a fused step unscales internally, and Lightning refuses to
-    clip gradients that are still scaled."""
+    """The fused AdamW kernel (one kernel for all tensors) where it runs: CPU and CUDA; on the
+    CPU it took 0.6 ms a step for unet_dae against 1.9 ms for the default per-tensor loop.
+    Not with fp16 gradient scaling plus clipping: a fused step unscales internally, and
+    Lightning refuses to clip gradients that are still scaled."""
     if device_type not in ("cpu", "cuda"):
         return False
     return not (precision == "16-mixed" and grad_clip)

@@ -1,13 +1,13 @@
 """Training throughput: a full mnistmax epoch against a bare PyTorch loop on the same network.
 
-    python scripts/bench_throughput.py                         # every model, CPU, a few minutes
+    python scripts/bench_throughput.py                         # every model, CPU (6 min on 2 cores)
     python scripts/bench_throughput.py --models conv_dae,unet_dae --repeats 5
     python scripts/bench_throughput.py --device cuda --train-size 60000 --json gpu.json
 
 Both loops get the same network (same initial weights), batch size, uint8 train tensor, noise
 or view function (run where the batch lives), loss, AdamW with the same parameter groups,
 warmup-cosine schedule, gradient clipping, EMA update every step (when `train.ema`),
-precision / autocast and memory format. The bare loop is plain PyTorch: a permutation, a
+precision / autocast, memory format and train.compile. The bare loop is plain PyTorch: a permutation, a
 slice, the step, `torch._foreach_lerp_` for the EMA. Repeats are interleaved (mnistmax, bare,
 bare, mnistmax, ...) so both loops see the same machine load; numbers are medians.
 
@@ -55,7 +55,7 @@ DEFAULT_MODELS = ("conv_dae", "unet_dae", "resnet_dae", "attention_dae", "simple
 AUTOCAST = {"bf16-mixed": torch.bfloat16, "16-mixed": torch.float16}
 
 
-def model_config(name: str, args) -> RunConfig:
+def model_config(name: str, args, extra_overrides: tuple[str, ...] = ()) -> RunConfig:
     """configs/models/<name>.yaml for a denoiser, configs/models/simclr.yaml for an encoder."""
     family = get_entry(name).family
     if family == "denoise":
@@ -68,7 +68,7 @@ def model_config(name: str, args) -> RunConfig:
         raise SystemExit(f"--models: {name!r} is a {family} network; this benchmark runs denoisers and encoders")
     overrides = [*extra, f"data.source={args.source}", f"train.epochs={args.epochs}", "train.patience=null",
                  "train.max_time_minutes=null", "logging.progress=plain", "logging.mlflow=false",
-                 f"train.accelerator={'gpu' if args.device == 'cuda' else 'cpu'}", *args.set]
+                 f"train.accelerator={'gpu' if args.device == 'cuda' else 'cpu'}", *args.set, *extra_overrides]
     if args.batch_size:
         overrides.append(f"data.batch_size={args.batch_size}")
     if args.no_viz:
@@ -118,8 +118,22 @@ def peak_memory_mib(device: torch.device) -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / (1024 if sys.platform == "linux" else 2**20)
 
 
+def now() -> tuple[float, float]:
+    """(wall clock, CPU time of this process): on a shared machine the CPU seconds of a
+    single-threaded run are the steadier number; wall clock is what a user waits for."""
+    return time.perf_counter(), time.process_time()
+
+
+def phases(start, starts: list, train_ends: list, end) -> dict:
+    bounds = [*starts, end]
+    return {"startup_s": starts[0][0] - start[0],
+            "train_s": [t[0] - s[0] for s, t in zip(starts, train_ends)],
+            "train_cpu_s": [t[1] - s[1] for s, t in zip(starts, train_ends)],
+            "epoch_s": [b[0] - a[0] for a, b in zip(bounds, bounds[1:])]}
+
+
 class EpochTimer(L.Callback):
-    """Wall-clock marks of each epoch: start, end of the last optimisation step (after the
+    """(wall clock, CPU time) marks of each epoch: start, end of the last optimisation step (after the
     EMA update: this callback is added after it), and the end of the fit."""
 
     def __init__(self, device: torch.device):
@@ -157,20 +171,6 @@ def run_mnistmax(cfg: RunConfig, splits: Splits, bundle: DataBundle, device: tor
     return phases(start, timer.starts, timer.train_ends, timer.fit_end) | {"peak_mib": peak_memory_mib(device)}
 
 
-def now() -> tuple[float, float]:
-    """(wall clock, CPU time of this process): on a shared machine the CPU seconds of a
-    single-threaded run are the steadier number; wall clock is what a user waits for."""
-    return time.perf_counter(), time.process_time()
-
-
-def phases(start, starts: list, train_ends: list, end) -> dict:
-    bounds = [*starts, end]
-    return {"startup_s": starts[0][0] - start[0],
-            "train_s": [t[0] - s[0] for s, t in zip(starts, train_ends)],
-            "train_cpu_s": [t[1] - s[1] for s, t in zip(starts, train_ends)],
-            "epoch_s": [b[0] - a[0] for a, b in zip(bounds, bounds[1:])]}
-
-
 def run_bare(cfg: RunConfig, splits: Splits, bundle: DataBundle, device: torch.device, workdir: Path) -> dict:
     """The same work in plain PyTorch. The LightningModule is used only as an nn.Module:
     `model_step` is the network and its loss, nothing else (no logging, no hooks)."""
@@ -198,6 +198,7 @@ def run_bare(cfg: RunConfig, splits: Splits, bundle: DataBundle, device: torch.d
     ema_float = [x for x in (*ema.parameters(), *ema.buffers()) if x.is_floating_point()] if ema else []
     model_float = [x for x in (*model.parameters(), *model.buffers()) if x.is_floating_point()]
     params = [p for p in model.parameters() if p.requires_grad]
+    model_step = torch.compile(model.model_step) if t.compile else model.model_step  # as BaseTask.setup does
 
     def step_batch(x_uint8, y, seed):
         batch = make_batch(x_uint8, y, cfg, torch.Generator(device=device).manual_seed(seed))
@@ -215,7 +216,7 @@ def run_bare(cfg: RunConfig, splits: Splits, bundle: DataBundle, device: torch.d
             idx = order[i * bs : (i + 1) * bs]
             batch = step_batch(images[idx], labels[idx], batch_seed(7, epoch, i))
             with torch.autocast(device.type, dtype=autocast_dtype or torch.float32, enabled=autocast_dtype is not None):
-                loss, metrics = model.model_step(batch, "train")
+                loss, metrics = model_step(batch, "train")
                 loss = loss + metrics.pop("aux_loss", 0.0)
             optimizer.zero_grad(set_to_none=True)
             if scaler is not None:
@@ -263,6 +264,7 @@ def summarise(runs: list[dict], images_per_epoch: int) -> dict:
     med = statistics.median
     return {
         "train_s": med(steady_train) if steady_train else float("nan"),
+        "train_best_s": min(steady_train) if steady_train else float("nan"),
         "epoch_s": med(steady_epoch) if steady_epoch else float("nan"),
         "train_img_s": images_per_epoch / med(steady_train) if steady_train else float("nan"),
         "train_cpu_s": med(steady_cpu) if steady_cpu else float("nan"),
@@ -277,7 +279,7 @@ def bench_model(name: str, args, device: torch.device, workdir: Path) -> dict:
     cfg = model_config(name, args)
     splits, bundle, tiled = train_split(cfg, args.train_size)
     accelerator = "gpu" if device.type == "cuda" else "cpu"
-    images = (len(splits.train[0]) // cfg.data.batch_size) * cfg.data.batch_size
+    images = len(splits.train[0]) // cfg.data.batch_size * cfg.data.batch_size
     runs = {"mnistmax": [], "bare": []}
     for repeat in range(args.repeats):
         order = ("mnistmax", "bare") if repeat % 2 == 0 else ("bare", "mnistmax")
@@ -291,34 +293,70 @@ def bench_model(name: str, args, device: torch.device, workdir: Path) -> dict:
         "channels_last": resolve_channels_last(cfg.train.channels_last, accelerator),
         "ema": cfg.train.ema, "viz": cfg.viz.enabled, "mnistmax": m, "bare": b,
         "train_ratio": m["train_s"] / b["train_s"], "epoch_ratio": m["epoch_s"] / b["epoch_s"],
-        "train_cpu_ratio": m["train_cpu_s"] / b["train_cpu_s"],
+        "train_cpu_ratio": m["train_cpu_s"] / b["train_cpu_s"], "train_best_ratio": m["train_best_s"] / b["train_best_s"],
     }
+
+
+SWEEP = {  # label: (overrides, threads); mnistmax runs only, interleaved like the comparison
+    "default (amp auto, channels_last auto)": ((), None),
+    "train.channels_last=false": (("train.channels_last=false",), None),
+    "train.amp=off": (("train.amp=off",), None),
+    "train.amp=off train.channels_last=false": (("train.amp=off", "train.channels_last=false"), None),
+    "default, 1 thread": ((), 1),
+}
+
+
+def sweep_model(name: str, args, device: torch.device, workdir: Path) -> dict:
+    """Steady-state training img/s of mnistmax under each SWEEP setting: what amp,
+    channels_last and the thread count are worth on this machine."""
+    threads = torch.get_num_threads()
+    cases = {label: (model_config(name, args, overrides), n) for label, (overrides, n) in SWEEP.items()}
+    splits, bundle, _ = train_split(model_config(name, args), args.train_size)
+    batch = model_config(name, args).data.batch_size
+    images = len(splits.train[0]) // batch * batch
+    times: dict[str, list[float]] = {label: [] for label in cases}
+    for repeat in range(args.repeats):
+        for label in list(cases) if repeat % 2 == 0 else list(cases)[::-1]:
+            cfg, n = cases[label]
+            torch.set_num_threads(n or threads)
+            times[label] += run_mnistmax(cfg, splits, bundle, device, workdir)["train_s"][1:]
+    torch.set_num_threads(threads)
+    return {"model": name, "img_s": {label: images / statistics.median(t) for label, t in times.items()}}
 
 
 def print_table(results: list[dict]) -> None:
     head = (f"{'model':<14}{'batch':>6}{'prec':>11}{'cl':>4} | {'mnistmax img/s':>14}{'bare img/s':>11}{'ratio':>7}"
-            f"{'cpu':>6} | {'epoch s':>8}{'bare':>7}{'ratio':>7} | {'1st ep s':>8}{'bare':>7} | {'start s':>7}"
+            f"{'best':>6}{'cpu':>6} | {'epoch s':>8}{'bare':>7}{'ratio':>7} | {'1st ep s':>8}{'bare':>7} | {'start s':>7}"
             f"{'bare':>6} | {'peak MiB':>8}{'bare':>6}")
     print(head)
     print("-" * len(head))
     for r in results:
         m, b = r["mnistmax"], r["bare"]
         print(f"{r['model']:<14}{r['batch_size']:>6}{r['precision']:>11}{'y' if r['channels_last'] else 'n':>4} |"
-              f" {m['train_img_s']:>14.0f}{b['train_img_s']:>11.0f}{r['train_ratio']:>7.3f}{r['train_cpu_ratio']:>6.2f} |"
+              f" {m['train_img_s']:>14.0f}{b['train_img_s']:>11.0f}{r['train_ratio']:>7.3f}"
+              f"{r['train_best_ratio']:>6.2f}{r['train_cpu_ratio']:>6.2f} |"
               f" {m['epoch_s']:>8.2f}{b['epoch_s']:>7.2f}{r['epoch_ratio']:>7.3f} |"
               f" {m['first_epoch_s']:>8.2f}{b['first_epoch_s']:>7.2f} | {m['startup_s']:>7.2f}{b['startup_s']:>6.2f} |"
               f" {m['peak_mib']:>8.0f}{b['peak_mib']:>6.0f}")
     print("ratio = mnistmax time / bare time (1.00 = no overhead), steady-state epochs, medians over interleaved repeats;"
-          " train = the optimisation steps (EMA included); cpu = the same ratio in CPU seconds of this process;"
+          " train = the optimisation steps (EMA included); best = ratio of the fastest epochs; cpu = ratio of the"
+          " CPU seconds of this process;"
           " epoch = + validation, checkpoint, metrics and pictures; 1st ep = the first epoch; start = fit() to its"
           " first batch; peak = peak RSS of the process (CPU) or max_memory_allocated (CUDA)")
+
+
+def print_sweep(results: list[dict]) -> None:
+    print(f"{'model':<14}" + "".join(f" | {label}" for label in SWEEP))
+    for r in results:
+        print(f"{r['model']:<14}" + "".join(f" | {r['img_s'][label]:>{len(label)}.0f}" for label in SWEEP))
+    print("mnistmax training img/s, steady-state epochs, medians over interleaved repeats")
 
 
 def parse_args(argv=None):
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--models", default=",".join(DEFAULT_MODELS), help="comma-separated registry names")
     p.add_argument("--repeats", type=int, default=3, help="runs of each loop, interleaved (default 3)")
-    p.add_argument("--epochs", type=int, default=3, help="epochs per run; the first is reported apart (default 3)")
+    p.add_argument("--epochs", type=int, default=2, help="epochs per run; the first is reported apart (default 2)")
     p.add_argument("--batch-size", type=int, default=None, help="default: the model's config (64; simclr 256)")
     p.add_argument("--device", default="cpu", choices=("cpu", "cuda"))
     p.add_argument("--train-size", type=int, default=4050, help="training digits per epoch (default 4050, the "
@@ -327,6 +365,8 @@ def parse_args(argv=None):
     p.add_argument("--threads", type=int, default=None, help="torch.set_num_threads (default: torch's choice)")
     p.add_argument("--no-viz", action="store_true", help="viz.enabled=false for the mnistmax runs")
     p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="extra config override, repeatable")
+    p.add_argument("--sweep", action="store_true", help="instead: mnistmax img/s under each amp / channels_last /"
+                   " thread setting (SWEEP)")
     p.add_argument("--json", type=Path, default=None, help="write every number (and the raw epochs) here")
     return p.parse_args(argv)
 
@@ -353,15 +393,20 @@ def main(argv=None) -> int:
     warnings.filterwarnings("ignore", message=".*sync_dist.*")
     info = machine(device)
     print(" | ".join(f"{k} {v}" for k, v in info.items()))
+    models = [m.strip() for m in args.models.split(",") if m.strip()]
     results = []
     with tempfile.TemporaryDirectory() as tmp:
-        for name in [m.strip() for m in args.models.split(",") if m.strip()]:
+        for name in models:
+            if args.sweep:
+                results.append(sweep_model(name, args, device, Path(tmp)))
+                print(f"  {name}: " + ", ".join(f"{k} {v:.0f}" for k, v in results[-1]["img_s"].items()), flush=True)
+                continue
             result = bench_model(name, args, device, Path(tmp))
             results.append(result)
             print(f"  {name}: mnistmax/bare {result['train_ratio']:.3f} (train), {result['epoch_ratio']:.3f} (epoch)"
                   + (" [tiled train split]" if result["tiled"] else ""), flush=True)
     print()
-    print_table(results)
+    print_sweep(results) if args.sweep else print_table(results)
     if args.json:
         args.json.write_text(json.dumps({"machine": info, "args": {k: str(v) for k, v in vars(args).items()},
                                          "results": results}, indent=1))

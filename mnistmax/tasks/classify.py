@@ -20,6 +20,7 @@ class ClassifyTask(BaseTask):
         self.net.encoder.requires_grad_(False)
 
     def on_train_epoch_start(self) -> None:
+        super().on_train_epoch_start()
         if self.frozen_encoder:  # Lightning put every module in train mode just before this hook
             self.net.encoder.eval()
 
