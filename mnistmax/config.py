@@ -85,7 +85,7 @@ class ContrastiveConfig(Section):
 
 
 class AugmentConfig(Section):
-    enabled: bool = False  # autoencoder / vae / classify: train on augmented digits (contrastive always augments)
+    enabled: bool = False  # denoise / autoencoder / vae / classify: augment the clean training digits (contrastive always augments)
     rotation: float = Field(15.0, ge=0, le=180)
     translate: float = Field(0.12, ge=0, le=0.5)
     scale: tuple[float, float] = (0.85, 1.15)

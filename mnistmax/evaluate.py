@@ -23,6 +23,17 @@ from mnistmax.models.gated import AblationGate
 from mnistmax.runs import write_atomic, write_json
 
 METRIC_KEYS = ("mse", "psnr", "ssim")
+CPU_FORWARD_CHUNK = 250  # images per forward pass on the CPU (docs/PERFORMANCE.md, Evaluation)
+
+
+def in_chunks(method: Callable[[torch.Tensor], torch.Tensor], chunk: int | None) -> Callable:
+    """`method` applied to slices of at most `chunk` images, outputs concatenated. On the CPU a
+    large batch is slower than a few smaller ones: activations above glibc's 32 MB reuse limit
+    are mapped afresh every layer. Noise and metrics keep eval.batch_size, so the numbers do
+    not depend on the chunk."""
+    if chunk is None:
+        return method
+    return lambda x: torch.cat([method(part) for part in x.split(chunk)]) if len(x) > chunk else method(x)
 
 
 def noisy_test_batches(images: torch.Tensor, kind: str, sigma: float, cfg: RunConfig, device):
@@ -51,6 +62,8 @@ def evaluate_methods(
     data.binarize also bitmap and ablation scores pooled over all test pixels."""
     rows = []
     bitmap = cfg.data.binarize
+    chunk = CPU_FORWARD_CHUNK if torch.device(device).type == "cpu" else None
+    methods = {name: in_chunks(method, chunk) for name, method in methods.items()}
     for kind in cfg.noise.kinds_to_evaluate():
         for sigma in cfg.noise.test_sigmas:
             sums = {name: dict.fromkeys((*METRIC_KEYS, "lpips"), 0.0) for name in methods}

@@ -183,12 +183,10 @@ class MNISTDataModule(L.LightningDataModule):
         generator = torch.Generator(device=images.device).manual_seed(int(seed))
         if self.cfg.task == "contrastive":
             return view_batch(images, labels, self.cfg, generator)
+        training = self.trainer is not None and self.trainer.training
         if self.cfg.task == "denoise":
-            return noisy_batch(images, labels, self.cfg, generator)
-        clean = clean_images(images, self.cfg)  # autoencoder, vae, classify
-        if self.cfg.augment.enabled and self.trainer is not None and self.trainer.training:
-            clean = augment(clean, augment_params(self.cfg), generator, self.cfg.augment.consistent)
-        return {"images": clean, "labels": labels}
+            return noisy_batch(images, labels, self.cfg, generator, training)
+        return {"images": training_images(images, self.cfg, generator, training), "labels": labels}
 
 
 def to_float(images_uint8: torch.Tensor) -> torch.Tensor:
@@ -202,8 +200,19 @@ def clean_images(images_uint8: torch.Tensor, cfg: RunConfig) -> torch.Tensor:
     return (clean >= cfg.data.threshold).to(clean.dtype) if cfg.data.binarize else clean
 
 
-def noisy_batch(images: torch.Tensor, labels: torch.Tensor, cfg: RunConfig, generator: torch.Generator) -> dict:
+def training_images(images: torch.Tensor, cfg: RunConfig, generator: torch.Generator, training: bool) -> torch.Tensor:
+    """clean_images, augmented (augment.*) while training when augment.enabled; bitmaps are
+    thresholded again after the augmentation's interpolation so that they stay 0/1."""
     clean = clean_images(images, cfg)
+    if not (training and cfg.augment.enabled):
+        return clean
+    clean = augment(clean, augment_params(cfg), generator, cfg.augment.consistent)
+    return (clean >= cfg.data.threshold).to(clean.dtype) if cfg.data.binarize else clean
+
+
+def noisy_batch(images: torch.Tensor, labels: torch.Tensor, cfg: RunConfig, generator: torch.Generator,
+                training: bool = False) -> dict:
+    clean = training_images(images, cfg, generator, training)
     n = cfg.noise
     sigma = sample_levels(len(clean), n.train_sigmas, n.train_sigma_range, generator, clean.device)
     noisy = apply_noise(n.kind, clean, sigma, generator=generator, clip=n.clip)

@@ -231,3 +231,17 @@ def test_to_float():
     assert out.shape == (1, 1, 1, 3) and out.dtype == torch.float32
     torch.testing.assert_close(out.flatten(), torch.tensor([0.0, 0.2, 1.0]))
     assert images.dtype == torch.uint8 and images.tolist() == [[[0, 51, 255]]]
+
+
+def test_augmented_bitmap_denoise_batches_stay_binary_and_additive(embedded):
+    """augment.enabled for a denoiser: the clean digits are augmented while training only,
+    bitmaps stay 0/1, and additive noise still never removes a pixel of the (augmented) target."""
+    cfg = config("task=denoise", "data.binarize=true", "augment.enabled=true", "noise.kind=add_mixed",
+                 "noise.train_sigma_range=[0.2, 0.8]")
+    images, labels = embedded.train_images[:64], embedded.train_labels[:64]
+    trained = noisy_batch(images, labels, cfg, torch.Generator().manual_seed(0), training=True)
+    plain = noisy_batch(images, labels, cfg, torch.Generator().manual_seed(0), training=False)
+    assert set(trained["clean"].unique().tolist()) == {0.0, 1.0}
+    assert (trained["noisy"] >= trained["clean"]).all()
+    assert not torch.equal(trained["clean"], plain["clean"])  # augmented
+    assert torch.equal(plain["clean"], (images.unsqueeze(1).float() / 255 >= 0.5).float())  # eval batches are not
