@@ -62,8 +62,20 @@ def draw_blocks(images, level: Level, generator=None, clip: bool = True) -> torc
 
 
 def mix(kinds: list[Callable], images, level: Level, generator=None, clip: bool = True) -> torch.Tensor:
-    """Each image gets one of `kinds`, chosen at random, at its level."""
+    """Each image gets one of `kinds`, chosen at random, at its level.
+
+    On the CPU each kind is made for its own images only (add_mixed: 5x less work); on an
+    accelerator every kind is made for the whole batch and selected with `where`, which needs
+    no host sync to learn how many images chose each kind."""
     choice = torch.randint(len(kinds), (images.shape[0],), generator=generator, device=images.device)
+    if images.device.type == "cpu":
+        out = images.clone()
+        levels = per_image(level, images).flatten()
+        for i, fn in enumerate(kinds):
+            idx = (choice == i).nonzero().flatten()
+            if len(idx):
+                out[idx] = fn(images[idx], levels[idx], generator=generator, clip=clip)
+        return out
     out = images.clone()
     for i, fn in enumerate(kinds):
         noisy = fn(images, level, generator=generator, clip=clip)
