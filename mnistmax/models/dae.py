@@ -8,7 +8,7 @@ from __future__ import annotations
 import torch
 import torch.nn as nn
 
-from mnistmax.models.layers import ConvBlock, ResBlock, pad_to_multiple, unit_interval
+from mnistmax.models.layers import ConvBlock, ResBlock, pad_to_multiple
 from mnistmax.registry import register_model
 
 
@@ -39,7 +39,7 @@ class ConvDAE(nn.Module):
             z = layer(z)  # (B, 2c, H/2, W/2) ...
         for layer in self.up:
             z = layer(z)
-        return unit_interval(self.head(z))[..., :h, :w]
+        return torch.sigmoid(self.head(z))[..., :h, :w]
 
 
 @register_model("resnet_dae")
@@ -72,4 +72,4 @@ class ResNetDAE(nn.Module):
         x, (h, w) = pad_to_multiple(x, 2**self.num_downs)
         s = self.stem(x)  # (B, c, H, W)
         z = self.up(self.blocks(self.down(s)))  # (B, c, H, W)
-        return unit_interval(self.head(torch.cat([z, s], dim=1)))[..., :h, :w]
+        return torch.sigmoid(self.head(torch.cat([z, s], dim=1)))[..., :h, :w]

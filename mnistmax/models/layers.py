@@ -59,10 +59,3 @@ def pad_to_multiple(x: torch.Tensor, multiple: int) -> tuple[torch.Tensor, tuple
     h, w = x.shape[-2:]
     ph, pw = (-h) % multiple, (-w) % multiple
     return (F.pad(x, (0, pw, 0, ph)) if ph or pw else x), (h, w)
-
-
-def unit_interval(logits: torch.Tensor) -> torch.Tensor:
-    """sigmoid computed in float32. Under bf16 autocast a bf16 sigmoid rounds every
-    probability above 0.998 to exactly 1.0, where its gradient is zero: a confidently wrong
-    pixel (noise kept as ink) could then never be corrected by a cross-entropy loss."""
-    return torch.sigmoid(logits.float())

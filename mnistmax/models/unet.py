@@ -6,7 +6,7 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-from mnistmax.models.layers import ConvBlock, SelfAttention2d, pad_to_multiple, unit_interval
+from mnistmax.models.layers import ConvBlock, SelfAttention2d, pad_to_multiple
 from mnistmax.registry import register_model
 
 
@@ -35,7 +35,7 @@ class UNet(nn.Module):
         z = self.attn(skips.pop())
         for up, dec in zip(self.up, self.dec):
             z = dec(torch.cat([up(z), skips.pop()], dim=1))
-        return unit_interval(self.head(z))[..., :h, :w]
+        return torch.sigmoid(self.head(z))[..., :h, :w]
 
 
 @register_model("unet_dae")
