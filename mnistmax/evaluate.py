@@ -173,7 +173,9 @@ def rows_to_markdown(rows: list[dict]) -> str:
 
 def _fmt(key: str, value) -> str:
     if isinstance(value, float):
-        return {"psnr": f"{value:.2f}", "sigma": f"{value:g}"}.get(key, f"{value:.4f}")
+        if key.startswith("psnr") or key.endswith("_s"):  # dB, seconds: psnr@0.5, train_s
+            return f"{value:.2f}"
+        return f"{value:g}" if key == "sigma" else f"{value:.4f}"
     return str(value)
 
 

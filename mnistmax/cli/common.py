@@ -7,6 +7,8 @@ Every user-facing problem is a MnistmaxError: one line on stderr and a non-zero 
 from __future__ import annotations
 
 import functools
+import os
+import sys
 
 import typer
 from rich.console import Console
@@ -26,7 +28,9 @@ app.add_typer(latent_app, name="latent")
 viz_app = typer.Typer(help="Pictures of a run (written under the run directory).", no_args_is_help=True)
 app.add_typer(viz_app, name="viz")
 
-console = Console()
+# Piped or redirected output has no terminal width; rich would assume 80 columns and cut
+# every cell of a wide table (compare models) to one or two characters. COLUMNS still wins.
+console = Console(width=None if sys.stdout.isatty() or os.environ.get("COLUMNS") else 200)
 OVERRIDES = typer.Argument(None, help="KEY=VALUE overrides, e.g. train.epochs=3 model.name=conv_dae", show_default=False)
 CONFIG = typer.Option(..., "--config", "-c", help="YAML config file, e.g. configs/mnist.yaml")
 RUN = typer.Argument(..., help="run directory, run name under outputs/runs, or 'latest'")
