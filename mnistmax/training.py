@@ -18,6 +18,7 @@ import torch
 from lightning.pytorch.callbacks import EarlyStopping, ModelCheckpoint, RichProgressBar
 from lightning.pytorch.callbacks.weight_averaging import EMAWeightAveraging
 from lightning.pytorch.loggers import CSVLogger
+from lightning.pytorch.utilities.exceptions import SIGTERMException
 
 from mnistmax.config import RunConfig, dump_yaml
 from mnistmax.data.datamodule import MNISTDataModule, Splits
@@ -217,7 +218,11 @@ class SaveOnInterrupt(L.Callback):
         self.path = run_dir / "checkpoints" / "interrupted.ckpt"
 
     def on_exception(self, trainer, pl_module, exception) -> None:
-        if isinstance(exception, KeyboardInterrupt):
+        # SIGTERM reaches Lightning's own handler first (trainer.received_sigterm), then ours,
+        # which raises KeyboardInterrupt. If that exception is lost (a signal handled inside a
+        # finalizer is only printed), Lightning's loop raises SIGTERMException at the next
+        # batch end instead: save in both cases.
+        if isinstance(exception, (KeyboardInterrupt, SIGTERMException)):
             self.path.parent.mkdir(parents=True, exist_ok=True)
             tmp = self.path.with_name(".interrupted.ckpt.tmp")
             trainer.save_checkpoint(tmp, weights_only=False)

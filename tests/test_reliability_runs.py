@@ -74,6 +74,22 @@ def test_ctrl_c_saves_marks_interrupted_and_kills_the_mlflow_run(tmp_path, monke
     assert [r.info.status for r in found] == ["KILLED"]
 
 
+def lost_sigterm(pl_module):
+    """A SIGTERM whose KeyboardInterrupt never surfaced: Lightning's own handler has set
+    received_sigterm, so its loop raises SIGTERMException at the end of this batch."""
+    pl_module.trainer._signal_connector.received_sigterm = True
+
+
+def test_sigterm_seen_only_by_lightning_still_saves_and_marks_interrupted(tmp_path, monkeypatch):
+    add_callback(monkeypatch, AtStep(3, lost_sigterm))
+    result = invoke("train", "-c", "configs/quick.yaml", *TINY, *QUIET, f"logging.output_dir={tmp_path}")
+    assert result.exit_code == 130, result.output
+    run_dir = next((tmp_path / "runs").iterdir())
+    assert meta(run_dir)["status"] == "interrupted"
+    assert load_checkpoint(run_dir / "checkpoints" / "interrupted.ckpt")["global_step"] == 4
+    assert f"mnistmax train --resume {run_dir}" in result.output
+
+
 def test_resume_from_a_truncated_last_checkpoint_is_one_line(tmp_path):
     run = fake_run(tmp_path, real_checkpoint_bytes(tmp_path)[:1000], "last")
     result = invoke("train", "--resume", run)
