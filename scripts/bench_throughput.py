@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import argparse
 import copy
+import functools
 import json
 import re
 import resource
@@ -185,7 +186,7 @@ def run_bare(cfg: RunConfig, splits: Splits, bundle: DataBundle, device: torch.d
     images, labels = (x.to(device) for x in splits.train)
     val_images, val_labels = (x.to(device) for x in splits.val)
     n_batches = len(images) // bs
-    make_batch = view_batch if cfg.task == "contrastive" else noisy_batch
+    make_batch = view_batch if cfg.task == "contrastive" else functools.partial(noisy_batch, training=True)
 
     reset_peak_memory(device)
     start = now()

@@ -196,8 +196,12 @@ def to_float(images_uint8: torch.Tensor) -> torch.Tensor:
 
 def clean_images(images_uint8: torch.Tensor, cfg: RunConfig) -> torch.Tensor:
     """The clean targets: floats in [0, 1], or 0/1 bitmaps when data.binarize is on."""
-    clean = to_float(images_uint8)
-    return (clean >= cfg.data.threshold).to(clean.dtype) if cfg.data.binarize else clean
+    return binarized(to_float(images_uint8), cfg)
+
+
+def binarized(images: torch.Tensor, cfg: RunConfig) -> torch.Tensor:
+    """0/1 bitmaps at data.threshold when data.binarize is on; the images unchanged otherwise."""
+    return (images >= cfg.data.threshold).to(images.dtype) if cfg.data.binarize else images
 
 
 def training_images(images: torch.Tensor, cfg: RunConfig, generator: torch.Generator, training: bool) -> torch.Tensor:
@@ -206,8 +210,7 @@ def training_images(images: torch.Tensor, cfg: RunConfig, generator: torch.Gener
     clean = clean_images(images, cfg)
     if not (training and cfg.augment.enabled):
         return clean
-    clean = augment(clean, augment_params(cfg), generator, cfg.augment.consistent)
-    return (clean >= cfg.data.threshold).to(clean.dtype) if cfg.data.binarize else clean
+    return binarized(augment(clean, augment_params(cfg), generator, cfg.augment.consistent), cfg)
 
 
 def noisy_batch(images: torch.Tensor, labels: torch.Tensor, cfg: RunConfig, generator: torch.Generator,

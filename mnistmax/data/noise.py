@@ -68,15 +68,14 @@ def mix(kinds: list[Callable], images, level: Level, generator=None, clip: bool 
     accelerator every kind is made for the whole batch and selected with `where`, which needs
     no host sync to learn how many images chose each kind."""
     choice = torch.randint(len(kinds), (images.shape[0],), generator=generator, device=images.device)
+    out = images.clone()
     if images.device.type == "cpu":
-        out = images.clone()
         levels = per_image(level, images).flatten()
         for i, fn in enumerate(kinds):
             idx = (choice == i).nonzero().flatten()
             if len(idx):
                 out[idx] = fn(images[idx], levels[idx], generator=generator, clip=clip)
         return out
-    out = images.clone()
     for i, fn in enumerate(kinds):
         noisy = fn(images, level, generator=generator, clip=clip)
         out = torch.where((choice == i).view(-1, 1, 1, 1), noisy, out)
