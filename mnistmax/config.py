@@ -149,6 +149,7 @@ class TrainConfig(Section):
     loss: Literal["l2", "l1", "charbonnier", "bce", "weighted_bce", "precision_bce", "dice", "fp_penalty",
                   "combined"] = "l2"
     amp: Literal["auto", "off", "bf16", "fp16"] = "auto"
+    fp_weight: float = Field(5.0, gt=0)  # cost of a false positive vs a miss in precision_bce / combined
     ema: bool = True
     ema_decay: float = Field(0.999, gt=0, lt=1)
     grad_clip: float | None = Field(1.0, gt=0)

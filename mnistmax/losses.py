@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import functools
+import inspect
 from typing import Callable
 
 import torch
@@ -73,8 +75,11 @@ RECONSTRUCTION_LOSSES: dict[str, Callable[[torch.Tensor, torch.Tensor], torch.Te
 }
 
 
-def get_loss(name: str):
+def get_loss(name: str, **options):
+    """The loss called `name`, with those of `options` it takes bound (e.g. fp_weight)."""
     try:
-        return RECONSTRUCTION_LOSSES[name]
+        loss = RECONSTRUCTION_LOSSES[name]
     except KeyError:
         raise ValueError(f"unknown loss {name!r}; valid: {', '.join(RECONSTRUCTION_LOSSES)}") from None
+    accepted = {k: v for k, v in options.items() if k in inspect.signature(loss).parameters}
+    return functools.partial(loss, **accepted) if accepted else loss

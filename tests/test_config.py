@@ -46,6 +46,7 @@ def test_roundtrip_through_yaml(tmp_path):
         ("noise.eval_kinds=[gaussian, fog]", "noise.eval_kinds", "gaussian"),
         ("train.loss=huber", "train.loss", "charbonnier"),
         ("train.lr=-1", "train.lr", "greater than 0"),
+        ("train.fp_weight=0", "train.fp_weight", "greater than 0"),
         ("data.source=ftp", "data.source", "embedded"),
         ("train.epochs.x=1", "train.epochs", "not a section"),
         ("noise.train_sigma_range=[0.8, 0.2]", "train_sigma_range", "low must not exceed high"),

@@ -26,6 +26,18 @@ def test_loss_names_match_config():
         assert get_loss(name) is RECONSTRUCTION_LOSSES[name]
 
 
+def test_fp_weight_is_bound_only_where_the_loss_takes_it():
+    assert get_loss("l2", fp_weight=3.0) is RECONSTRUCTION_LOSSES["l2"]
+    pred, target = torch.full((2, 1, 4, 4), 0.5), torch.zeros(2, 1, 4, 4)
+    target[1] = 1.0  # half the pixels ink, half empty; every prediction 0.5
+    for name in ("precision_bce", "combined"):
+        assert get_loss(name, fp_weight=5.0)(pred, target).item() == pytest.approx(get_loss(name)(pred, target).item())
+    # -log(0.5) per pixel, empty pixels weighted w: mean weight (1 + w) / 2
+    assert get_loss("precision_bce", fp_weight=3.0)(pred, target).item() == pytest.approx(2 * math.log(2), rel=1e-5)
+    assert get_loss("precision_bce", fp_weight=1.0)(pred, target).item() == pytest.approx(
+        get_loss("bce")(pred, target).item(), rel=1e-6)
+
+
 def test_unknown_loss_names_valid_ones():
     with pytest.raises(ValueError) as info:
         get_loss("huber")

@@ -15,7 +15,7 @@ class DenoiseTask(BaseTask):
         super().__init__(config)
         m = self.cfg.model
         self.net = create_model(m.name, base_ch=m.base_ch, num_downs=m.num_downs)
-        self.loss_fn = get_loss(self.cfg.train.loss)
+        self.loss_fn = get_loss(self.cfg.train.loss, fp_weight=self.cfg.train.fp_weight)
 
     def forward(self, noisy: torch.Tensor) -> torch.Tensor:
         return self.net(noisy)
