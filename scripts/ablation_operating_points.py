@@ -23,11 +23,12 @@ import torch.nn.functional as F
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))  # mnistmax from this checkout
 
+from mnistmax.data.additive import ADDITIVE_FUNCTIONS  # noqa: E402
 from mnistmax.evaluate import noisy_test_batches, test_images  # noqa: E402
 from mnistmax.metrics import COUNT_KEYS, binary_counts, binary_scores  # noqa: E402
 from mnistmax.runs import load_task, resolve_run  # noqa: E402
 
-KINDS = ("add_pixels", "add_lines", "add_blocks", "add_blobs", "add_border")
+KINDS = [kind for kind in ADDITIVE_FUNCTIONS if kind != "add_mixed"]  # each kind on its own
 
 
 def floats(text: str) -> list[float]:
@@ -36,11 +37,7 @@ def floats(text: str) -> list[float]:
 
 def outputs(task, images, kind: str, level: float, cfg) -> list[tuple[torch.Tensor, ...]]:
     """(output, noisy, clean) per eval batch, the noise exactly as `mnistmax eval` draws it."""
-    batches = []
-    for noisy, clean in noisy_test_batches(images, kind, level, cfg, "cpu"):
-        with torch.no_grad():
-            batches.append((task.reconstruct(noisy).float(), noisy, clean))
-    return batches
+    return [(task.reconstruct(noisy), noisy, clean) for noisy, clean in noisy_test_batches(images, kind, level, cfg, "cpu")]
 
 
 def scores_at(batches, threshold: float, n: int, data_threshold: float) -> dict:
