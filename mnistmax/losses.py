@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import functools
-import inspect
 from typing import Callable
 
 import torch
 import torch.nn.functional as F
+
+from mnistmax.registry import accepted_options
 
 
 def l2_loss(pred: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
@@ -81,5 +82,5 @@ def get_loss(name: str, **options):
         loss = RECONSTRUCTION_LOSSES[name]
     except KeyError:
         raise ValueError(f"unknown loss {name!r}; valid: {', '.join(RECONSTRUCTION_LOSSES)}") from None
-    accepted = {k: v for k, v in options.items() if k in inspect.signature(loss).parameters}
+    accepted = accepted_options(loss, options)
     return functools.partial(loss, **accepted) if accepted else loss

@@ -21,8 +21,19 @@ class ModelEntry:
     factory: Callable[..., nn.Module]
 
     def accepted_kwargs(self) -> set[str]:
-        params = inspect.signature(self.factory).parameters.values()
-        return {p.name for p in params if p.kind in (p.KEYWORD_ONLY, p.POSITIONAL_OR_KEYWORD)}
+        return keyword_names(self.factory)
+
+
+def keyword_names(fn: Callable) -> set[str]:
+    """Names `fn` takes as keyword arguments."""
+    params = inspect.signature(fn).parameters.values()
+    return {p.name for p in params if p.kind in (p.KEYWORD_ONLY, p.POSITIONAL_OR_KEYWORD)}
+
+
+def accepted_options(fn: Callable, options: dict) -> dict:
+    """Those of `options` that `fn` takes, so one config section can serve callables with different knobs."""
+    names = keyword_names(fn)
+    return {k: v for k, v in options.items() if k in names}
 
 
 _REGISTRY: dict[str, ModelEntry] = {}
@@ -60,8 +71,7 @@ def create_model(name: str, **kwargs) -> nn.Module:
     """Build a registered network. Keyword arguments it does not take are ignored, so one
     `model:` config section can serve networks with different knobs."""
     entry = get_entry(name)
-    accepted = entry.accepted_kwargs()
-    return entry.factory(**{k: v for k, v in kwargs.items() if k in accepted})
+    return entry.factory(**accepted_options(entry.factory, kwargs))
 
 
 def count_parameters(model: nn.Module, trainable_only: bool = False) -> int:
