@@ -2,16 +2,21 @@
 
 Importing `mnistmax.models` registers everything (like timm). Each entry records the task
 family it serves (`denoise`, `encoder`, ...), so configs and tests can select by family.
+A network's options are its factory's keyword arguments: `create_model` and the config
+refuse any other key, and check each value against the argument's annotation.
 """
 
 from __future__ import annotations
 
+import functools
 import inspect
+import typing
 import warnings
 from dataclasses import dataclass
-from typing import Callable
+from typing import Any, Callable
 
 import torch.nn as nn
+from pydantic import BaseModel, ConfigDict, ValidationError, create_model as create_pydantic_model
 
 
 @dataclass(frozen=True)
@@ -67,11 +72,37 @@ def get_entry(name: str) -> ModelEntry:
     return _REGISTRY[name]
 
 
+@functools.lru_cache(maxsize=None)
+def _options_model(name: str) -> type[BaseModel]:
+    """A pydantic model of the factory's keyword arguments (annotations and defaults)."""
+    factory = get_entry(name).factory
+    base = inspect.unwrap(factory)  # ablation_<name> wraps <name>'s factory
+    hints = typing.get_type_hints(base.__init__ if inspect.isclass(base) else base, include_extras=True)
+    fields = {p.name: (hints.get(p.name, Any), p.default if p.default is not p.empty else ...)
+              for p in inspect.signature(factory).parameters.values()
+              if p.kind in (p.KEYWORD_ONLY, p.POSITIONAL_OR_KEYWORD)}
+    return create_pydantic_model(f"{name}_options", __config__=ConfigDict(extra="forbid", allow_inf_nan=False), **fields)
+
+
+def model_options(name: str, options: dict) -> dict:
+    """Every keyword argument of network `name`: `options` checked against its signature,
+    the rest filled with its defaults. ValueError names the key and what is valid."""
+    schema = _options_model(name)
+    unknown = [k for k in options if k not in schema.model_fields]
+    if unknown:
+        valid = ", ".join(schema.model_fields) or "none"
+        raise ValueError(f"model.{unknown[0]}: {name} has no such argument; valid: name, {valid}")
+    try:
+        return schema.model_validate(options).model_dump()
+    except ValidationError as exc:
+        err = exc.errors()[0]
+        key = ".".join(str(p) for p in err["loc"])
+        raise ValueError(f"model.{key}: {err['msg']} (got {err.get('input')!r})") from None
+
+
 def create_model(name: str, **kwargs) -> nn.Module:
-    """Build a registered network. Keyword arguments it does not take are ignored, so one
-    `model:` config section can serve networks with different knobs."""
-    entry = get_entry(name)
-    return entry.factory(**accepted_options(entry.factory, kwargs))
+    """Build a registered network; a keyword it does not take, or a bad value, is a ValueError."""
+    return get_entry(name).factory(**model_options(name, kwargs))
 
 
 def count_parameters(model: nn.Module, trainable_only: bool = False) -> int:

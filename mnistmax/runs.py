@@ -6,15 +6,23 @@
 
 from __future__ import annotations
 
+import csv
 import json
 import os
 import platform
 import subprocess
 import tempfile
+from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from mnistmax.errors import RunError
+
+if TYPE_CHECKING:
+    from mnistmax.config import RunConfig
+    from mnistmax.data.datamodule import Splits
+    from mnistmax.tasks import BaseTask
 
 
 _UMASK = os.umask(0)
@@ -125,14 +133,26 @@ def resolve_run(run: str | Path, output_dir: str | Path = "outputs") -> Path:
     raise RunError(f"run {str(run)!r} not found (give a run directory, a name under {runs_root(output_dir)}, or 'latest')")
 
 
+CHECKPOINTS = ("best", "last", "interrupted")
+
+
 def find_checkpoint(run_dir: Path, which: str = "best") -> Path:
-    path = run_dir / "checkpoints" / f"{which}.ckpt"
+    """checkpoints/<which>.ckpt of a run (best, last or interrupted), or a .ckpt path; never
+    another checkpoint than the one asked for."""
+    if which.endswith(".ckpt"):
+        path = Path(which)
+        if not path.is_file():
+            raise RunError(f"checkpoint {path} not found")
+        return path
+    if which not in CHECKPOINTS:
+        raise RunError(f"--checkpoint {which!r}: use {', '.join(CHECKPOINTS)} or a path to a .ckpt file")
+    folder = Path(run_dir) / "checkpoints"
+    path = folder / f"{which}.ckpt"
     if path.is_file():
         return path
-    other = run_dir / "checkpoints" / ("last.ckpt" if which == "best" else "best.ckpt")
-    if other.is_file():
-        return other
-    raise RunError(f"no checkpoint in {run_dir / 'checkpoints'} (expected {which}.ckpt); did training finish an epoch?")
+    have = sorted(p.stem for p in folder.glob("*.ckpt")) if folder.is_dir() else []
+    hint = f"it has {', '.join(have)}: pass --checkpoint {have[0]}" if have else "did training finish an epoch?"
+    raise RunError(f"no {which}.ckpt in {folder}; {hint}")
 
 
 def load_checkpoint(path: str | Path) -> dict:
@@ -157,19 +177,85 @@ def load_checkpoint(path: str | Path) -> dict:
     return ckpt
 
 
-def load_task(run_dir: str | Path, which: str = "best"):
-    """(config, task in eval mode) for a finished or partial run, weights from its checkpoint."""
-    from mnistmax.config import load_config
+@dataclass
+class LoadedRun:
+    """A run with its model loaded (eval mode, CPU), the config it was trained with and, on
+    first use, its data splits. What the CLI, eval, analysis, report and probe share."""
+
+    run_dir: Path
+    cfg: "RunConfig"
+    task: "BaseTask"
+    checkpoint: str
+    _splits: "Splits | None" = field(default=None, repr=False)
+
+    @property
+    def splits(self) -> "Splits":
+        if self._splits is None:
+            from mnistmax.data.datamodule import load_splits
+
+            self._splits = load_splits(self.cfg)
+        return self._splits
+
+    @property
+    def test_images(self):
+        return self.splits.test[0]
+
+    @property
+    def test_labels(self):
+        return self.splits.test[1]
+
+    def title(self) -> str:
+        return f"{self.cfg.model.name}, {self.checkpoint} checkpoint, test digits"
+
+    def require(self, capability: str, what: str) -> None:
+        """A one-line error, naming the tasks that can, when this run's task cannot `capability`."""
+        type(self.task).require(capability, what)
+
+    def with_overrides(self, overrides: list[str]) -> "LoadedRun":
+        """The same run and weights, evaluated under `overrides` (KEY=VALUE, e.g. eval.seed=1)."""
+        from mnistmax.config import apply_overrides, config_to_dict, parse_override, validate_config
+
+        if not overrides:
+            return self
+        explicit = {".".join(parse_override(o)[0]) for o in overrides}
+        cfg = validate_config(apply_overrides(config_to_dict(self.cfg), overrides), "override", explicit)
+        splits = self._splits if cfg.data == self.cfg.data and cfg.seed == self.cfg.seed else None
+        return LoadedRun(self.run_dir, cfg, self.task, self.checkpoint, splits)
+
+
+def load_run(run: str | Path, checkpoint: str | None = None, output_dir: str | Path = "outputs") -> LoadedRun:
+    """Load a run (a directory, a name under outputs/runs, or `latest`) from one checkpoint:
+    `checkpoint` (best, last, interrupted, or a .ckpt path), else the config's eval.checkpoint.
+    The network and task are rebuilt from the config stored in the checkpoint: what trained."""
+    from mnistmax.config import read_run_config, read_yaml_mapping
     from mnistmax.tasks import build_task
 
-    run_dir = Path(run_dir)
-    cfg = load_config(run_dir / "config.yaml")
+    run_dir = resolve_run(run, output_dir)
+    saved = read_run_config(read_yaml_mapping(run_dir / "config.yaml"), str(run_dir / "config.yaml"))
+    which = checkpoint or saved.eval.checkpoint
     ckpt_path = find_checkpoint(run_dir, which)
     ckpt = load_checkpoint(ckpt_path)
+    stored = (ckpt.get("hyper_parameters") or {}).get("config")
+    cfg = read_run_config(stored, f"{ckpt_path} (its config)") if isinstance(stored, dict) else saved
     task = build_task(cfg)
     try:
         task.load_state_dict(ckpt["state_dict"], strict=True)
     except RuntimeError as exc:  # missing / unexpected keys, size mismatches
         detail = next((ln.strip() for ln in str(exc).splitlines()[1:] if ln.strip()), "")[:200]
         raise RunError(f"checkpoint {ckpt_path} does not match model {cfg.model.name!r}: {detail}") from None
-    return cfg, task.eval()
+    return LoadedRun(run_dir, cfg, task.eval(), which)
+
+
+def read_history(metrics_csv: Path) -> dict[str, list[tuple[int, float]]]:
+    """{metric: [(epoch, value), ...]} from a Lightning CSVLogger metrics.csv (rows may hold
+    different metrics for the same epoch)."""
+    history: dict[str, dict[int, float]] = {}
+    with open(metrics_csv, newline="") as f:
+        for row in csv.DictReader(f):
+            if not row.get("epoch"):
+                continue
+            epoch = int(float(row["epoch"]))
+            for key, value in row.items():
+                if key not in ("epoch", "step") and value not in ("", None):
+                    history.setdefault(key, {})[epoch] = float(value)
+    return {k: sorted(v.items()) for k, v in history.items()}

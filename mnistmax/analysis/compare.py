@@ -11,9 +11,10 @@ from pathlib import Path
 
 import torch
 
-from mnistmax.errors import RunError
-from mnistmax.evaluate import evaluate_methods, rows_to_csv, rows_to_markdown, test_images
-from mnistmax.runs import load_task, read_meta, write_atomic, write_json
+from mnistmax.data.datamodule import clean_images
+from mnistmax.eval.denoise import evaluate_methods
+from mnistmax.eval.tables import rows_to_csv, rows_to_markdown
+from mnistmax.runs import LoadedRun, read_meta, write_atomic, write_json
 
 SIGMAS = (0.1, 0.3, 0.5, 0.7, 1.0)
 
@@ -34,16 +35,14 @@ def inference_throughput(task, images: torch.Tensor, batch: int, repeats: int = 
     return len(x) / sorted(times)[len(times) // 2]
 
 
-def compare_run(run_dir: Path, sigmas=SIGMAS, kind: str = "gaussian") -> dict:
-    cfg, task = load_task(run_dir)
-    if cfg.task not in ("denoise", "autoencoder", "vae"):
-        raise RunError(f"{run_dir} is a {cfg.task} run; compare models takes denoiser, conv_ae or VAE runs")
+def compare_run(run: LoadedRun, sigmas=SIGMAS, kind: str = "gaussian") -> dict:
+    run.require("reconstruct", "compare models")
+    run_dir, task = run.run_dir, run.task
     meta = read_meta(run_dir)
+    cfg = run.cfg.model_copy(deep=True)  # every run scored on the same noise
     cfg.noise.test_sigmas = list(sigmas)
     cfg.noise.eval_kinds = [kind]
-    images = test_images(cfg)
-    from mnistmax.data.datamodule import clean_images
-
+    images = run.test_images
     scored = evaluate_methods({cfg.model.name: task.reconstruct}, images, cfg)
     n_train = meta.get("data", {}).get("sizes", {}).get("train", 0)
     seconds, epochs = meta.get("train_seconds"), meta.get("epochs_completed")

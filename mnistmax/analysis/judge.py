@@ -17,15 +17,17 @@ from pathlib import Path
 
 import torch
 
-from mnistmax.config import RunConfig, validate_config
+from mnistmax.analysis.transfer import RECIPE, classifier_config, train_classifier
+from mnistmax.config import RunConfig
 from mnistmax.data.datamodule import clean_images, load_splits
 from mnistmax.errors import RunError
+from mnistmax.inference import batched
 from mnistmax.registry import create_model
-from mnistmax.runs import load_checkpoint, load_task, write_atomic
+from mnistmax.runs import create_unique_dir, load_checkpoint, load_run, write_atomic
 
 LATENT_DIM = 64
 MAX_TRAIN = 12_000  # a class-balanced subset of larger training splits (full MNIST: 60,000)
-JUDGE_TRAIN = {"epochs": 20, "lr": 2e-3, "patience": None, "max_time_minutes": None, "ema": True}
+JUDGE_TRAIN = {"epochs": 20}  # the classifier recipe, longer
 
 
 @dataclass
@@ -35,10 +37,7 @@ class Judge:
     source: str
 
     def logits(self, images: torch.Tensor, batch: int = 1000) -> torch.Tensor:
-        device = next(self.net.parameters()).device
-        with torch.no_grad():
-            return torch.cat([self.net(images[i : i + batch].to(device)).float().cpu()
-                              for i in range(0, len(images), batch)])
+        return batched(self.net, images, batch)
 
 
 def data_key(cfg: RunConfig) -> str:
@@ -46,17 +45,16 @@ def data_key(cfg: RunConfig) -> str:
     fields = {"source": d.source, "dataset": d.dataset, "root": str(Path(d.root).resolve()), "test": d.test_fraction,
               "val": d.val_fraction, "binarize": d.binarize,
               "threshold": d.threshold if d.binarize else None, "seed": cfg.seed,
-              "recipe": [LATENT_DIM, MAX_TRAIN, JUDGE_TRAIN]}  # a new recipe trains a new judge
+              "recipe": [LATENT_DIM, MAX_TRAIN, RECIPE | JUDGE_TRAIN, "trainer"]}  # a new recipe trains a new judge
     return hashlib.sha1(json.dumps(fields, sort_keys=True).encode()).hexdigest()[:12]
 
 
 def judge_config(cfg: RunConfig) -> RunConfig:
     """The run's data (source, splits, seed, binarization), but every training digit up to
     MAX_TRAIN whatever the run's limits were: the judge should be as good as the data allows."""
-    data = cfg.data.model_dump() | {"limit_train": MAX_TRAIN, "limit_test": None}
-    return validate_config({"name": "judge", "seed": cfg.seed, "task": "classify", "data": data,
-                            "model": {"name": "cnn_classifier", "latent_dim": LATENT_DIM}, "viz": {"enabled": False},
-                            "train": JUDGE_TRAIN, "logging": {"progress": "none"}}, source="judge")
+    cfg = cfg.model_copy(deep=True)
+    cfg.data.limit_test = None
+    return classifier_config(cfg, LATENT_DIM, MAX_TRAIN, name="judge", train=JUDGE_TRAIN)
 
 
 def judge_for(cfg: RunConfig, echo=print) -> Judge:
@@ -67,15 +65,15 @@ def judge_for(cfg: RunConfig, echo=print) -> Judge:
         net = create_model("cnn_classifier", latent_dim=int(saved["latent_dim"]))
         net.load_state_dict(saved["state_dict"])
         return Judge(net.eval(), float(saved["test_acc"]), f"cached {path}")
-    from mnistmax.analysis.transfer import train_classifier
-
     jcfg = judge_config(cfg)
     if len(load_splits(jcfg).train[0]) == 0:
         raise RunError(f"data source {cfg.data.source!r} at {cfg.data.root} has no training digits to train the judge "
                        "classifier on; pass --classifier RUN (a classify run)")
     echo(f"training the judge classifier on up to {MAX_TRAIN:,} clean training digits (cached as {path}) ...")
-    row, task = train_classifier(jcfg, "scratch", {})
-    net = task.net.eval().cpu()
+    run_dir = create_unique_dir(path.parent, path.stem)
+    run_dir.rmdir()  # train() makes it anew
+    row = train_classifier(jcfg, "scratch", {}, run_dir)
+    net = load_run(run_dir, "best").task.net
     buf = io.BytesIO()
     torch.save({"state_dict": net.state_dict(), "latent_dim": LATENT_DIM, "test_acc": row["test_acc"],
                 "train_seconds": row["train_seconds"]}, buf)
@@ -86,10 +84,8 @@ def judge_for(cfg: RunConfig, echo=print) -> Judge:
 
 def judge_from_run(run_dir: Path) -> Judge:
     """A classify run as the judge; its accuracy is measured on its own test split."""
-    cfg, task = load_task(run_dir)
-    if cfg.task != "classify":
-        raise RunError(f"--classifier {run_dir} is a {cfg.task} run; give a classify run (e.g. configs/models/classifier.yaml)")
-    images, labels = load_splits(cfg).test
-    judge = Judge(task.net.eval(), 0.0, f"run {run_dir}")
-    judge.test_acc = float((judge.logits(clean_images(images, cfg)).argmax(1) == labels).float().mean())
+    run = load_run(run_dir)
+    run.require("classify", "--classifier")
+    judge = Judge(run.task.net.eval(), 0.0, f"run {run.run_dir}")
+    judge.test_acc = float((judge.logits(clean_images(run.test_images, run.cfg)).argmax(1) == run.test_labels).float().mean())
     return judge

@@ -10,29 +10,27 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from mnistmax.errors import MnistmaxError, RunError
-from mnistmax.data.datamodule import clean_images, load_splits
-from mnistmax.runs import load_task
+from mnistmax.data.datamodule import clean_images
+from mnistmax.errors import MnistmaxError
+from mnistmax.eval.projection import pca_2d
+from mnistmax.inference import batched
+from mnistmax.runs import LoadedRun
 from mnistmax.viz import figures
 
 
-class LatentRun:
-    """A loaded autoencoder run with its latent codes of the train and test splits."""
+class LatentSpace:
+    """A loaded autoencoder run with the latent codes of its train and test splits."""
 
-    def __init__(self, run_dir: Path, checkpoint: str = "best"):
-        self.run_dir = Path(run_dir)
-        self.cfg, self.task = load_task(run_dir, checkpoint)
-        if self.cfg.task not in ("autoencoder", "vae"):
-            raise RunError(f"{run_dir} is a {self.cfg.task} run; the latent explorer needs a conv_ae or vae_conv run")
-        splits = load_splits(self.cfg)
-        self.test_images, self.test_labels = splits.test
-        self.train_z = self.encode(splits.train[0])
-        self.train_labels = splits.train[1]
+    def __init__(self, run: LoadedRun):
+        run.require("decode", "the latent explorer")
+        self.run_dir, self.cfg, self.task = run.run_dir, run.cfg, run.task
+        self.test_images, self.test_labels = run.splits.test
+        self.train_z = self.encode(run.splits.train[0])
+        self.train_labels = run.splits.train[1]
         self.test_z = self.encode(self.test_images)
 
     def encode(self, images: torch.Tensor) -> torch.Tensor:
-        return torch.cat([self.task.encode(clean_images(images[i : i + 1000], self.cfg))
-                          for i in range(0, len(images), 1000)])
+        return batched(self.task.encode, clean_images(images, self.cfg), 1000, module=self.task)
 
     def decode(self, z: torch.Tensor) -> torch.Tensor:
         return self.task.decode(z)
@@ -60,7 +58,7 @@ def traversal_latents(z0: torch.Tensor, std: torch.Tensor, steps: int = 9, span:
     return grid
 
 
-def interpolate(run: LatentRun, a: int, b: int, steps: int = 10) -> Path:
+def interpolate(run: LatentSpace, a: int, b: int, steps: int = 10) -> Path:
     """Decode the straight line between the latents of test digits a and b."""
     for idx in (a, b):
         if not 0 <= idx < len(run.test_z):
@@ -75,7 +73,7 @@ def interpolate(run: LatentRun, a: int, b: int, steps: int = 10) -> Path:
     return figures.labelled_rows(rows, [""], labels, run.path("interpolate"), title)
 
 
-def sample(run: LatentRun, n: int = 64, mode: str = "fitted", seed: int = 0) -> Path:
+def sample(run: LatentSpace, n: int = 64, mode: str = "fitted", seed: int = 0) -> Path:
     """Decode n latents drawn from N(0, I), a uniform box over the training latents, or a
     Gaussian fitted to the training latents (mean and full covariance)."""
     g = torch.Generator().manual_seed(seed)
@@ -98,7 +96,7 @@ def sample(run: LatentRun, n: int = 64, mode: str = "fitted", seed: int = 0) -> 
                                  f"{run.name}: {n} samples, latents from {mode}")
 
 
-def traverse(run: LatentRun, index: int = 0, steps: int = 9, span: float = 3.0) -> Path:
+def traverse(run: LatentSpace, index: int = 0, steps: int = 9, span: float = 3.0) -> Path:
     """One row per latent dimension: test digit `index`'s code with that dimension swept
     from -span to +span training standard deviations around its own value."""
     z0 = run.test_z[index]
@@ -108,7 +106,7 @@ def traverse(run: LatentRun, index: int = 0, steps: int = 9, span: float = 3.0) 
                                  run.path("traverse"), f"{run.name}: traversal of every latent dimension (test #{index})")
 
 
-def arithmetic(run: LatentRun, expression: str = "7-1+4") -> Path:
+def arithmetic(run: LatentSpace, expression: str = "7-1+4") -> Path:
     """Class-mean latent vectors combined with + and -, e.g. mean(7) - mean(1) + mean(4)."""
     terms = re.findall(r"([+-]?)\s*(\d)", expression.replace(" ", ""))
     if not terms or "".join(s + d for s, d in terms) != expression.replace(" ", "").lstrip("+"):
@@ -123,8 +121,6 @@ def arithmetic(run: LatentRun, expression: str = "7-1+4") -> Path:
                                  f"{run.name}: latent arithmetic {expression}")
 
 
-def pca(run: LatentRun) -> Path:
-    from mnistmax.callbacks.embeddings import pca_2d
-
+def pca(run: LatentSpace) -> Path:
     return figures.embedding_scatter(pca_2d(run.test_z.numpy()), run.test_labels.numpy(), run.path("pca"),
                                      f"{run.name}: test latents", "PCA")

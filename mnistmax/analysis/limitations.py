@@ -15,13 +15,14 @@ import torch
 
 from mnistmax.analysis import scores
 from mnistmax.analysis.judge import Judge
-from mnistmax.config import RunConfig
-from mnistmax.data.datamodule import clean_images, load_splits
-from mnistmax.errors import MnistmaxError, RunError
-from mnistmax.evaluate import noisy_test_batches
-from mnistmax.metrics import per_image_psnr
-from mnistmax.runs import load_task
-from mnistmax.viz.run_figures import denoise, fixed_noise, select_digits
+from mnistmax.data.datamodule import clean_images
+from mnistmax.data.noise import apply_noise
+from mnistmax.data.splits import select_digits
+from mnistmax.errors import MnistmaxError
+from mnistmax.eval.denoise import noisy_test_batches
+from mnistmax.eval.metrics import per_image_psnr
+from mnistmax.runs import LoadedRun
+from mnistmax.viz.run_figures import denoise
 
 DEFAULT_SIGMAS = (0.1, 0.3, 0.5, 0.7, 1.0, 1.5)
 DEFINITIONS = {
@@ -38,16 +39,6 @@ DEFINITIONS = {
 }
 
 
-def seen_levels(cfg: RunConfig, sigma: float) -> bool:
-    """Whether the run trained on this noise level (autoencoders and VAEs trained on clean digits)."""
-    if cfg.task != "denoise":
-        return False
-    if cfg.noise.train_sigma_range is not None:
-        low, high = cfg.noise.train_sigma_range
-        return low - 1e-9 <= sigma <= high + 1e-9
-    return any(abs(sigma - s) < 1e-6 for s in cfg.noise.train_sigmas)
-
-
 def check_sigmas(kind: str, sigmas: list[float]) -> list[float]:
     top = 2.0 if kind == "gaussian" else 1.0
     bad = [s for s in sigmas if not 0.0 < s <= top]
@@ -61,13 +52,12 @@ def judged(judge: Judge, images: torch.Tensor) -> tuple[torch.Tensor, torch.Tens
     return logits.argmax(1), scores.class_entropy(logits)
 
 
-def analyse_run(run_dir: Path, judge: Judge, sigmas=DEFAULT_SIGMAS, kind: str = "gaussian", draws: int = 16,
-                digits: int = 20, cutoff: float = 0.25, show_sigma: float = 0.7, checkpoint: str = "best") -> dict:
-    cfg, task = load_task(run_dir, checkpoint)
-    if cfg.task not in ("denoise", "autoencoder", "vae"):
-        raise RunError(f"{run_dir} is a {cfg.task} run; the limitations analysis needs a denoiser, conv_ae or VAE run")
+def analyse_run(run: LoadedRun, judge: Judge, sigmas=DEFAULT_SIGMAS, kind: str = "gaussian", draws: int = 16,
+                digits: int = 20, cutoff: float = 0.25, show_sigma: float = 0.7) -> dict:
+    run.require("reconstruct", "the limitations analysis")
+    cfg, task, run_dir = run.cfg, run.task, run.run_dir
     sigmas = check_sigmas(kind, list(sigmas))
-    images, labels = load_splits(cfg).test
+    images, labels = run.splits.test
     clean = clean_images(images, cfg)
     pred_clean, ent_clean = judged(judge, clean)
     freqs, clean_power = scores.radial_power_spectrum(clean)
@@ -75,12 +65,12 @@ def analyse_run(run_dir: Path, judge: Judge, sigmas=DEFAULT_SIGMAS, kind: str = 
     rows, spectra, changed = [], {}, None
     for sigma in sigmas:
         noisy = torch.cat([n.cpu() for n, _ in noisy_test_batches(images, kind, sigma, cfg, "cpu")])
-        out = torch.cat([denoise(task, noisy[i : i + 1000]) for i in range(0, len(noisy), 1000)]).clamp(0, 1)
+        out = denoise(task, noisy).clamp(0, 1)
         pred_noisy, ent_noisy = judged(judge, noisy)
         pred_out, ent_out = judged(judge, out)
         spectra[str(sigma)] = scores.radial_power_spectrum(out)[1].tolist()
         rows.append({
-            "sigma": sigma, "seen": seen_levels(cfg, sigma),
+            "sigma": sigma, "seen": task.seen_level(sigma),
             "psnr": float(per_image_psnr(out, clean).mean()),
             "oversmoothing": scores.oversmoothing(out, clean),
             "laplacian_ratio": float(scores.laplacian_variance(out).mean() / scores.laplacian_variance(clean).mean()),
@@ -104,7 +94,7 @@ def analyse_run(run_dir: Path, judge: Judge, sigmas=DEFAULT_SIGMAS, kind: str = 
         "rows": rows,
         "spectrum": {"freqs": freqs.tolist(), "clean": clean_power.tolist(), "outputs": spectra},
         "changed": changed,
-        "no_digit": _no_digit(task, cfg, clean, judge),
+        "no_digit": _no_digit(task, clean, judge),
         "definitions": {k: v.format(cutoff=cutoff, draws=draws) for k, v in DEFINITIONS.items()},
     }
 
@@ -114,8 +104,6 @@ def _noise_sensitivity(task, cfg, clean, labels, kind, sigma, draws, digits) -> 
     picked = clean[select_digits(labels, digits)]
     repeated = picked.repeat_interleave(draws, dim=0)
     generator = torch.Generator().manual_seed(99 + int(round(sigma * 1000)))
-    from mnistmax.data.noise import apply_noise
-
     out = denoise(task, apply_noise(kind, repeated, sigma, generator=generator, clip=cfg.noise.clip)).clamp(0, 1)
     return scores.noise_sensitivity(out.view(len(picked), draws, *out.shape[1:]), picked)
 
@@ -128,21 +116,9 @@ def _changed_digits(clean, noisy, out, labels, pred_clean, pred_out, sigma, n: i
             "images": {"clean": clean[index], "noisy": noisy[index], "denoised": out[index]}}
 
 
-def _no_digit(task, cfg: RunConfig, clean: torch.Tensor, judge: Judge, n: int = 16) -> dict:
-    """Denoisers: pure noise in (noise of level 1 on a blank image). conv_ae: the decoded mean
-    of the latents of 4 random test digits. VAE: samples from the prior (it is generative)."""
-    generator = torch.Generator().manual_seed(7)
-    if cfg.task == "denoise":
-        blank = torch.zeros(n, *clean.shape[1:])
-        inputs = fixed_noise(blank, cfg.noise.kind, 1.0, cfg.noise.clip, seed=7)
-        out, what = denoise(task, inputs), f"denoised pure {cfg.noise.kind} noise (level 1 on a blank image)"
-    elif cfg.task == "vae":
-        z = torch.randn(n, task.net.latent_dim, generator=generator)
-        inputs, out, what = None, task.decode(z.to(task.device)).cpu(), "decoded samples z ~ N(0, I) from the prior"
-    else:
-        pick = torch.randint(len(clean), (n, 4), generator=generator)
-        z = task.encode(clean.to(task.device)).cpu()[pick].mean(1)
-        inputs, out, what = None, task.decode(z.to(task.device)).cpu(), "decoded mean of the latents of 4 random test digits"
+def _no_digit(task, clean: torch.Tensor, judge: Judge, n: int = 16) -> dict:
+    """What the model makes from input that holds no digit (the task says what that is)."""
+    inputs, out, what = task.no_digit(clean, n, torch.Generator().manual_seed(7))
     probs = judge.logits(out).softmax(1)
     return {"what": what, "confidence": float(probs.max(1).values.mean()),
             "entropy": float(scores.class_entropy(judge.logits(out)).mean()),

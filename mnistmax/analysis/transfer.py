@@ -1,5 +1,7 @@
 """Transfer learning: does a pretrained conv_ae encoder help a classifier?
 
+Every classifier trains through the project's trainer into <encoder run>/transfer/<mode>-<labels>-<time>/.
+
 For each number of labels per class and each mode, train `cnn_classifier` on the encoder
 run's training split and score it on its test split:
   scratch   random encoder, everything trained
@@ -12,71 +14,71 @@ from __future__ import annotations
 import time
 from pathlib import Path
 
-import lightning as L
-import torch
-
-from mnistmax.config import config_to_dict, load_config, validate_config
-from mnistmax.data.datamodule import MNISTDataModule, clean_images
-from mnistmax.errors import MnistmaxError, RunError
+from mnistmax.config import RunConfig, validate_config
+from mnistmax.config.load import apply_overrides, parse_override
+from mnistmax.data.datamodule import clean_images, load_splits
+from mnistmax.errors import MnistmaxError
+from mnistmax.eval.classification import accuracy
 from mnistmax.registry import count_parameters
-from mnistmax.runs import load_checkpoint, find_checkpoint, load_task, write_atomic, write_json
-from mnistmax.tasks import build_task
+from mnistmax.runs import create_unique_dir, load_run, write_atomic, write_json
 
 MODES = ("scratch", "frozen", "finetune")
 MIN_STEPS = 400  # small label sets still get enough optimiser steps
+RECIPE = {"epochs": 15, "lr": 2e-3, "patience": None, "max_time_minutes": None, "ema": True}  # configs/models/classifier.yaml
 
 
-def encoder_state(run_dir: Path) -> tuple[dict, int]:
-    """The `encoder.*` weights of a conv_ae (or vae_conv) run and its latent size."""
-    cfg, _ = load_task(run_dir)
-    if cfg.model.name != "conv_ae":
-        raise RunError(f"{run_dir} trained {cfg.model.name!r}; transfer needs a conv_ae run (its encoder feeds cnn_classifier)")
-    state = load_checkpoint(find_checkpoint(run_dir))["state_dict"]
-    return {k.removeprefix("net.encoder."): v for k, v in state.items() if k.startswith("net.encoder.")}, cfg.model.latent_dim
-
-
-CLASSIFIER_DEFAULTS = {  # the same recipe as configs/models/classifier.yaml
-    "task": "classify", "model": {"name": "cnn_classifier"}, "viz": {"enabled": False},
-    "train": {"epochs": 15, "lr": 2e-3, "patience": None, "max_time_minutes": None, "ema": True},
-}
-
-
-def classifier_config(encoder_run: Path, latent_dim: int, n_labels: int | None, overrides: list[str]):
-    """The encoder run's config (same data, splits and seed) turned into a classifier run."""
-    from mnistmax.config import apply_overrides, deep_merge
-
-    raw = deep_merge(config_to_dict(load_config(encoder_run / "config.yaml")), CLASSIFIER_DEFAULTS)
-    raw["model"]["latent_dim"] = latent_dim
-    raw["data"]["limit_train"] = None if n_labels is None else n_labels * 10
-    return validate_config(apply_overrides(raw, overrides), source="transfer")
-
-
-def train_classifier(cfg, mode: str, encoder: dict) -> tuple[dict, "L.LightningModule"]:
-    L.seed_everything(cfg.seed, verbose=False)
-    data = MNISTDataModule(cfg)
-    data.setup()
-    n_train = len(data.splits.train[0])
+def classifier_config(base: RunConfig, latent_dim: int, limit_train: int | None, name: str = "classifier",
+                      train: dict | None = None, overrides: list[str] = ()) -> RunConfig:
+    """A `cnn_classifier` run on `base`'s data (source, splits, seed, binarization) with the
+    classifier recipe (`train` replaces parts of it); small label budgets get a smaller batch
+    and enough epochs for MIN_STEPS optimiser steps. The transfer study and the judge both
+    train with this."""
+    data = base.data.model_dump(mode="json") | {"limit_train": limit_train}
+    raw = {"name": name, "seed": base.seed, "task": "classify", "data": data,
+           "model": {"name": "cnn_classifier", "latent_dim": latent_dim}, "train": {**RECIPE, **(train or {})},
+           "logging": base.logging.model_dump(mode="json") | {"progress": "none", "mlflow": False}}
+    explicit = {".".join(parse_override(o)[0]) for o in overrides}
+    cfg = validate_config(apply_overrides(raw, list(overrides)), "transfer", explicit)
+    n_train = len(load_splits(cfg).train[0])
     cfg.data.batch_size = min(cfg.data.batch_size, max(8, n_train // 4))
     steps_per_epoch = max(1, n_train // cfg.data.batch_size)
     cfg.train.epochs = max(cfg.train.epochs, -(-MIN_STEPS // steps_per_epoch))
-    task = build_task(cfg)
-    if mode in ("frozen", "finetune"):
-        task.net.encoder.load_state_dict(encoder)
-    if mode == "frozen":
-        task.freeze_encoder()
-    trainer = L.Trainer(max_epochs=cfg.train.epochs, accelerator="auto", devices=1, logger=False,
-                        enable_checkpointing=False, enable_progress_bar=False, enable_model_summary=False,
-                        num_sanity_val_steps=0, limit_val_batches=0, gradient_clip_val=cfg.train.grad_clip)
+    return cfg
+
+
+def train_classifier(cfg: RunConfig, mode: str, encoder: dict, run_dir: Path) -> dict:
+    """Train `cfg` in the new directory `run_dir` through the project's trainer (EMA, precision
+    and accelerator as configured), the encoder initialised from `encoder` (frozen or
+    fine-tuned) unless mode is scratch; scored on the test split with the best checkpoint."""
+    from mnistmax.training import train
+
+    def setup(task) -> None:
+        if mode in ("frozen", "finetune"):
+            task.net.encoder.load_state_dict(encoder)
+        if mode == "frozen":
+            task.freeze_encoder()
+
     start = time.perf_counter()
-    trainer.fit(task, datamodule=data)
+    train(cfg, echo=lambda message: None, run_dir=run_dir, task_setup=setup)
     seconds = time.perf_counter() - start
-    task.eval()
-    images, labels = data.splits.test
-    with torch.no_grad():
-        pred = torch.cat([task.net(clean_images(images[i : i + 1000], cfg)).argmax(1) for i in range(0, len(images), 1000)])
+    run = load_run(run_dir, "best")
+    images, labels = run.splits.test
+    trainable = count_parameters(run.task.net) if mode != "frozen" else count_parameters(run.task.net.head)
     return {"mode": mode, "labels_per_class": "all" if cfg.data.limit_train is None else cfg.data.limit_train // 10,
-            "n_train": n_train, "epochs": cfg.train.epochs, "test_acc": (pred == labels).float().mean().item(),
-            "train_seconds": round(seconds, 1), "trainable_params": count_parameters(task.net, trainable_only=True)}, task
+            "n_train": len(run.splits.train[0]), "epochs": cfg.train.epochs,
+            "test_acc": accuracy(run.task.net, clean_images(images, cfg), labels),
+            "train_seconds": round(seconds, 1), "trainable_params": trainable, "run_dir": str(run_dir)}
+
+
+def encoder_state(run_dir: Path) -> tuple[dict, int, RunConfig]:
+    """The `encoder.*` weights of a conv_ae run, its latent size and its config."""
+    run = load_run(run_dir)
+    run.require("encode", "transfer learning")
+    if run.cfg.model.name != "conv_ae":
+        raise MnistmaxError(f"{run_dir} trained {run.cfg.model.name!r}; transfer needs a conv_ae run "
+                            "(its encoder feeds cnn_classifier)")
+    state = {k.removeprefix("encoder."): v for k, v in run.task.net.state_dict().items() if k.startswith("encoder.")}
+    return state, run.cfg.model.options()["latent_dim"], run.cfg
 
 
 def run_transfer(encoder_run: Path, modes: list[str], labels_per_class: list[int | None], overrides: list[str],
@@ -84,11 +86,14 @@ def run_transfer(encoder_run: Path, modes: list[str], labels_per_class: list[int
     bad = [m for m in modes if m not in MODES]
     if bad:
         raise MnistmaxError(f"unknown transfer mode {bad[0]!r}; valid: {', '.join(MODES)}, all")
-    encoder, latent_dim = encoder_state(encoder_run)
+    encoder, latent_dim, base = encoder_state(encoder_run)
     rows = []
     for n in labels_per_class:
+        cfg = classifier_config(base, latent_dim, None if n is None else n * 10, overrides=overrides)
         for mode in modes:
-            row, _ = train_classifier(classifier_config(encoder_run, latent_dim, n, overrides), mode, encoder)
+            run_dir = create_unique_dir(Path(encoder_run) / "transfer", f"{mode}-{n or 'all'}")
+            run_dir.rmdir()  # train() makes it anew: it never trains into an existing directory
+            row = train_classifier(cfg, mode, encoder, run_dir)
             echo(f"{mode:>8}, {row['labels_per_class']} labels/class: test accuracy {100 * row['test_acc']:.2f}% "
                  f"({row['train_seconds']} s, {row['trainable_params']:,} trainable parameters)")
             rows.append(row)

@@ -34,11 +34,26 @@ console = Console(width=None if sys.stdout.isatty() or os.environ.get("COLUMNS")
 OVERRIDES = typer.Argument(None, help="KEY=VALUE overrides, e.g. train.epochs=3 model.name=conv_dae", show_default=False)
 CONFIG = typer.Option(..., "--config", "-c", help="YAML config file, e.g. configs/mnist.yaml")
 RUN = typer.Argument(..., help="run directory, run name under outputs/runs, or 'latest'")
-CHECKPOINT = typer.Option("best", "--checkpoint", help="best or last")
+CHECKPOINT = typer.Option(None, "--checkpoint", help="best, last, interrupted or a .ckpt path (default: eval.checkpoint)")
 
 
 def echo(message: str) -> None:
     console.print(message, highlight=False, soft_wrap=True)
+
+
+def print_tables(tables: list[dict]) -> None:
+    """Draw plain table specs ({"title", "columns", "rows"}, optional "highlight" column and
+    "highlight_row") with rich."""
+    from rich.table import Table
+
+    for spec in tables:
+        table = Table(title=spec["title"])
+        for i, column in enumerate(spec["columns"]):
+            table.add_column(column, justify="left" if column == "method" else "right",
+                             style="bold green" if i == spec.get("highlight") else None)
+        for i, row in enumerate(spec["rows"]):
+            table.add_row(*row, style="bold green" if i == spec.get("highlight_row") else None)
+        console.print(table)
 
 
 def handle_errors(fn):

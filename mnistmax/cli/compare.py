@@ -46,27 +46,27 @@ def limitations(
     from mnistmax.analysis.judge import data_key, judge_for, judge_from_run
     from mnistmax.analysis.limitations import analyse_run
     from mnistmax.analysis.limitations_report import write_comparison, write_run_files
-    from mnistmax.config import load_config
-    from mnistmax.data.noise import NOISE_FUNCTIONS
+    from mnistmax.data.noise import NOISE_KINDS
     from mnistmax.errors import MnistmaxError
-    from mnistmax.runs import resolve_run
+    from mnistmax.runs import load_run, resolve_run
     from mnistmax.training import quiet_lightning
 
-    if kind not in NOISE_FUNCTIONS:
-        raise MnistmaxError(f"--kind: unknown noise kind {kind!r}; valid: {', '.join(NOISE_FUNCTIONS)}")
+    if kind not in NOISE_KINDS:
+        raise MnistmaxError(f"--kind: unknown noise kind {kind!r}; valid: {', '.join(NOISE_KINDS)}")
     quiet_lightning()
     run_dirs = list(dict.fromkeys(resolve_run(r) for r in runs))
     judges: dict[str, object] = {}
     results = []
     for run_dir in run_dirs:
+        run = load_run(run_dir)
+        run.require("reconstruct", "compare limitations")
         if classifier:
             judge = judges.setdefault("run", judge_from_run(resolve_run(classifier)))
         else:
-            cfg = load_config(run_dir / "config.yaml")
-            key = data_key(cfg)
-            judge = judges[key] if key in judges else judges.setdefault(key, judge_for(cfg, echo=echo))
+            key = data_key(run.cfg)
+            judge = judges[key] if key in judges else judges.setdefault(key, judge_for(run.cfg, echo=echo))
         echo(f"analysing {run_dir.name} ...")
-        result = analyse_run(run_dir, judge, _sigmas(sigmas), kind=kind, draws=draws)
+        result = analyse_run(run, judge, _sigmas(sigmas), kind=kind, draws=draws)
         out = write_run_files(run_dir, result)
         _print_table(result)
         echo(f"wrote {out / 'limitations.json'} and limitations.html")
@@ -97,12 +97,12 @@ def _print_table(result: dict) -> None:
 def models(runs: List[str] = RUNS, output: Optional[Path] = OUTPUT):
     """Network, parameters, training time, throughput and PSNR/SSIM per σ, one row per run."""
     from mnistmax.analysis.compare import compare_run, write_models
-    from mnistmax.runs import resolve_run
+    from mnistmax.runs import load_run, resolve_run
 
     rows = []
-    for run in dict.fromkeys(resolve_run(r) for r in runs):
-        echo(f"scoring {run.name} ...")
-        rows.append(compare_run(run))
+    for run_dir in dict.fromkeys(resolve_run(r) for r in runs):
+        echo(f"scoring {run_dir.name} ...")
+        rows.append(compare_run(load_run(run_dir)))
     out = write_models(rows, _compare_dir(output, "models"))
     keys = list(dict.fromkeys(k for r in rows for k in r if not k.startswith("ssim")))
     table = Table(title="models on the test split (Gaussian noise, fixed seeds); SSIM in models.md")

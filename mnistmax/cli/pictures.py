@@ -10,11 +10,10 @@ from mnistmax.cli.common import (CHECKPOINT, RUN, echo, handle_errors,
                                  latent_app, viz_app)
 
 
-def _open(run: str, checkpoint: str):
-    from mnistmax.runs import resolve_run
-    from mnistmax.viz.commands import open_run
+def _open(run: str, checkpoint: str | None):
+    from mnistmax.runs import load_run
 
-    return open_run(resolve_run(run), checkpoint)
+    return load_run(run, checkpoint)
 
 
 @viz_app.command("recon-grid")
@@ -58,10 +57,9 @@ def viz_ablation_map(run: str = RUN, checkpoint: str = CHECKPOINT):
 @handle_errors
 def viz_embeddings(run: str = RUN, checkpoint: str = CHECKPOINT):
     """PCA and t-SNE scatter of an encoder's test embeddings -> grids/embeddings_{pca,tsne}.png."""
-    from mnistmax.runs import resolve_run
     from mnistmax.viz import commands
 
-    pca, tsne = commands.embedding_plots(resolve_run(run), checkpoint)
+    pca, tsne = commands.embedding_plots(_open(run, checkpoint))
     echo(f"wrote {pca} and {tsne}")
 
 
@@ -84,11 +82,10 @@ def viz_noise_gallery(output_dir: Path = typer.Option(Path("outputs/gallery"), h
     echo(f"wrote {png} and {gif}")
 
 
-def _latent(run: str, checkpoint: str):
-    from mnistmax.analysis.latent import LatentRun
-    from mnistmax.runs import resolve_run
+def _latent(run: str, checkpoint: str | None):
+    from mnistmax.analysis.latent import LatentSpace
 
-    return LatentRun(resolve_run(run), checkpoint)
+    return LatentSpace(_open(run, checkpoint))
 
 
 @latent_app.command("interpolate")

@@ -8,29 +8,21 @@ from typing import List, Optional
 import typer
 from rich.table import Table
 
-from mnistmax.cli.common import (CHECKPOINT, CONFIG, OVERRIDES, RUN, app, console, echo, handle_errors)
+from mnistmax.cli.common import (CHECKPOINT, CONFIG, OVERRIDES, RUN, app, console, echo, handle_errors,
+                                 print_tables)
 
 
 @app.command()
 @handle_errors
 def probe(run: str = RUN, checkpoint: str = CHECKPOINT):
     """Frozen-embedding evaluation of an encoder run: linear probe, kNN, NMI/ARI, P@1, MAP@R, few-shot."""
-    from mnistmax.probe import probe_run
-    from mnistmax.runs import resolve_run
+    from mnistmax.eval.embeddings import probe_run
+    from mnistmax.eval.tables import probe_table
+    from mnistmax.runs import load_run
 
-    run_dir = resolve_run(run)
-    rows = probe_run(run_dir, checkpoint)
-    table = Table(title="embeddings of the test split (frozen encoder vs raw pixels)")
-    keys = ("linear_probe", "knn", "nmi", "ari", "precision_at_1", "map_at_r")
-    table.add_column("method")
-    for key in keys:
-        table.add_column(key.replace("_", " "), justify="right")
-    for row in rows:
-        cells = ["-" if row.get(k) is None else (f"{100 * row[k]:.2f}%" if k in ("linear_probe", "knn") else f"{row[k]:.3f}")
-                 for k in keys]
-        table.add_row(row["method"], *cells, style="bold green" if row is rows[0] else None)
-    console.print(table)
-    echo(f"wrote {run_dir / 'eval' / 'probe.json'}")
+    loaded = load_run(run, checkpoint)
+    print_tables([probe_table(probe_run(loaded))])
+    echo(f"wrote {loaded.run_dir / 'eval' / 'probe.json'}")
 
 
 @app.command()
@@ -38,10 +30,10 @@ def probe(run: str = RUN, checkpoint: str = CHECKPOINT):
 def embed(run: str = RUN, output: Path = typer.Option(..., "--output", "-o", help="the .npz file to write"),
           checkpoint: str = CHECKPOINT):
     """Export an encoder run's embeddings of every split: embeddings, labels, split -> NPZ."""
-    from mnistmax.probe import export_embeddings
-    from mnistmax.runs import resolve_run
+    from mnistmax.eval.embeddings import export_embeddings
+    from mnistmax.runs import load_run
 
-    echo(f"wrote {export_embeddings(resolve_run(run), output, checkpoint)}")
+    echo(f"wrote {export_embeddings(load_run(run, checkpoint), output)}")
 
 
 @app.command()

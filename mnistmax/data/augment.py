@@ -1,4 +1,4 @@
-"""Batched MNIST augmentations for contrastive views, run on the batch's device.
+"""Batched MNIST augmentations (contrastive views; augment.enabled for the other tasks), run on the batch's device.
 
 One call draws per-image parameters (or one shared set when `consistent=True`) and applies
 a random affine warp (rotation, translation, scale), optional elastic jitter, random
@@ -8,21 +8,24 @@ erasing and a brightness scale. Shapes stay (B, 1, H, W) and values stay in [0, 
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
 
 import torch
 import torch.nn.functional as F
+from pydantic import BaseModel, ConfigDict, Field
 
-from mnistmax.data.shapes import rect_masks
+from mnistmax.data.noise.masks import rect_masks
 
 
-@dataclass(frozen=True)
-class AugmentParams:
-    rotation: float = 15.0  # degrees, ±
-    translate: float = 0.12  # fraction of the image size, ±
+class AugmentParams(BaseModel):
+    """The augmentation's parameters, with their valid ranges; the config's `augment:`
+    section is this plus its switches."""
+
+    model_config = ConfigDict(extra="forbid", validate_assignment=True, allow_inf_nan=False)
+    rotation: float = Field(15.0, ge=0, le=180)  # degrees, ±
+    translate: float = Field(0.12, ge=0, le=0.5)  # fraction of the image size, ±
     scale: tuple[float, float] = (0.85, 1.15)
-    elastic: float = 0.0  # displacement in pixels (0 = off)
-    erase_prob: float = 0.25
+    elastic: float = Field(0.0, ge=0, le=5)  # displacement in pixels (0 = off)
+    erase_prob: float = Field(0.25, ge=0, le=1)
     brightness: tuple[float, float] = (0.7, 1.0)
 
 

@@ -1,8 +1,10 @@
 """MNISTDataModule: uint8 tensors in memory, whole batches out, noise made on the device.
 
-Batches leave the loaders as `(images_uint8, labels)`; `on_after_batch_transfer` turns them
-into a dict `{"noisy", "clean", "sigma", "labels"}` on whatever device the batch is on, so
-there is no per-sample Python work anywhere in the hot path.
+Batches leave the loaders as `(images_uint8, labels, noise_seed)`; `on_after_batch_transfer`
+asks the task being trained (`make_batch`) to turn them into its batch dict (noisy and
+clean images, two views, or plain digits) on whatever device the batch is on, so there is
+no per-sample Python work anywhere in the hot path. The batch builders below are the
+pieces tasks choose from.
 """
 
 from __future__ import annotations
@@ -13,9 +15,10 @@ import lightning as L
 import torch
 
 from mnistmax.config import RunConfig
-from mnistmax.data.augment import AugmentParams, augment
+from mnistmax.data.augment import augment
 from mnistmax.data.noise import apply_noise, sample_levels
 from mnistmax.data.sources import DataBundle, load_source
+from mnistmax.errors import DataError
 from mnistmax.data.splits import stratified_split, stratified_subset
 from mnistmax.hardware import resolve_channels_last
 
@@ -127,6 +130,14 @@ def load_splits(cfg: RunConfig) -> Splits:
     return make_splits(load_bundle(cfg), cfg)
 
 
+def test_images(cfg: RunConfig) -> torch.Tensor:
+    bundle = load_bundle(cfg)
+    images = make_splits(bundle, cfg).test[0]
+    if len(images) == 0:
+        raise DataError(f"data source {bundle.description} has no test images to evaluate on")
+    return images
+
+
 def _limit(split, size: int | None, seed: int):
     if size is None:
         return split
@@ -161,7 +172,7 @@ class MNISTDataModule(L.LightningDataModule):
 
     def train_dataloader(self):
         images, labels = self.splits.train
-        balanced = self.cfg.task == "contrastive" and self.cfg.contrastive.uses_labels()
+        balanced = self.trainer is not None and self.trainer.lightning_module.balanced_batches()
         return TensorBatches(images, labels, self.cfg.data.batch_size, shuffle=True, seed=self.cfg.seed, drop_last=True,
                              balanced=balanced, **self._placement())
 
@@ -181,12 +192,7 @@ class MNISTDataModule(L.LightningDataModule):
         """(uint8 images, labels, noise seed) -> the task's batch dict, on the batch's device."""
         images, labels, seed = batch
         generator = torch.Generator(device=images.device).manual_seed(int(seed))
-        if self.cfg.task == "contrastive":
-            return view_batch(images, labels, self.cfg, generator)
-        training = self.trainer is not None and self.trainer.training
-        if self.cfg.task == "denoise":
-            return noisy_batch(images, labels, self.cfg, generator, training)
-        return {"images": training_images(images, self.cfg, generator, training), "labels": labels}
+        return self.trainer.lightning_module.make_batch(images, labels, generator, self.trainer.training)
 
 
 def to_float(images_uint8: torch.Tensor) -> torch.Tensor:
@@ -210,7 +216,7 @@ def training_images(images: torch.Tensor, cfg: RunConfig, generator: torch.Gener
     clean = clean_images(images, cfg)
     if not (training and cfg.augment.enabled):
         return clean
-    return binarized(augment(clean, augment_params(cfg), generator, cfg.augment.consistent), cfg)
+    return binarized(augment(clean, cfg.augment, generator, cfg.augment.consistent), cfg)
 
 
 def noisy_batch(images: torch.Tensor, labels: torch.Tensor, cfg: RunConfig, generator: torch.Generator,
@@ -222,13 +228,14 @@ def noisy_batch(images: torch.Tensor, labels: torch.Tensor, cfg: RunConfig, gene
     return {"noisy": noisy, "clean": clean, "sigma": sigma, "labels": labels}
 
 
-def augment_params(cfg: RunConfig) -> AugmentParams:
-    a = cfg.augment
-    return AugmentParams(a.rotation, a.translate, a.scale, a.elastic, a.erase_prob, a.brightness)
+def plain_batch(images: torch.Tensor, labels: torch.Tensor, cfg: RunConfig, generator: torch.Generator,
+                training: bool = False) -> dict:
+    """The clean digits (augmented while training when augment.enabled) and their labels."""
+    return {"images": training_images(images, cfg, generator, training), "labels": labels}
 
 
 def view_batch(images: torch.Tensor, labels: torch.Tensor, cfg: RunConfig, generator: torch.Generator) -> dict:
     """Two augmented views of each clean image (contrastive tasks)."""
     clean = clean_images(images, cfg)
-    views = [augment(clean, augment_params(cfg), generator, cfg.augment.consistent) for _ in range(2)]
+    views = [augment(clean, cfg.augment, generator, cfg.augment.consistent) for _ in range(2)]
     return {"images": clean, "view1": views[0], "view2": views[1], "labels": labels}

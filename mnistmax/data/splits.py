@@ -52,3 +52,12 @@ def stratified_kfold(labels: torch.Tensor, folds: int, seed: int) -> torch.Tenso
         fold[idx] = (torch.arange(len(idx)) + offset) % folds
         offset += len(idx)  # continue the deal where the last class stopped: folds stay equal in size
     return fold
+
+
+def select_digits(labels: torch.Tensor, n: int) -> torch.Tensor:
+    """Indices of n items cycling through the classes: the first 0, the first 1, ..., then
+    the second 0, and so on."""
+    per_class = [torch.nonzero(labels == c).flatten().tolist() for c in sorted(set(labels.tolist()))]
+    rounds = max(len(p) for p in per_class)
+    order = [p[r] for r in range(rounds) for p in per_class if r < len(p)]
+    return torch.tensor(order[:n], dtype=torch.long)

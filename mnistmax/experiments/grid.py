@@ -19,8 +19,9 @@ from mnistmax.data.datamodule import Splits, load_splits
 from mnistmax.data.splits import stratified_kfold
 from mnistmax.errors import ConfigError
 from mnistmax.experiments.spec import GridSpec, combinations, config_for, config_key, describe, load_grid
-from mnistmax.training import mlflow_experiment_id, mlflow_tracking_uri, sqlite_store_lock, train
-from mnistmax.viz.run_figures import read_history
+from mnistmax.runs import read_history
+from mnistmax.training import train
+from mnistmax.training.tracking import mlflow_experiment_id, mlflow_tracking_uri, sqlite_store_lock
 
 FOLD_METRICS = ("val/loss", "val/psnr", "val/probe_acc")
 

@@ -8,42 +8,25 @@ import io
 from pathlib import Path
 
 from mnistmax.experiments.spec import config_for, describe
+from mnistmax.eval.tables import write_eval
 from mnistmax.runs import write_atomic, write_json
 from mnistmax.training import train
 
 
 def test_best(result: dict, echo=print) -> dict:
     """Retrain the best configuration with the normal train/val split and evaluate it on
-    the test split; returns {method: score} rows for the leaderboard."""
+    the test split; returns {method: score} rows for the leaderboard (the task's headline)."""
+    from mnistmax.runs import load_run
+
     best = result["rows"][0]
     cfg = config_for(result["base"], best["params"])
     cfg.name = f"{result['spec'].name}-best"
     echo(f"best: {describe(best['params'])} (val/loss {best['val_loss_mean']:.5f} ± {best['val_loss_std']:.5f}); "
          "retraining on the whole train split")
-    run_dir = train(cfg, echo=lambda m: None)
-    from mnistmax.runs import load_task
-
-    cfg, task = load_task(run_dir)
-    if cfg.task == "denoise":
-        from mnistmax.evaluate import evaluate_run, write_eval
-
-        rows = evaluate_run(cfg, task)
-        write_eval(run_dir, rows)
-        methods = list(dict.fromkeys(r["method"] for r in rows))
-        scores = {m: sum(r["psnr"] for r in rows if r["method"] == m) / sum(r["method"] == m for r in rows)
-                  for m in methods}
-        return {"run_dir": str(run_dir), "metric": "test PSNR (dB, mean over noise kinds × σ)", "scores": scores}
-    if cfg.task in ("autoencoder", "vae"):
-        from mnistmax.evaluate import evaluate_autoencoder, write_eval
-
-        rows = evaluate_autoencoder(cfg, task)
-        write_eval(run_dir, rows)
-        return {"run_dir": str(run_dir), "metric": "test MSE", "scores": {cfg.model.name: rows[0]["mse"]}}
-    from mnistmax.probe import probe_run
-
-    rows = probe_run(run_dir)
-    return {"run_dir": str(run_dir), "metric": "test linear-probe accuracy",
-            "scores": {r["method"]: r["linear_probe"] for r in rows if "shot" not in r["method"]}}
+    run = load_run(train(cfg, echo=lambda m: None))
+    rows = run.task.evaluate(run)
+    write_eval(run.run_dir, rows, run.task.eval_stem)
+    return {"run_dir": str(run.run_dir), **type(run.task).headline(rows)}
 
 
 def table_rows(result: dict, test: dict | None) -> list[dict]:

@@ -7,6 +7,7 @@ from __future__ import annotations
 import torch
 import torch.nn as nn
 
+from mnistmax.models.layers import LatentDim
 from mnistmax.registry import register_model
 
 
@@ -38,7 +39,7 @@ def conv_decoder(latent_dim: int) -> nn.Sequential:
 
 @register_model("conv_ae", family="autoencoder")
 class ConvAE(nn.Module):
-    def __init__(self, latent_dim: int = 12):
+    def __init__(self, latent_dim: LatentDim = 12):
         super().__init__()
         self.latent_dim = latent_dim
         self.encoder = conv_encoder(latent_dim)
@@ -61,7 +62,7 @@ class CNNClassifier(nn.Module):
     """conv_ae's encoder (Conv16-Conv32-Conv64-Linear(latent)) + ReLU + Linear(latent -> 128)
     + ReLU + Dropout + Linear(128 -> classes)."""
 
-    def __init__(self, latent_dim: int = 12, num_classes: int = 10, dropout: float = 0.2):
+    def __init__(self, latent_dim: LatentDim = 12, num_classes: int = 10, dropout: float = 0.2):
         super().__init__()
         self.encoder = conv_encoder(latent_dim)
         self.head = nn.Sequential(nn.ReLU(), nn.Linear(latent_dim, 128), nn.ReLU(inplace=True), nn.Dropout(dropout),

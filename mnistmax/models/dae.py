@@ -8,7 +8,7 @@ from __future__ import annotations
 import torch
 import torch.nn as nn
 
-from mnistmax.models.layers import ConvBlock, ResBlock, pad_to_multiple
+from mnistmax.models.layers import ConvBlock, Count, Depth, ResBlock, Width, pad_to_multiple
 from mnistmax.registry import register_model
 
 
@@ -16,7 +16,7 @@ from mnistmax.registry import register_model
 class ConvDAE(nn.Module):
     """Conv encoder with `num_downs` stride-2 stages, a mirrored transposed-conv decoder."""
 
-    def __init__(self, base_ch: int = 32, num_downs: int = 2):
+    def __init__(self, base_ch: Width = 32, num_downs: Depth = 2):
         super().__init__()
         self.num_downs = num_downs
         chs = [base_ch * 2**i for i in range(num_downs + 1)]
@@ -47,7 +47,7 @@ class ResNetDAE(nn.Module):
     """Stem, `num_downs` stride-2 stages with residual blocks, upsampling back with a
     long skip from the stem; `num_blocks` residual blocks at the lowest resolution."""
 
-    def __init__(self, base_ch: int = 32, num_downs: int = 1, num_blocks: int = 4):
+    def __init__(self, base_ch: Width = 32, num_downs: Depth = 1, num_blocks: Count = 4):
         super().__init__()
         self.num_downs = num_downs
         ch = base_ch * 2**num_downs

@@ -7,7 +7,7 @@ from __future__ import annotations
 import torch
 import torch.nn as nn
 
-from mnistmax.models.layers import ResBlock
+from mnistmax.models.layers import Count, Dim, ResBlock, Width
 from mnistmax.registry import register_model
 
 
@@ -16,7 +16,7 @@ class SimpleCNN(nn.Module):
     """Conv32-pool-Conv64-pool-Conv128-GAP-Dense256-Dropout-Dense(embedding_dim).
     158,592 parameters at embedding_dim 128."""
 
-    def __init__(self, embedding_dim: int = 128, dropout: float = 0.1):
+    def __init__(self, embedding_dim: Dim = 128, dropout: float = 0.1):
         super().__init__()
         self.embedding_dim = embedding_dim
         self.features = nn.Sequential(
@@ -38,7 +38,7 @@ class SimpleCNN(nn.Module):
 class ResNetEncoder(nn.Module):
     """A small residual network: stem 32 -> [res, down] 64 -> [res, down] 128 -> GAP -> linear."""
 
-    def __init__(self, embedding_dim: int = 128, base_ch: int = 32):
+    def __init__(self, embedding_dim: Dim = 128, base_ch: Width = 32):
         super().__init__()
         self.embedding_dim = embedding_dim
         c = base_ch
@@ -62,7 +62,7 @@ class ViTEncoder(nn.Module):
     """Vision transformer for 28x28: 4x4 patches (49 tokens), a class token, learned
     positions, `depth` pre-norm transformer layers; the class token is the embedding."""
 
-    def __init__(self, embedding_dim: int = 128, width: int = 96, depth: int = 4, heads: int = 4, patch: int = 4):
+    def __init__(self, embedding_dim: Dim = 128, width: Width = 96, depth: Count = 4, heads: Count = 4, patch: int = 4):
         super().__init__()
         self.embedding_dim = embedding_dim
         self.patchify = nn.Conv2d(1, width, patch, stride=patch)  # (B, width, 7, 7)

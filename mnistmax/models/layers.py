@@ -1,10 +1,22 @@
-"""Building blocks shared by the networks. Shapes in comments are (B, C, H, W)."""
+"""Building blocks shared by the networks. Shapes in comments are (B, C, H, W).
+
+The argument types below carry their valid ranges: the registry checks a config's model
+options against them (they are plain ints to Python)."""
 
 from __future__ import annotations
+
+from typing import Annotated
 
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
+from pydantic import Field
+
+Width = Annotated[int, Field(gt=0, le=512)]  # channels of the first stage
+Depth = Annotated[int, Field(ge=1, le=3)]  # stride-2 stages on 28x28 inputs
+Dim = Annotated[int, Field(gt=0, le=4096)]  # embedding size
+LatentDim = Annotated[int, Field(gt=0, le=1024)]
+Count = Annotated[int, Field(gt=0, le=64)]  # blocks, layers, heads
 
 
 class ConvBlock(nn.Sequential):

@@ -1,17 +1,17 @@
-"""LightningModules, one per task; `build_task(cfg)` picks the right one."""
+"""The tasks: one LightningModule subclass per task, and `TASKS`, the only table keyed by a
+task's name (like solo-learn's METHODS). Importing this package registers every task."""
 
 from __future__ import annotations
 
-from mnistmax.config import RunConfig, config_to_dict
+from mnistmax.tasks.base import TASKS, BaseTask, get_task, register_task, tasks_that
+from mnistmax.tasks import autoencoder, classify, contrastive, denoise, vae  # noqa: F401,E402  (register)
 
 
-def build_task(cfg: RunConfig):
-    from mnistmax.tasks.autoencoder import AutoencoderTask
-    from mnistmax.tasks.classify import ClassifyTask
-    from mnistmax.tasks.contrastive import ContrastiveTask
-    from mnistmax.tasks.denoise import DenoiseTask
-    from mnistmax.tasks.vae import VAETask
+def build_task(cfg) -> BaseTask:
+    """The task module that `cfg.task` names, built from `cfg`."""
+    from mnistmax.config import config_to_dict
 
-    tasks = {"denoise": DenoiseTask, "contrastive": ContrastiveTask, "autoencoder": AutoencoderTask,
-             "vae": VAETask, "classify": ClassifyTask}
-    return tasks[cfg.task](config_to_dict(cfg))
+    return get_task(cfg.task)(config_to_dict(cfg))
+
+
+__all__ = ["TASKS", "BaseTask", "build_task", "get_task", "register_task", "tasks_that"]

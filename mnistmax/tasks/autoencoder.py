@@ -1,19 +1,28 @@
-"""AutoencoderTask: clean image -> latent -> reconstruction, MSE loss (conv_ae)."""
+"""AutoencoderTask: clean image -> latent -> reconstruction (conv_ae), loss from train.loss (l2 by default)."""
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import torch
-import torch.nn.functional as F
 
-from mnistmax.metrics import per_image_psnr
-from mnistmax.registry import create_model
-from mnistmax.tasks.base import BaseTask
+from mnistmax.eval.metrics import per_image_psnr
+from mnistmax.losses import get_loss
+from mnistmax.tasks.base import BaseTask, register_task
 
 
+@register_task
 class AutoencoderTask(BaseTask):
+    name = "autoencoder"
+    family = "autoencoder"
+    sections = ("augment",)
+    uses_loss = True
+    capabilities = frozenset({"reconstruct", "encode", "decode"})
+
     def __init__(self, config: dict):
         super().__init__(config)
-        self.net = create_model(self.cfg.model.name, latent_dim=self.cfg.model.latent_dim)
+        if self.uses_loss:
+            self.loss_fn = get_loss(self.cfg.train.loss, fp_weight=self.cfg.train.fp_weight)
 
     def reconstruct(self, x: torch.Tensor) -> torch.Tensor:
         with torch.no_grad():
@@ -32,5 +41,37 @@ class AutoencoderTask(BaseTask):
     def model_step(self, batch, stage: str):
         x = batch["images"]
         out = self.net.reconstruct(x)
-        loss = F.mse_loss(out.float(), x.float())
+        loss = self.loss_fn(out, x)
         return loss, ({} if stage == "train" else {"psnr": per_image_psnr(out.detach(), x).mean()})
+
+    # ------------------------------------------------------------ evaluation and report
+
+    def evaluate(self, run, lpips: bool = False, warn=print) -> list[dict]:
+        from mnistmax.eval.reconstruction import evaluate_reconstruction
+
+        return evaluate_reconstruction(run.cfg, self)
+
+    @classmethod
+    def headline(cls, rows: list[dict]) -> dict:
+        return {"metric": "test MSE", "scores": {rows[0]["method"]: rows[0]["mse"]}}
+
+    @classmethod
+    def report_sections(cls) -> list:
+        from mnistmax.report import autoencoder, sections
+
+        return sections.with_config([*sections.common_sections(), *autoencoder.SECTIONS])
+
+    @classmethod
+    def prepare_report(cls, run_dir: Path, warn=print) -> None:
+        from mnistmax.report.autoencoder import prepare
+
+        super().prepare_report(run_dir, warn)
+        prepare(run_dir)
+
+    # ------------------------------------------------------------ analyses
+
+    def no_digit(self, clean: torch.Tensor, n: int, generator: torch.Generator) -> tuple:
+        """The decoded mean of the latents of 4 random test digits."""
+        pick = torch.randint(len(clean), (n, 4), generator=generator)
+        z = self.encode(clean.to(self.device)).cpu()[pick].mean(1)
+        return None, self.decode(z.to(self.device)).cpu(), "decoded mean of the latents of 4 random test digits"

@@ -1,20 +1,65 @@
-"""BaseTask: the one LightningModule every task subclasses.
+"""BaseTask: the one LightningModule every task subclasses, and the TASKS registry.
 
-It owns the config, the optimizer (AdamW, no weight decay on norms and biases), the
-warmup + cosine schedule, NaN detection, and one-line train/val/test steps around a
-`model_step(batch, stage)` that subclasses implement.
+It owns the config, the network (built from `model:` with the registry's strict options),
+the optimizer (AdamW, no weight decay on norms and biases), the warmup + cosine schedule,
+NaN detection, and one-line train/val/test steps around a `model_step(batch, stage)` that
+subclasses implement.
+
+Everything that differs between tasks is a class attribute or a method here, overridden
+by the task's class: the networks it accepts (`family`), the config sections and keys it
+uses (`sections`, `unused`), how a batch is made (`make_batch`), what it draws while
+training (`training_callbacks`), what it can do for a user (`capabilities`), how it is
+evaluated (`evaluate`, `eval_tables`, `headline`) and what its report shows
+(`report_sections`, `prepare_report`). Code outside `tasks/` asks the class; it never
+compares task names.
 """
 
 from __future__ import annotations
 
 import math
+import warnings
+from pathlib import Path
+from typing import ClassVar
 
 import lightning as L
 import torch
 
 from mnistmax.config import RunConfig
-from mnistmax.errors import MnistmaxError
+from mnistmax.errors import MnistmaxError, RunError
 from mnistmax.hardware import resolve_channels_last, use_fused_adamw
+from mnistmax.registry import create_model
+
+TASKS: dict[str, type["BaseTask"]] = {}
+OPTIONAL_SECTIONS = {  # sections a task may leave unused, with the reason a user is shown
+    "noise": "it trains on clean digits",
+    "contrastive": "it has no contrastive loss",
+    "vae": "it has no VAE objective",
+    "augment": "it does not augment",
+    "viz": "it draws no pictures while training",
+}
+
+
+def register_task(cls):
+    """Class decorator: register a task under `cls.name` (warns when a name is reused)."""
+    if cls.name in TASKS:
+        warnings.warn(f"task {cls.name!r} is registered twice; the later one wins", stacklevel=2)
+    TASKS[cls.name] = cls
+    return cls
+
+
+def get_task(name: str) -> type["BaseTask"]:
+    import mnistmax.tasks  # noqa: F401  (registers every task)
+
+    if name not in TASKS:
+        raise ValueError(f"unknown task {name!r}; valid: {', '.join(sorted(TASKS))}")
+    return TASKS[name]
+
+
+def tasks_that(capability: str) -> list[str]:
+    """Names of the tasks whose models can do `capability` (e.g. "embed")."""
+    import mnistmax.tasks  # noqa: F401
+
+    return sorted(name for name, cls in TASKS.items() if capability in cls.capabilities)
 
 
 class TrainingDiverged(MnistmaxError):
@@ -30,12 +75,111 @@ def warmup_cosine(step: int, warmup_steps: int, total_steps: int, floor: float =
 
 
 class BaseTask(L.LightningModule):
+    name: ClassVar[str]
+    family: ClassVar[str]  # the registry family of the networks it trains
+    sections: ClassVar[tuple[str, ...]] = ()  # optional config sections it reads (OPTIONAL_SECTIONS)
+    uses_loss: ClassVar[bool] = False  # whether train.loss chooses its loss
+    capabilities: ClassVar[frozenset[str]] = frozenset()  # reconstruct, denoise, embed, encode, decode, sample, classify
+    eval_stem: ClassVar[str] = "eval"  # `mnistmax eval` writes eval/<eval_stem>.{json,csv,md}
+
     def __init__(self, config: dict):
         super().__init__()
         self.save_hyperparameters({"config": config})  # plain dict: the checkpoint rebuilds the model
         self.cfg = RunConfig.model_validate(config)
+        self.net = create_model(self.cfg.model.name, **self.cfg.model.options())
+
+    # ------------------------------------------------------------ what the task uses
+
+    @classmethod
+    def unused(cls, cfg: RunConfig) -> dict[str, str]:
+        """{dotted key or section: why this task does not use it} for this config."""
+        out = {s: reason for s, reason in OPTIONAL_SECTIONS.items() if s not in cls.sections}
+        if not cls.uses_loss:
+            out["train.loss"] = out["train.fp_weight"] = "its loss is fixed"
+        else:
+            from mnistmax.losses import takes_option
+
+            if not takes_option(cfg.train.loss, "fp_weight"):
+                out["train.fp_weight"] = f"train.loss={cfg.train.loss} has no false-positive weight"
+        if not cfg.data.binarize:
+            out["data.threshold"] = "data.binarize is off"
+        if not cfg.train.ema:
+            out["train.ema_decay"] = "train.ema is off"
+        if "augment" in cls.sections and not cfg.augment.enabled:
+            for key in cfg.augment.model_fields:
+                if key != "enabled":
+                    out[f"augment.{key}"] = "augment.enabled is off"
+        out["eval.baselines"] = out["eval.lpips"] = "its evaluation has no baselines or LPIPS"
+        return out
+
+    @classmethod
+    def require(cls, capability: str, what: str) -> None:
+        """A one-line error when this task's models cannot do `capability`."""
+        if capability not in cls.capabilities:
+            raise RunError(f"{what} needs a run whose task can {capability} "
+                           f"({', '.join(tasks_that(capability))}); this is a {cls.name} run")
+
+    # ------------------------------------------------------------ data and training
+
+    def make_batch(self, images: torch.Tensor, labels: torch.Tensor, generator: torch.Generator,
+                   training: bool) -> dict:
+        """(uint8 images, labels) on any device -> the batch dict model_step takes."""
+        from mnistmax.data.datamodule import plain_batch
+
+        return plain_batch(images, labels, self.cfg, generator, training)
+
+    def balanced_batches(self) -> bool:
+        """Whether training batches interleave the classes (losses that need positives)."""
+        return False
+
+    def training_callbacks(self, run_dir: Path) -> list:
+        """Callbacks that draw this task's pictures while it trains."""
+        return []
 
     def model_step(self, batch, stage: str) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
+        raise NotImplementedError
+
+    # ------------------------------------------------------------ evaluation and report
+
+    def evaluate(self, run, lpips: bool = False, warn=print) -> list[dict]:
+        """Rows of test-split numbers for `mnistmax eval` (eval/<eval_stem>.json)."""
+        raise NotImplementedError
+
+    @classmethod
+    def eval_tables(cls, rows: list[dict]) -> list[dict]:
+        """Tables to print for eval rows: {"title", "columns", "rows"} of strings."""
+        keys = [k for k in rows[0] if k not in ("method", "noise", "sigma")]
+        return [{"title": f"{rows[0]['method']} on the test split", "columns": keys,
+                 "rows": [[f"{r[k]:.4f}" if isinstance(r[k], float) else str(r[k]) for k in keys] for r in rows]}]
+
+    @classmethod
+    def headline(cls, rows: list[dict]) -> dict:
+        """{"metric": what is scored, "scores": {method: number}} for leaderboards."""
+        raise NotImplementedError
+
+    @classmethod
+    def report_sections(cls) -> list:
+        """Functions (run_dir) -> html or None, in the order the report shows them."""
+        from mnistmax.report import sections
+
+        return sections.with_config([*sections.common_sections(), sections.eval_facts])
+
+    @classmethod
+    def prepare_report(cls, run_dir: Path, warn=print) -> None:
+        """Make what the report shows and is still missing (numbers, curves, pictures)."""
+        from mnistmax.viz import commands
+
+        if not (run_dir / "reports" / "curves.png").is_file() and (run_dir / "metrics.csv").is_file():
+            commands.curves(run_dir)
+
+    # ------------------------------------------------------------ analyses
+
+    def seen_level(self, sigma: float) -> bool:
+        """Whether training saw this noise level (only denoisers see noise)."""
+        return False
+
+    def no_digit(self, clean: torch.Tensor, n: int, generator: torch.Generator) -> tuple:
+        """(inputs or None, outputs, description) of what the model makes from no digit at all."""
         raise NotImplementedError
 
     def _step(self, batch, stage: str) -> torch.Tensor:

@@ -4,14 +4,20 @@ from __future__ import annotations
 
 import torch.nn.functional as F
 
-from mnistmax.registry import create_model
-from mnistmax.tasks.base import BaseTask
+import torch
+
+from mnistmax.tasks.base import BaseTask, register_task
 
 
+@register_task
 class ClassifyTask(BaseTask):
+    name = "classify"
+    family = "classifier"
+    sections = ("augment",)
+    capabilities = frozenset({"classify"})
+
     def __init__(self, config: dict):
         super().__init__(config)
-        self.net = create_model(self.cfg.model.name, latent_dim=self.cfg.model.latent_dim)
         self.frozen_encoder = False
 
     def freeze_encoder(self) -> None:
@@ -28,3 +34,17 @@ class ClassifyTask(BaseTask):
         logits = self.net(batch["images"])
         loss = F.cross_entropy(logits.float(), batch["labels"])
         return loss, {"acc": (logits.argmax(1) == batch["labels"]).float().mean()}
+
+    def classify(self, x: torch.Tensor) -> torch.Tensor:
+        """Class probabilities (B, classes), float32, without gradients."""
+        with torch.no_grad():
+            return self.net(x).float().softmax(1)
+
+    def evaluate(self, run, lpips: bool = False, warn=print) -> list[dict]:
+        from mnistmax.eval.classification import evaluate_classifier
+
+        return evaluate_classifier(run.cfg, self)
+
+    @classmethod
+    def headline(cls, rows: list[dict]) -> dict:
+        return {"metric": "test accuracy", "scores": {rows[0]["method"]: rows[0]["accuracy"]}}

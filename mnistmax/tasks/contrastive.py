@@ -8,22 +8,55 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-from mnistmax.contrastive_losses import info_nce_loss, nt_xent_loss, supcon_loss, triplet_loss
-from mnistmax.registry import create_model
-from mnistmax.tasks.base import BaseTask
+from pathlib import Path
+
+from mnistmax.losses.contrastive import info_nce_loss, nt_xent_loss, supcon_loss, triplet_loss
+from mnistmax.tasks.base import BaseTask, register_task
 
 N_CLASSES = 10
 
 
+@register_task
 class ContrastiveTask(BaseTask):
+    name = "contrastive"
+    family = "encoder"
+    sections = ("contrastive", "augment", "viz")
+    capabilities = frozenset({"embed"})
+    eval_stem = "probe"
+
     def __init__(self, config: dict):
         super().__init__(config)
-        m, c = self.cfg.model, self.cfg.contrastive
-        self.net = create_model(m.name, embedding_dim=m.embedding_dim)
-        d = m.embedding_dim
+        c = self.cfg.contrastive
+        d = self.net.embedding_dim
         self.projector = nn.Sequential(nn.Linear(d, 256), nn.BatchNorm1d(256), nn.ReLU(inplace=True),
                                        nn.Linear(256, c.projection_dim))
         self.probe = nn.Linear(d, N_CLASSES)
+
+    @classmethod
+    def unused(cls, cfg) -> dict[str, str]:
+        out = {k: v for k, v in super().unused(cfg).items() if not k.startswith("augment.")}
+        out["augment.enabled"] = "contrastive views are always augmented"
+        for key in ("every_n_epochs", "n_digits", "sigma", "panel_digits", "panel_sigmas"):
+            out[f"viz.{key}"] = "its only training picture is the clustering GIF (viz.enabled)"
+        c = cfg.contrastive
+        if c.loss == "triplet":
+            out["contrastive.temperature"] = "the triplet loss has a margin, not a temperature"
+        else:
+            out["contrastive.margin"] = out["contrastive.mining"] = f"contrastive.loss={c.loss} mines no triplets"
+        return out
+
+    def balanced_batches(self) -> bool:
+        return self.cfg.contrastive.uses_labels()
+
+    def make_batch(self, images, labels, generator, training) -> dict:
+        from mnistmax.data.datamodule import view_batch
+
+        return view_batch(images, labels, self.cfg, generator)
+
+    def training_callbacks(self, run_dir: Path) -> list:
+        from mnistmax.training.callbacks.embeddings import EmbeddingEvolution
+
+        return [EmbeddingEvolution(self.cfg, run_dir)] if self.cfg.viz.enabled else []
 
     def embed(self, x: torch.Tensor) -> torch.Tensor:
         """Embeddings of clean images (B, embedding_dim), float32, without gradients."""
@@ -60,3 +93,35 @@ class ContrastiveTask(BaseTask):
         groups = super().param_groups(p for p in self.parameters() if id(p) not in probe)
         return groups + [{"params": list(self.probe.parameters()), "lr": self.cfg.contrastive.probe_lr,
                           "weight_decay": 0.0}]
+
+    # ------------------------------------------------------------ evaluation and report
+
+    def evaluate(self, run, lpips: bool = False, warn=print) -> list[dict]:
+        """The frozen-embedding probe (`mnistmax probe`): linear, kNN, clustering, retrieval, few-shot."""
+        from mnistmax.eval.embeddings import probe_rows_for
+
+        return probe_rows_for(run)
+
+    @classmethod
+    def eval_tables(cls, rows: list[dict]) -> list[dict]:
+        from mnistmax.eval.tables import probe_table
+
+        return [probe_table(rows)]
+
+    @classmethod
+    def headline(cls, rows: list[dict]) -> dict:
+        return {"metric": "test linear-probe accuracy",
+                "scores": {r["method"]: r["linear_probe"] for r in rows if "shot" not in r["method"]}}
+
+    @classmethod
+    def report_sections(cls) -> list:
+        from mnistmax.report import representation, sections
+
+        return sections.with_config([*sections.common_sections(), *representation.SECTIONS])
+
+    @classmethod
+    def prepare_report(cls, run_dir: Path, warn=print) -> None:
+        from mnistmax.report.representation import prepare
+
+        super().prepare_report(run_dir, warn)
+        prepare(run_dir)

@@ -3,11 +3,21 @@ Logs `*/loss` (the beta-weighted objective per image) and `val/nelbo` (nats per 
 
 from __future__ import annotations
 
-from mnistmax.models.vae import elbo_terms
+import torch
+
+from mnistmax.losses.vae import elbo_terms
 from mnistmax.tasks.autoencoder import AutoencoderTask
+from mnistmax.tasks.base import register_task
 
 
+@register_task
 class VAETask(AutoencoderTask):
+    name = "vae"
+    family = "vae"
+    sections = ("augment", "vae")
+    uses_loss = False  # the ELBO
+    capabilities = frozenset({"reconstruct", "encode", "decode", "sample"})
+
     def kl_weight(self) -> float:
         v = self.cfg.vae
         if v.kl_warmup_epochs <= 0 or self._trainer is None:
@@ -24,3 +34,13 @@ class VAETask(AutoencoderTask):
         if stage != "train":
             metrics["nelbo"] = (-log_px + kl).mean()
         return loss, metrics
+
+    def evaluate(self, run, lpips: bool = False, warn=print) -> list[dict]:
+        from mnistmax.eval.reconstruction import evaluate_reconstruction
+
+        return evaluate_reconstruction(run.cfg, self, iw_samples=run.cfg.vae.iw_samples)
+
+    def no_digit(self, clean: torch.Tensor, n: int, generator: torch.Generator) -> tuple:
+        """Samples from the prior: a VAE is generative."""
+        z = torch.randn(n, self.net.latent_dim, generator=generator)
+        return None, self.decode(z.to(self.device)).cpu(), "decoded samples z ~ N(0, I) from the prior"

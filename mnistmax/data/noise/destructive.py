@@ -1,4 +1,4 @@
-"""Pure, batched, seedable noise functions.
+"""Destructive noise kinds: pixels may be added, removed or changed.
 
 Every function takes `images` (B, 1, H, W) in [0, 1] on any device, a `level` in [0, 1]
 (a float, or a (B,) tensor for one level per image) and an optional `torch.Generator` on
@@ -8,13 +8,9 @@ level 1 is the strongest corruption of that kind.
 
 from __future__ import annotations
 
-from typing import Callable
-
 import torch
 
-from mnistmax.data.shapes import Level, count_mask, line_masks, per_image, rect_masks, uniform
-
-from mnistmax.data.additive import ADDITIVE_FUNCTIONS  # noqa: E402  (after the shared helpers)
+from mnistmax.data.noise.masks import Level, count_mask, line_masks, mix, per_image, rect_masks, uniform
 
 MAX_LINES = 6
 MAX_BLOCKS = 5
@@ -61,34 +57,13 @@ def draw_blocks(images, level: Level, generator=None, clip: bool = True) -> torc
     return out
 
 
-def mix(kinds: list[Callable], images, level: Level, generator=None, clip: bool = True) -> torch.Tensor:
-    """Each image gets one of `kinds`, chosen at random, at its level.
-
-    On the CPU each kind is made for its own images only (add_mixed: 5x less work); on an
-    accelerator every kind is made for the whole batch and selected with `where`, which needs
-    no host sync to learn how many images chose each kind."""
-    choice = torch.randint(len(kinds), (images.shape[0],), generator=generator, device=images.device)
-    out = images.clone()
-    if images.device.type == "cpu":
-        levels = per_image(level, images).flatten()
-        for i, fn in enumerate(kinds):
-            idx = (choice == i).nonzero().flatten()
-            if len(idx):
-                out[idx] = fn(images[idx], levels[idx], generator=generator, clip=clip)
-        return out
-    for i, fn in enumerate(kinds):
-        noisy = fn(images, level, generator=generator, clip=clip)
-        out = torch.where((choice == i).view(-1, 1, 1, 1), noisy, out)
-    return out
-
-
 def add_mixed_noise(images, level: Level, generator=None, clip: bool = True) -> torch.Tensor:
     """Each image gets one of gaussian, salt_pepper, pixel_flip, lines, blocks at its level."""
     kinds = [add_gaussian_noise, add_salt_pepper_noise, flip_pixels, draw_lines, draw_blocks]
     return mix(kinds, images, level, generator, clip)
 
 
-NOISE_FUNCTIONS: dict[str, Callable[..., torch.Tensor]] = {
+DESTRUCTIVE_FUNCTIONS = {
     "gaussian": add_gaussian_noise,
     "salt_pepper": add_salt_pepper_noise,
     "pixel_flip": flip_pixels,
@@ -96,28 +71,3 @@ NOISE_FUNCTIONS: dict[str, Callable[..., torch.Tensor]] = {
     "blocks": draw_blocks,
     "mixed": add_mixed_noise,
 }
-NOISE_FUNCTIONS |= ADDITIVE_FUNCTIONS  # add_pixels, add_lines, add_blocks, add_blobs, add_border, add_mixed
-
-
-def apply_noise(kind: str, images: torch.Tensor, level: Level, generator=None, clip: bool = True) -> torch.Tensor:
-    try:
-        fn = NOISE_FUNCTIONS[kind]
-    except KeyError:
-        raise ValueError(f"unknown noise kind {kind!r}; valid: {', '.join(NOISE_FUNCTIONS)}") from None
-    return fn(images, level, generator=generator, clip=clip)
-
-
-def sample_levels(
-    n: int,
-    choices: list[float] | None = None,
-    level_range: tuple[float, float] | None = None,
-    generator: torch.Generator | None = None,
-    device: torch.device | str = "cpu",
-) -> torch.Tensor:
-    """One training level per image: uniform in `level_range` when given, else drawn from `choices`."""
-    if level_range is not None:
-        low, high = level_range
-        return low + (high - low) * torch.rand(n, generator=generator, device=device)
-    table = torch.tensor(choices, device=device, dtype=torch.float32)
-    index = torch.randint(len(choices), (n,), generator=generator, device=device)
-    return table[index]

@@ -1,4 +1,4 @@
-"""How good are an encoder's embeddings? Frozen-feature evaluation on the test split:
+"""How good are an encoder's embeddings (`mnistmax probe`)? Frozen-feature evaluation on the test split:
 linear probe, weighted kNN, k-means NMI/ARI, precision@1, MAP@R, few-shot probes, and the
 same numbers on raw pixels as a baseline row. Also the `embed` export."""
 
@@ -11,19 +11,17 @@ import torch
 import torch.nn.functional as F
 
 from mnistmax.config import RunConfig
-from mnistmax.data.datamodule import clean_images, load_splits
-from mnistmax.errors import RunError
-from mnistmax.metrics import clustering_scores, knn_accuracy, retrieval_metrics
-from mnistmax.runs import write_json
+from mnistmax.data.datamodule import clean_images
+from mnistmax.eval.metrics import clustering_scores, knn_accuracy, retrieval_metrics
+from mnistmax.inference import batched
+from mnistmax.runs import LoadedRun, write_json
 
 SHOTS = (1, 5, 10)
 
 
 def embed_images(task, images: torch.Tensor, cfg: RunConfig, batch_size: int = 1000) -> torch.Tensor:
-    device = next(task.parameters()).device
-    task.eval()
-    return torch.cat([task.embed(clean_images(images[i : i + batch_size], cfg).to(device)).cpu()
-                      for i in range(0, len(images), batch_size)])
+    """Embeddings (N, D) of uint8 digits (N, 28, 28), on the CPU."""
+    return batched(task.embed, clean_images(images, cfg), batch_size, module=task)
 
 
 def linear_probe_accuracy(train_z, train_y, test_z, test_y, weight_decay: float = 1e-4, steps: int = 100) -> float:
@@ -73,32 +71,30 @@ def probe_rows(name: str, train_z, train_y, test_z, test_y, seed: int) -> list[d
     return rows
 
 
-def probe_run(run_dir: Path, checkpoint: str = "best") -> list[dict]:
-    """Rows for the encoder and for raw pixels; written to eval/probe.json."""
-    from mnistmax.runs import load_task
-
-    cfg, task = load_task(run_dir, checkpoint)
-    if cfg.task != "contrastive":
-        raise RunError(f"{run_dir} is a {cfg.task} run; `mnistmax probe` needs a contrastive (encoder) run")
-    splits = load_splits(cfg)
-    (tr_x, tr_y), (te_x, te_y) = splits.train, splits.test
-    rows = probe_rows(cfg.model.name, embed_images(task, tr_x, cfg), tr_y, embed_images(task, te_x, cfg), te_y, cfg.seed)
-    pixels = lambda x: clean_images(x, cfg).flatten(1)  # noqa: E731
-    rows += probe_rows("raw pixels", pixels(tr_x), tr_y, pixels(te_x), te_y, cfg.seed)
-    write_json(run_dir / "eval" / "probe.json", rows)
+def probe_run(run: LoadedRun) -> list[dict]:
+    """probe_rows_for(run), written to eval/probe.json."""
+    rows = probe_rows_for(run)
+    write_json(run.run_dir / "eval" / "probe.json", rows)
     return rows
 
 
-def export_embeddings(run_dir: Path, output: Path, checkpoint: str = "best") -> Path:
-    """embeddings (N, D), labels (N,), split (N,) of 'train' / 'val' / 'test' -> .npz"""
-    from mnistmax.runs import load_task
+def probe_rows_for(run: LoadedRun) -> list[dict]:
+    """Rows for the encoder (and its few-shot probes) and for raw pixels."""
+    run.require("embed", "`mnistmax probe`")
+    cfg = run.cfg
+    (tr_x, tr_y), (te_x, te_y) = run.splits.train, run.splits.test
+    rows = probe_rows(cfg.model.name, embed_images(run.task, tr_x, cfg), tr_y, embed_images(run.task, te_x, cfg), te_y,
+                      cfg.seed)
+    pixels = lambda x: clean_images(x, cfg).flatten(1)  # noqa: E731
+    rows += probe_rows("raw pixels", pixels(tr_x), tr_y, pixels(te_x), te_y, cfg.seed)
+    return rows
 
-    cfg, task = load_task(run_dir, checkpoint)
-    if cfg.task != "contrastive":
-        raise RunError(f"{run_dir} is a {cfg.task} run; `mnistmax embed` needs a contrastive (encoder) run")
-    splits = load_splits(cfg)
-    parts = {name: getattr(splits, name) for name in ("train", "val", "test")}
-    z = torch.cat([embed_images(task, x, cfg) for x, _ in parts.values()]).numpy()
+
+def export_embeddings(run: LoadedRun, output: Path) -> Path:
+    """embeddings (N, D), labels (N,), split (N,) of 'train' / 'val' / 'test' -> .npz"""
+    run.require("embed", "`mnistmax embed`")
+    parts = {name: getattr(run.splits, name) for name in ("train", "val", "test")}
+    z = torch.cat([embed_images(run.task, x, run.cfg) for x, _ in parts.values()]).numpy()
     y = torch.cat([lab for _, lab in parts.values()]).numpy()
     split = np.concatenate([np.full(len(lab), name) for name, (_, lab) in parts.items()])
     output.parent.mkdir(parents=True, exist_ok=True)

@@ -10,6 +10,7 @@ import torch
 from torchmetrics.functional.image import peak_signal_noise_ratio, structural_similarity_index_measure
 
 MAX_PSNR = 100.0  # dB reported for an exact reconstruction (MSE 0)
+METRIC_KEYS = ("mse", "psnr", "ssim")  # the per-image metrics of image_metrics()
 
 
 def per_image_mse(pred: torch.Tensor, target: torch.Tensor) -> torch.Tensor:

@@ -1,34 +1,11 @@
-"""Pure loss functions on tensors: (prediction, target) -> scalar. Computed in float32."""
+"""Losses for 0/1 bitmaps (ablation-gated denoising): (prediction, target) -> scalar in float32.
+`fp_weight` is what a false positive (ink left on where the clean image is empty) costs
+against a miss."""
 
 from __future__ import annotations
 
-import functools
-from typing import Callable
-
 import torch
 import torch.nn.functional as F
-
-from mnistmax.registry import accepted_options
-
-
-def l2_loss(pred: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
-    return F.mse_loss(pred.float(), target.float())
-
-
-def l1_loss(pred: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
-    return F.l1_loss(pred.float(), target.float())
-
-
-def charbonnier_loss(pred: torch.Tensor, target: torch.Tensor, eps: float = 1e-3) -> torch.Tensor:
-    """mean(sqrt((pred - target)^2 + eps^2)): L1-like, but smooth at zero."""
-    diff = pred.float() - target.float()
-    return torch.sqrt(diff * diff + eps * eps).mean()
-
-
-def bce_loss(pred: torch.Tensor, target: torch.Tensor, eps: float = 1e-6) -> torch.Tensor:
-    """Binary cross-entropy of probabilities in [0, 1] against targets in [0, 1]."""
-    with torch.autocast(device_type=pred.device.type, enabled=False):
-        return F.binary_cross_entropy(pred.float().clamp(eps, 1 - eps), target.float())
 
 
 def weighted_bce_loss(pred: torch.Tensor, target: torch.Tensor, pos_weight: float = 3.0, eps: float = 1e-6):
@@ -61,26 +38,3 @@ def false_positive_penalty(pred: torch.Tensor, target: torch.Tensor) -> torch.Te
 def combined_loss(pred: torch.Tensor, target: torch.Tensor, fp_weight: float = 5.0) -> torch.Tensor:
     """precision BCE + Dice + 10 x false-positive penalty (all three terms in [0, ~1])."""
     return precision_bce_loss(pred, target, fp_weight) + dice_loss(pred, target) + 10 * false_positive_penalty(pred, target)
-
-
-RECONSTRUCTION_LOSSES: dict[str, Callable[[torch.Tensor, torch.Tensor], torch.Tensor]] = {
-    "l2": l2_loss,
-    "l1": l1_loss,
-    "charbonnier": charbonnier_loss,
-    "bce": bce_loss,
-    "weighted_bce": weighted_bce_loss,
-    "precision_bce": precision_bce_loss,
-    "dice": dice_loss,
-    "fp_penalty": false_positive_penalty,
-    "combined": combined_loss,
-}
-
-
-def get_loss(name: str, **options):
-    """The loss called `name`, with those of `options` it takes bound (e.g. fp_weight)."""
-    try:
-        loss = RECONSTRUCTION_LOSSES[name]
-    except KeyError:
-        raise ValueError(f"unknown loss {name!r}; valid: {', '.join(RECONSTRUCTION_LOSSES)}") from None
-    accepted = accepted_options(loss, options)
-    return functools.partial(loss, **accepted) if accepted else loss

@@ -1,26 +1,19 @@
-"""Run configuration: pydantic models (unknown keys rejected), YAML files, KEY=VALUE overrides.
+"""The run configuration: pydantic sections with unknown keys rejected.
 
-    cfg = load_config("configs/mnist.yaml", ["train.epochs=3", "model.name=conv_dae"])
-
-Every problem raises `ConfigError` with one line that names the key and what is valid.
+Names that belong to a registry are checked against it, never copied here: tasks
+(`mnistmax.tasks.TASKS`), networks and their options (`mnistmax.registry`), noise kinds
+(`mnistmax.data.noise`), losses (`mnistmax.losses`). `model:` holds `name` and the chosen
+network's own keyword arguments, validated against its signature; after validation it
+holds every argument the network is built with, defaults included.
 """
 
 from __future__ import annotations
 
-from pathlib import Path
-from typing import Any, Literal
+from typing import Literal
 
-import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
-from mnistmax.errors import ConfigError
-
-NOISE_KINDS = (
-    "gaussian", "salt_pepper", "pixel_flip", "lines", "blocks", "mixed",
-    "add_pixels", "add_lines", "add_blocks", "add_blobs", "add_border", "add_mixed",  # additive-only
-)
-LOSSES = ("l2", "l1", "charbonnier", "bce", "weighted_bce", "precision_bce", "dice", "fp_penalty", "combined")
-DATASETS = ("mnist", "fashion_mnist", "kmnist")
+from mnistmax.data.augment import AugmentParams
 
 Level = float
 
@@ -44,12 +37,11 @@ class DataConfig(Section):
     threshold: float = Field(0.5, gt=0, lt=1)
 
 
-class ModelConfig(Section):
+class ModelConfig(BaseModel):
+    """`name` plus the network's keyword arguments (checked in RunConfig, which knows the task)."""
+
+    model_config = ConfigDict(extra="allow", validate_assignment=True, allow_inf_nan=False)
     name: str = "unet_dae"
-    base_ch: int = Field(32, gt=0, le=512)
-    num_downs: int = Field(2, ge=1, le=3)
-    embedding_dim: int = Field(128, gt=0, le=4096)
-    latent_dim: int = Field(12, gt=0, le=1024)
 
     @field_validator("name")
     @classmethod
@@ -61,9 +53,9 @@ class ModelConfig(Section):
             raise ValueError(f"unknown model {name!r}; valid: {', '.join(valid)}")
         return name
 
-
-TASK_FAMILIES = {"denoise": "denoise", "contrastive": "encoder", "autoencoder": "autoencoder", "vae": "vae",
-                 "classify": "classifier"}
+    def options(self) -> dict:
+        """The keyword arguments the network is built with."""
+        return dict(self.__pydantic_extra__ or {})
 
 
 class VAEConfig(Section):
@@ -84,15 +76,15 @@ class ContrastiveConfig(Section):
         return self.loss in ("supcon", "triplet")
 
 
-class AugmentConfig(Section):
+class AugmentConfig(AugmentParams):
     enabled: bool = False  # denoise / autoencoder / vae / classify: augment the clean training digits (contrastive always augments)
-    rotation: float = Field(15.0, ge=0, le=180)
-    translate: float = Field(0.12, ge=0, le=0.5)
-    scale: tuple[float, float] = (0.85, 1.15)
-    elastic: float = Field(0.0, ge=0, le=5)
-    erase_prob: float = Field(0.25, ge=0, le=1)
-    brightness: tuple[float, float] = (0.7, 1.0)
-    consistent: bool = False
+    consistent: bool = False  # one warp, erasing box and brightness for the whole batch
+
+
+def _check_noise_kind(kind: str) -> str:
+    from mnistmax.data.noise import check_noise_kind
+
+    return check_noise_kind(kind)
 
 
 class NoiseConfig(Section):
@@ -135,19 +127,12 @@ class NoiseConfig(Section):
         return self.eval_kinds or [self.kind]
 
 
-def _check_noise_kind(kind: str) -> str:
-    if kind not in NOISE_KINDS:
-        raise ValueError(f"unknown noise kind {kind!r}; valid: {', '.join(NOISE_KINDS)}")
-    return kind
-
-
 class TrainConfig(Section):
     epochs: int = Field(20, gt=0)
     lr: float = Field(2e-3, gt=0)
     weight_decay: float = Field(1e-4, ge=0)
     warmup_epochs: float = Field(1.0, ge=0)
-    loss: Literal["l2", "l1", "charbonnier", "bce", "weighted_bce", "precision_bce", "dice", "fp_penalty",
-                  "combined"] = "l2"
+    loss: str = "l2"
     amp: Literal["auto", "off", "bf16", "fp16"] = "auto"
     fp_weight: float = Field(5.0, gt=0)  # cost of a false positive vs a miss in precision_bce / combined
     ema: bool = True
@@ -161,6 +146,15 @@ class TrainConfig(Section):
     channels_last: Literal["auto"] | bool = "auto"  # auto: on for conv nets on the CPU (measured, docs/PERFORMANCE.md)
     compile: bool = False  # torch.compile the network
     max_time_minutes: float | None = Field(None, gt=0)
+
+    @field_validator("loss")
+    @classmethod
+    def _known_loss(cls, name: str) -> str:
+        from mnistmax.losses import LOSSES
+
+        if name not in LOSSES:
+            raise ValueError(f"unknown loss {name!r}; valid: {', '.join(LOSSES)}")
+        return name
 
     @field_validator("channels_last", mode="before")
     @classmethod
@@ -191,8 +185,8 @@ class EvalConfig(Section):
     batch_size: int = Field(1000, gt=0)
     seed: int = 1234
     baselines: bool = True
-    lpips: bool = False
-    checkpoint: Literal["best", "last"] = "best"
+    lpips: bool = False  # `mnistmax eval` also computes LPIPS (--lpips / --no-lpips override it)
+    checkpoint: Literal["best", "last"] = "best"  # what eval, viz, report and compare load (--checkpoint overrides it)
 
 
 class VizConfig(Section):
@@ -219,7 +213,7 @@ class LoggingConfig(Section):
 
 class RunConfig(Section):
     name: str = Field("run", pattern=r"^[A-Za-z0-9_.-]+$")
-    task: Literal["denoise", "contrastive", "autoencoder", "vae", "classify"] = "denoise"
+    task: str = "denoise"
     seed: int = 42
     data: DataConfig = Field(default_factory=DataConfig)
     model: ModelConfig = Field(default_factory=ModelConfig)
@@ -232,14 +226,28 @@ class RunConfig(Section):
     augment: AugmentConfig = Field(default_factory=AugmentConfig)
     vae: VAEConfig = Field(default_factory=VAEConfig)
 
+    @field_validator("task")
+    @classmethod
+    def _known_task(cls, name: str) -> str:
+        from mnistmax.tasks import get_task
+
+        get_task(name)
+        return name
+
     @model_validator(mode="after")
     def _model_fits_task(self):
-        from mnistmax.registry import get_entry, list_models
+        """The network serves this task, and every model key is one of its arguments; the
+        section is then completed with the network's defaults (what is built is what is shown)."""
+        from mnistmax.registry import get_entry, list_models, model_options
+        from mnistmax.tasks import get_task
 
-        family = TASK_FAMILIES[self.task]
+        family = get_task(self.task).family
         if get_entry(self.model.name).family != family:
             valid = ", ".join(list_models(family))
             raise ValueError(f"model.name: {self.model.name!r} cannot run task {self.task!r}; valid: {valid}")
+        options = model_options(self.model.name, self.model.options())
+        self.model.__pydantic_extra__.clear()
+        self.model.__pydantic_extra__.update(options)
         return self
 
     @model_validator(mode="after")
@@ -252,123 +260,3 @@ class RunConfig(Section):
             raise ValueError(f"data.source=embedded holds only mnist, not data.dataset={self.data.dataset}; "
                              "use data.source torchvision or idx")
         return self
-
-
-# ---------------------------------------------------------------- loading and overrides
-
-
-def parse_override(text: str) -> tuple[list[str], Any]:
-    """`train.epochs=3` -> (["train", "epochs"], 3); the value is read as YAML."""
-    if "=" not in text:
-        raise ConfigError(f"override {text!r} is not KEY=VALUE (e.g. train.epochs=3)")
-    key, raw = text.split("=", 1)
-    key = key.strip()
-    if not key or any(not part for part in key.split(".")):
-        raise ConfigError(f"override {text!r} has an empty key (e.g. train.epochs=3)")
-    try:
-        value = yaml.safe_load(raw) if raw.strip() else None
-    except (yaml.YAMLError, ValueError):  # ValueError: a YAML date that does not exist (2001-13-45)
-        value = raw  # let validation judge it as a string
-    return key.split("."), value
-
-
-def apply_overrides(raw: dict, overrides: list[str]) -> dict:
-    for text in overrides:
-        parts, value = parse_override(text)
-        node = raw
-        for i, part in enumerate(parts[:-1]):
-            child = node.setdefault(part, {})
-            if not isinstance(child, dict):
-                raise ConfigError(f"{'.'.join(parts[: i + 1])} is not a section; cannot set {'.'.join(parts)}")
-            node = child
-        node[parts[-1]] = value
-    return raw
-
-
-def read_yaml_mapping(path: str | Path) -> dict:
-    path = Path(path)
-    if not path.is_file():
-        raise ConfigError(f"config file {str(path)!r} not found")
-    try:
-        raw = yaml.safe_load(path.read_text())
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        where = f" at line {mark.line + 1}" if mark else ""
-        raise ConfigError(f"config file {str(path)!r} is not valid YAML{where}") from None
-    except ValueError as exc:  # a value YAML cannot build, e.g. the date 2001-13-45
-        raise ConfigError(f"config file {str(path)!r} holds a value YAML cannot read ({exc})") from None
-    if raw is None:
-        raise ConfigError(f"config file {str(path)!r} is empty")
-    if not isinstance(raw, dict):
-        raise ConfigError(f"config file {str(path)!r} must hold a mapping of sections, not {type(raw).__name__}")
-    return raw
-
-
-def deep_merge(base: dict, update: dict) -> dict:
-    out = dict(base)
-    for key, value in update.items():
-        out[key] = deep_merge(out[key], value) if isinstance(value, dict) and isinstance(out.get(key), dict) else value
-    return out
-
-
-def read_config_file(path: str | Path, _seen: tuple = ()) -> dict:
-    """A YAML config; `extends: other.yaml` (relative to this file) is read first and
-    this file's keys are merged over it."""
-    path = Path(path)
-    if path.resolve() in _seen:
-        raise ConfigError(f"config file {str(path)!r} extends itself (cycle through {', '.join(map(str, _seen))})")
-    raw = read_yaml_mapping(path)
-    parent = raw.pop("extends", None)
-    if parent is None:
-        return raw
-    if not isinstance(parent, str):
-        raise ConfigError(f"{path}: extends must be a file name, not {parent!r}")
-    return deep_merge(read_config_file(path.parent / parent, (*_seen, path.resolve())), raw)
-
-
-def load_config(path: str | Path | None = None, overrides: list[str] | None = None) -> RunConfig:
-    raw = read_config_file(path) if path is not None else {}
-    return validate_config(apply_overrides(raw, list(overrides or [])), source=str(path) if path else None)
-
-
-def validate_config(raw: dict, source: str | None = None) -> RunConfig:
-    try:
-        return RunConfig.model_validate(raw)
-    except ValidationError as exc:
-        raise ConfigError(_describe(exc, source)) from None
-
-
-def _describe(exc: ValidationError, source: str | None) -> str:
-    err = exc.errors()[0]
-    loc = [str(p) for p in err["loc"] if not str(p).isdigit()]
-    key = ".".join(loc) or "<root>"
-    prefix = f"{source}: " if source else ""
-    more = f" (and {exc.error_count() - 1} more)" if exc.error_count() > 1 else ""
-    if err["type"] == "extra_forbidden":
-        section = _section_model(loc[:-1])
-        valid = ", ".join(section.model_fields) if section else ""
-        return f"{prefix}{key}: unknown key; valid keys here: {valid}{more}"
-    msg = err["msg"].removeprefix("Value error, ")
-    if not loc:  # a check across sections: its message names the keys itself
-        return f"{prefix}{msg}{more}"
-    if err["type"] == "literal_error":
-        msg = msg.replace("Input should be", "must be one of")
-    return f"{prefix}{key}: {msg} (got {err.get('input')!r}){more}"
-
-
-def _section_model(loc: list[str]):
-    model = RunConfig
-    for part in loc:
-        field = model.model_fields.get(part)
-        if field is None or not (isinstance(field.annotation, type) and issubclass(field.annotation, BaseModel)):
-            return None
-        model = field.annotation
-    return model
-
-
-def config_to_dict(cfg: RunConfig) -> dict:
-    return cfg.model_dump(mode="json")
-
-
-def dump_yaml(cfg: RunConfig) -> str:
-    return yaml.safe_dump(config_to_dict(cfg), sort_keys=False)

@@ -14,15 +14,10 @@ from lightning.pytorch.utilities import rank_zero_only
 from mnistmax.config import RunConfig
 from mnistmax.data.datamodule import clean_images
 from mnistmax.runs import write_atomic
+from mnistmax.training.tracking import log_artifact
 from mnistmax.viz.animate import gif_from_pngs
-from mnistmax.viz.run_figures import render_ablation_map, render_recon_grid, render_sigma_panel, select_digits
-
-
-def log_artifact(trainer, path: Path, folder: str) -> None:
-    """Copy a file to the MLflow run when MLflow logging is on."""
-    for logger in trainer.loggers:
-        if type(logger).__name__ == "MLFlowLogger":
-            logger.experiment.log_artifact(logger.run_id, str(path), artifact_path=folder)
+from mnistmax.data.splits import select_digits
+from mnistmax.viz.run_figures import render_ablation_map, render_recon_grid, render_sigma_panel
 
 
 class DenoisingPictures(L.Callback):

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import torch
 
-from mnistmax.data.shapes import Level, blob_masks, count_mask, line_masks, per_image, rect_masks, uniform
+from mnistmax.data.noise.masks import Level, blob_masks, count_mask, line_masks, mix, per_image, rect_masks, uniform
 
 MAX_ADDED_LINES = 5
 MAX_ADDED_BLOCKS = 4
@@ -65,8 +65,6 @@ def add_border(images, level: Level, generator=None, clip: bool = True) -> torch
 
 def add_mixed(images, level: Level, generator=None, clip: bool = True) -> torch.Tensor:
     """Each image gets one of the additive kinds above, at its level."""
-    from mnistmax.data.noise import mix
-
     return mix([add_pixels, add_lines, add_blocks, add_blobs, add_border], images, level, generator, clip)
 
 

@@ -12,15 +12,8 @@ from lightning.pytorch.utilities import rank_zero_only
 
 from mnistmax.config import RunConfig
 from mnistmax.data.datamodule import clean_images
-from mnistmax.viz.run_figures import select_digits
-
-
-def pca_2d(z: np.ndarray) -> np.ndarray:
-    """Projection on the first two principal components, each scaled to unit variance."""
-    centred = z - z.mean(0)
-    _, _, vt = np.linalg.svd(centred, full_matrices=False)
-    points = centred @ vt[:2].T
-    return points / points.std(0).clip(min=1e-8)
+from mnistmax.data.splits import select_digits
+from mnistmax.eval.projection import pca_2d
 
 
 class EmbeddingEvolution(L.Callback):

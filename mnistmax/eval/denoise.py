@@ -1,4 +1,4 @@
-"""Evaluation of a run over noise kinds x levels, with classical baselines in the same table.
+"""Evaluation of a denoiser over noise kinds x levels, with classical baselines in the same table.
 
 Noise is drawn from `eval.seed` so the numbers repeat run after run. Rows are plain dicts
 `{method, noise, sigma, n, mse, psnr, ssim[, lpips]}` written as eval.json, eval.csv, eval.md.
@@ -6,23 +6,17 @@ Noise is drawn from `eval.seed` so the numbers repeat run after run. Rows are pl
 
 from __future__ import annotations
 
-import csv
-import io
-from pathlib import Path
 from typing import Callable
 
 import torch
 
-from mnistmax.baselines import BASELINES, BITMAP_BASELINES
 from mnistmax.config import RunConfig
-from mnistmax.data.datamodule import clean_images, load_bundle, make_splits
+from mnistmax.data.datamodule import clean_images, test_images
 from mnistmax.data.noise import apply_noise
-from mnistmax.errors import DataError
-from mnistmax.metrics import COUNT_KEYS, binary_counts, binary_scores, image_metrics
+from mnistmax.eval.baselines import BASELINES, BITMAP_BASELINES
+from mnistmax.eval.metrics import COUNT_KEYS, METRIC_KEYS, binary_counts, binary_scores, image_metrics
 from mnistmax.models.gated import AblationGate
-from mnistmax.runs import write_atomic, write_json
 
-METRIC_KEYS = ("mse", "psnr", "ssim")
 CPU_FORWARD_CHUNK = 250  # images per forward pass on the CPU (docs/PERFORMANCE.md, Evaluation)
 
 
@@ -103,85 +97,16 @@ def methods_for(cfg: RunConfig, task) -> dict[str, Callable[[torch.Tensor], torc
     return methods
 
 
-def test_images(cfg: RunConfig) -> torch.Tensor:
-    bundle = load_bundle(cfg)
-    images = make_splits(bundle, cfg).test[0]
-    if len(images) == 0:
-        raise DataError(f"data source {bundle.description} has no test images to evaluate on")
-    return images
-
-
 def evaluate_run(cfg: RunConfig, task, use_lpips: bool = False, warn=print) -> list[dict]:
     """Evaluate a loaded task (and the baselines) on the test split of `cfg`'s data."""
     device = next(task.parameters()).device
     methods = methods_for(cfg, task)
     lpips = None
     if use_lpips:
-        from mnistmax.metrics import LPIPSUnavailable, make_lpips
+        from mnistmax.eval.metrics import LPIPSUnavailable, make_lpips
 
         try:
             lpips = make_lpips(device)
         except LPIPSUnavailable as exc:
             warn(str(exc))
     return evaluate_methods(methods, test_images(cfg), cfg, device, lpips)
-
-
-def evaluate_autoencoder(cfg: RunConfig, task) -> list[dict]:
-    """Reconstruction of the clean test digits (MSE, PSNR, SSIM); for a VAE also the
-    negative ELBO and the importance-weighted bound with eval samples (nats per image)."""
-    from mnistmax.models.vae import elbo_terms, importance_weighted_bound
-
-    images = test_images(cfg)
-    device = next(task.parameters()).device
-    sums = dict.fromkeys((*METRIC_KEYS, "nelbo", "niwae", "kl"), 0.0)
-    generator = torch.Generator(device=device).manual_seed(cfg.eval.seed)
-    for i in range(0, len(images), cfg.eval.batch_size):
-        clean = clean_images(images[i : i + cfg.eval.batch_size], cfg).to(device)
-        for key, values in image_metrics(task.reconstruct(clean), clean).items():
-            sums[key] += values.sum().item()
-        if cfg.task == "vae":
-            with torch.no_grad():
-                log_px, kl = elbo_terms(task.net, clean, generator)
-                sums["nelbo"] += (kl - log_px).sum().item()
-                sums["kl"] += kl.sum().item()
-                sums["niwae"] -= importance_weighted_bound(task.net, clean, cfg.vae.iw_samples, generator).sum().item()
-    n = len(images)
-    row = {"method": cfg.model.name, "noise": "none", "sigma": 0.0, "n": n, **{k: sums[k] / n for k in METRIC_KEYS}}
-    if cfg.task == "vae":
-        row |= {"nelbo": sums["nelbo"] / n, "kl": sums["kl"] / n, f"niwae_k{cfg.vae.iw_samples}": sums["niwae"] / n}
-    return [row]
-
-
-# ---------------------------------------------------------------- writing
-
-
-def rows_to_csv(rows: list[dict]) -> str:
-    buf = io.StringIO()
-    writer = csv.DictWriter(buf, fieldnames=list(rows[0]))
-    writer.writeheader()
-    writer.writerows(rows)
-    return buf.getvalue()
-
-
-def rows_to_markdown(rows: list[dict]) -> str:
-    keys = [k for k in rows[0] if k != "n"]
-    lines = ["| " + " | ".join(keys) + " |", "|" + "---|" * len(keys)]
-    for row in rows:
-        lines.append("| " + " | ".join(_fmt(k, row[k]) for k in keys) + " |")
-    return "\n".join(lines) + "\n"
-
-
-def _fmt(key: str, value) -> str:
-    if isinstance(value, float):
-        if key.startswith("psnr") or key.endswith("_s"):  # dB, seconds: psnr@0.5, train_s
-            return f"{value:.2f}"
-        return f"{value:g}" if key == "sigma" else f"{value:.4f}"
-    return str(value)
-
-
-def write_eval(run_dir: Path, rows: list[dict], stem: str = "eval") -> Path:
-    out = Path(run_dir) / "eval"
-    write_json(out / f"{stem}.json", rows)
-    write_atomic(out / f"{stem}.csv", rows_to_csv(rows))
-    write_atomic(out / f"{stem}.md", rows_to_markdown(rows))
-    return out

@@ -1,1 +1,0 @@
-"""Lightning callbacks that write pictures during training."""

@@ -1,0 +1,227 @@
+"""Reading configs: YAML files (with `extends:`), KEY=VALUE overrides, validation and the
+check that every key a config sets is used by its task.
+
+    cfg = load_config("configs/mnist.yaml", ["train.epochs=3", "model.name=conv_dae"])
+
+Every problem raises `ConfigError` with one line that names the key and what is valid.
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+from typing import Any, Callable, Iterable
+
+import yaml
+from pydantic import BaseModel, ValidationError
+
+from mnistmax.config.schema import RunConfig
+from mnistmax.errors import ConfigError
+
+
+def parse_override(text: str) -> tuple[list[str], Any]:
+    """`train.epochs=3` -> (["train", "epochs"], 3); the value is read as YAML."""
+    if "=" not in text:
+        raise ConfigError(f"override {text!r} is not KEY=VALUE (e.g. train.epochs=3)")
+    key, raw = text.split("=", 1)
+    key = key.strip()
+    if not key or any(not part for part in key.split(".")):
+        raise ConfigError(f"override {text!r} has an empty key (e.g. train.epochs=3)")
+    try:
+        value = yaml.safe_load(raw) if raw.strip() else None
+    except (yaml.YAMLError, ValueError):  # ValueError: a YAML date that does not exist (2001-13-45)
+        value = raw  # let validation judge it as a string
+    return key.split("."), value
+
+
+def apply_overrides(raw: dict, overrides: list[str]) -> dict:
+    for text in overrides:
+        parts, value = parse_override(text)
+        node = raw
+        for i, part in enumerate(parts[:-1]):
+            child = node.setdefault(part, {})
+            if not isinstance(child, dict):
+                raise ConfigError(f"{'.'.join(parts[: i + 1])} is not a section; cannot set {'.'.join(parts)}")
+            node = child
+        node[parts[-1]] = value
+    return raw
+
+
+def read_yaml_mapping(path: str | Path) -> dict:
+    path = Path(path)
+    if not path.is_file():
+        raise ConfigError(f"config file {str(path)!r} not found")
+    try:
+        raw = yaml.safe_load(path.read_text())
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f" at line {mark.line + 1}" if mark else ""
+        raise ConfigError(f"config file {str(path)!r} is not valid YAML{where}") from None
+    except ValueError as exc:  # a value YAML cannot build, e.g. the date 2001-13-45
+        raise ConfigError(f"config file {str(path)!r} holds a value YAML cannot read ({exc})") from None
+    if raw is None:
+        raise ConfigError(f"config file {str(path)!r} is empty")
+    if not isinstance(raw, dict):
+        raise ConfigError(f"config file {str(path)!r} must hold a mapping of sections, not {type(raw).__name__}")
+    return raw
+
+
+def deep_merge(base: dict, update: dict) -> dict:
+    out = dict(base)
+    for key, value in update.items():
+        out[key] = deep_merge(out[key], value) if isinstance(value, dict) and isinstance(out.get(key), dict) else value
+    return out
+
+
+def read_config_layers(path: str | Path, _seen: tuple = ()) -> tuple[dict, dict]:
+    """(what `extends:` brings in, merged; this file's own keys)."""
+    path = Path(path)
+    if path.resolve() in _seen:
+        raise ConfigError(f"config file {str(path)!r} extends itself (cycle through {', '.join(map(str, _seen))})")
+    raw = read_yaml_mapping(path)
+    parent = raw.pop("extends", None)
+    if parent is None:
+        return {}, raw
+    if not isinstance(parent, str):
+        raise ConfigError(f"{path}: extends must be a file name, not {parent!r}")
+    return read_config_file(path.parent / parent, (*_seen, path.resolve())), raw
+
+
+def read_config_file(path: str | Path, _seen: tuple = ()) -> dict:
+    """A YAML config; `extends: other.yaml` (relative to this file) is read first and
+    this file's keys are merged over it."""
+    base, own = read_config_layers(path, _seen)
+    return deep_merge(base, own)
+
+
+def warn_stderr(message: str) -> None:
+    print(f"warning: {message}", file=sys.stderr)
+
+
+def load_config(path: str | Path | None = None, overrides: list[str] | None = None,
+                warn: Callable[[str], None] = warn_stderr) -> RunConfig:
+    """File + overrides, validated. A key that the run's task does not use is an error when
+    the file itself or an override sets it, and one warning line when a base config it
+    extends does."""
+    base, own = read_config_layers(path) if path is not None else ({}, {})
+    overrides = list(overrides or [])
+    raw = apply_overrides(deep_merge(base, own), overrides)
+    source = str(path) if path else None
+    explicit = flat_keys(own) | {".".join(parse_override(o)[0]) for o in overrides}
+    cfg = validate_config(raw, source, explicit)
+    inherited = unused_keys(cfg, flat_keys(base) - explicit)
+    if inherited:
+        warn(f"{source}: {', '.join(inherited)} (from the config it extends) do not apply to task {cfg.task}; "
+             "they are not used")
+    return cfg
+
+
+def validate_config(raw: dict, source: str | None = None, explicit: Iterable[str] = ()) -> RunConfig:
+    """Validate a raw mapping; every key in `explicit` (what a user set) must be used by the task."""
+    try:
+        cfg = RunConfig.model_validate(raw)
+    except ValidationError as exc:
+        raise ConfigError(_describe(exc, source)) from None
+    bad = unused_keys(cfg, explicit)
+    if bad:
+        from mnistmax.tasks import get_task
+
+        reason = get_task(cfg.task).unused(cfg)[_prefix_of(bad[0], cfg)]
+        prefix = f"{source}: " if source else ""
+        raise ConfigError(f"{prefix}{bad[0]}: not used by task {cfg.task} ({reason}); remove it")
+    return cfg
+
+
+def flat_keys(raw: dict, prefix: str = "") -> set[str]:
+    """Dotted keys of the leaves of a nested mapping: {"train": {"lr": 1}} -> {"train.lr"}."""
+    keys = set()
+    for key, value in raw.items():
+        dotted = f"{prefix}{key}"
+        keys |= flat_keys(value, dotted + ".") if isinstance(value, dict) and value else {dotted}
+    return keys
+
+
+def _prefix_of(key: str, cfg: RunConfig) -> str:
+    from mnistmax.tasks import get_task
+
+    return next(p for p in get_task(cfg.task).unused(cfg) if key == p or key.startswith(p + "."))
+
+
+def unused_keys(cfg: RunConfig, keys: Iterable[str]) -> list[str]:
+    """Those of `keys` that the config's task does not use (sorted)."""
+    from mnistmax.tasks import get_task
+
+    unused = get_task(cfg.task).unused(cfg)
+    return sorted(k for k in keys if any(k == p or k.startswith(p + ".") for p in unused))
+
+
+def _describe(exc: ValidationError, source: str | None) -> str:
+    err = exc.errors()[0]
+    loc = [str(p) for p in err["loc"] if not str(p).isdigit()]
+    key = ".".join(loc) or "<root>"
+    prefix = f"{source}: " if source else ""
+    more = f" (and {exc.error_count() - 1} more)" if exc.error_count() > 1 else ""
+    if err["type"] == "extra_forbidden":
+        section = _section_model(loc[:-1])
+        valid = ", ".join(section.model_fields) if section else ""
+        return f"{prefix}{key}: unknown key; valid keys here: {valid}{more}"
+    msg = err["msg"].removeprefix("Value error, ")
+    if not loc:  # a check across sections: its message names the keys itself
+        return f"{prefix}{msg}{more}"
+    if err["type"] == "literal_error":
+        msg = msg.replace("Input should be", "must be one of")
+    return f"{prefix}{key}: {msg} (got {err.get('input')!r}){more}"
+
+
+def _section_model(loc: list[str]):
+    model: type[BaseModel] = RunConfig
+    for part in loc:
+        field = model.model_fields.get(part)
+        if field is None or not (isinstance(field.annotation, type) and issubclass(field.annotation, BaseModel)):
+            return None
+        model = field.annotation
+    return model
+
+
+def config_to_dict(cfg: RunConfig) -> dict:
+    return cfg.model_dump(mode="json")
+
+
+def used_config(cfg: RunConfig) -> dict:
+    """The config as a mapping without the sections and keys its task does not use."""
+    from mnistmax.tasks import get_task
+
+    raw = config_to_dict(cfg)
+    for prefix in get_task(cfg.task).unused(cfg):
+        *parents, last = prefix.split(".")
+        node = raw
+        for part in parents:
+            node = node.get(part, {})
+        node.pop(last, None)
+    return raw
+
+
+def dump_yaml(cfg: RunConfig) -> str:
+    """The resolved config as YAML: every key that the run uses, defaults filled in."""
+    return yaml.safe_dump(used_config(cfg), sort_keys=False)
+
+
+LEGACY_MODEL_KEYS = ("base_ch", "num_downs", "embedding_dim", "latent_dim")
+
+
+def read_run_config(raw: dict, source: str) -> RunConfig:
+    """A config that mnistmax itself wrote (a run's config.yaml, a checkpoint's copy). Runs
+    from before the strict model section carry base_ch, num_downs, embedding_dim and
+    latent_dim for every network; those the network does not take were never used and are
+    dropped here."""
+    from mnistmax.registry import model_options
+
+    model = raw.get("model") or {}
+    name = model.get("name", "unet_dae")
+    try:
+        takes = set(model_options(name, {}))
+    except (KeyError, ValueError):
+        takes = None  # an unknown network: validation names it
+    if takes is not None:
+        raw = {**raw, "model": {k: v for k, v in model.items() if k not in LEGACY_MODEL_KEYS or k in takes}}
+    return validate_config(raw, source)

@@ -1,0 +1,88 @@
+"""Writers for result rows (lists of flat dicts): JSON, CSV and Markdown, written atomically."""
+
+from __future__ import annotations
+
+import csv
+import io
+from pathlib import Path
+
+from mnistmax.runs import write_atomic, write_json
+
+
+def rows_to_csv(rows: list[dict]) -> str:
+    buf = io.StringIO()
+    writer = csv.DictWriter(buf, fieldnames=list(rows[0]))
+    writer.writeheader()
+    writer.writerows(rows)
+    return buf.getvalue()
+
+
+def rows_to_markdown(rows: list[dict]) -> str:
+    keys = [k for k in rows[0] if k != "n"]
+    lines = ["| " + " | ".join(keys) + " |", "|" + "---|" * len(keys)]
+    for row in rows:
+        lines.append("| " + " | ".join(_fmt(k, row.get(k, "")) for k in keys) + " |")
+    return "\n".join(lines) + "\n"
+
+
+def _fmt(key: str, value) -> str:
+    if isinstance(value, float):
+        if key.startswith("psnr") or key.endswith("_s"):  # dB, seconds: psnr@0.5, train_s
+            return f"{value:.2f}"
+        return f"{value:g}" if key == "sigma" else f"{value:.4f}"
+    return str(value)
+
+
+def write_eval(run_dir: Path, rows: list[dict], stem: str = "eval") -> Path:
+    out = Path(run_dir) / "eval"
+    write_json(out / f"{stem}.json", rows)
+    write_atomic(out / f"{stem}.csv", rows_to_csv(rows))
+    write_atomic(out / f"{stem}.md", rows_to_markdown(rows))
+    return out
+
+
+# ---------------------------------------------------------------- tables to print
+# Plain data ({"title", "columns", "rows", "highlight"}): the CLI draws them with rich.
+
+
+def denoise_tables(rows: list[dict]) -> list[dict]:
+    """Per noise kind: PSNR per σ of the model (with its SSIM) and of every baseline; for
+    bitmap runs also precision / recall / ablation efficiency."""
+    methods = list(dict.fromkeys(r["method"] for r in rows))
+    model = methods[0]
+    tables = []
+    for kind in dict.fromkeys(r["noise"] for r in rows):
+        body = []
+        for sigma in dict.fromkeys(r["sigma"] for r in rows if r["noise"] == kind):
+            by = {r["method"]: r for r in rows if r["noise"] == kind and r["sigma"] == sigma}
+            body.append([f"{sigma:g}", f"{by[model]['psnr']:.2f}", f"{by[model]['ssim']:.3f}",
+                         *(f"{by[m]['psnr']:.2f}" for m in methods[1:])])
+        tables.append({"title": f"{kind} noise: mean per-image PSNR (dB) on the test split, SSIM of {model}",
+                       "columns": ["σ", model, "SSIM", *(m.replace("_", "\n") for m in methods[1:])],
+                       "rows": body, "highlight": 1})
+        if "precision" in rows[0]:
+            tables.append(ablation_table([r for r in rows if r["noise"] == kind], methods, kind))
+    return tables
+
+
+def ablation_table(rows: list[dict], methods: list[str], kind: str) -> dict:
+    """Precision / recall / ablation efficiency (%) per method and level (bitmap runs)."""
+    pct = lambda v: "-" if v != v else f"{100 * v:.1f}"  # noqa: E731  (NaN -> -)
+    body = []
+    for sigma in dict.fromkeys(r["sigma"] for r in rows):
+        by = {r["method"]: r for r in rows if r["sigma"] == sigma}
+        body.append([f"{sigma:g}", *(" / ".join(pct(by[m][k]) for k in ("precision", "recall", "ablation_efficiency"))
+                                     for m in methods)])
+    return {"title": f"{kind}: precision / recall / ablation efficiency (%), pooled over test pixels",
+            "columns": ["σ", *(m.replace("_", "\n") for m in methods)], "rows": body, "highlight": 1}
+
+
+PROBE_KEYS = ("linear_probe", "knn", "nmi", "ari", "precision_at_1", "map_at_r")
+
+
+def probe_table(rows: list[dict]) -> dict:
+    """The probe's rows: accuracies in %, the rest with three decimals; '-' where not measured."""
+    body = [[r["method"], *("-" if r.get(k) is None else (f"{100 * r[k]:.2f}%" if k in ("linear_probe", "knn")
+                                                          else f"{r[k]:.3f}") for k in PROBE_KEYS)] for r in rows]
+    return {"title": "embeddings of the test split (frozen encoder vs raw pixels)",
+            "columns": ["method", *(k.replace("_", " ") for k in PROBE_KEYS)], "rows": body, "highlight_row": 0}

@@ -1,0 +1,41 @@
+"""Pure loss functions on tensors, and the one registry of reconstruction losses by name
+(the config's `train.loss` is validated against LOSSES)."""
+
+from __future__ import annotations
+
+import functools
+from typing import Callable
+
+import torch
+
+from mnistmax.losses.bitmap import (combined_loss, dice_loss, false_positive_penalty, precision_bce_loss,
+                                    weighted_bce_loss)
+from mnistmax.losses.reconstruction import bce_loss, charbonnier_loss, l1_loss, l2_loss
+from mnistmax.registry import accepted_options, keyword_names
+
+LOSSES: dict[str, Callable[[torch.Tensor, torch.Tensor], torch.Tensor]] = {
+    "l2": l2_loss,
+    "l1": l1_loss,
+    "charbonnier": charbonnier_loss,
+    "bce": bce_loss,
+    "weighted_bce": weighted_bce_loss,
+    "precision_bce": precision_bce_loss,
+    "dice": dice_loss,
+    "fp_penalty": false_positive_penalty,
+    "combined": combined_loss,
+}
+
+
+def takes_option(name: str, option: str) -> bool:
+    """Whether the loss called `name` takes the config option `option` (e.g. fp_weight)."""
+    return option in keyword_names(LOSSES[name])
+
+
+def get_loss(name: str, **options):
+    """The loss called `name`, with those of `options` it takes bound (e.g. fp_weight)."""
+    try:
+        loss = LOSSES[name]
+    except KeyError:
+        raise ValueError(f"unknown loss {name!r}; valid: {', '.join(LOSSES)}") from None
+    accepted = accepted_options(loss, options)
+    return functools.partial(loss, **accepted) if accepted else loss

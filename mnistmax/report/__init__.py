@@ -1,0 +1,35 @@
+"""One self-contained HTML report per run: `reports/index.html`, every image embedded as a
+data URI, so the file can be mailed or opened anywhere.
+
+The run's task class names its sections (functions `(run_dir) -> html | None`, reading
+the run's files; a section whose files are missing returns None and is left out) and
+makes what is missing first (`prepare_report`). Rendering never computes."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from mnistmax.report.html import page
+from mnistmax.runs import write_atomic
+
+
+def _task_class(run_dir: Path):
+    import yaml
+
+    from mnistmax.tasks import get_task
+
+    raw = yaml.safe_load((run_dir / "config.yaml").read_text()) or {}
+    return get_task(raw.get("task", "denoise"))
+
+
+def build_report(run_dir: Path) -> Path:
+    """Render reports/index.html from the files the run has now."""
+    body = "\n".join(s for s in (section(run_dir) for section in _task_class(run_dir).report_sections()) if s)
+    return write_atomic(run_dir / "reports" / "index.html", page(f"mnistmax: {run_dir.name}", body))
+
+
+def prepare_and_build(run_dir: Path, warn=print) -> Path:
+    """Make whatever the report shows and is still missing (eval or probe table, curves,
+    pictures), then build it. Pictures already drawn by `mnistmax viz` are reused."""
+    _task_class(run_dir).prepare_report(run_dir, warn)
+    return build_report(run_dir)

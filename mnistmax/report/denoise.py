@@ -1,0 +1,101 @@
+"""Report sections of denoising runs, and what `mnistmax report` makes first when it is missing."""
+
+from __future__ import annotations
+
+import html
+import json
+from pathlib import Path
+
+from mnistmax.report.html import figure_section
+from mnistmax.report.limitations import section as limitations_section
+
+
+def eval_table(run_dir: Path) -> str | None:
+    path = run_dir / "eval" / "eval.json"
+    if not path.is_file():
+        return None
+    rows = json.loads(path.read_text())
+    methods = list(dict.fromkeys(r["method"] for r in rows))
+    parts = ["<h2>Evaluation on the test split</h2>",
+             '<p class="note">Mean per-image PSNR (dB, data range 1) and SSIM; the first method is the model, '
+             "the rest are classical baselines (identity = the noisy input). Best PSNR per row in bold.</p>"]
+    for kind in dict.fromkeys(r["noise"] for r in rows):
+        head = "".join(f"<th>{html.escape(m)} PSNR</th>" for m in methods) + f"<th>{html.escape(methods[0])} SSIM</th>"
+        body = []
+        for sigma in dict.fromkeys(r["sigma"] for r in rows if r["noise"] == kind):
+            by = {r["method"]: r for r in rows if r["noise"] == kind and r["sigma"] == sigma}
+            best = max(by.values(), key=lambda r: r["psnr"])["method"]
+            cells = "".join(f'<td class="{"best" if m == best else ""}">{by[m]["psnr"]:.2f}</td>' for m in methods)
+            body.append(f"<tr><td>σ = {sigma:g}</td>{cells}<td>{by[methods[0]]['ssim']:.3f}</td></tr>")
+        parts.append(f"<h3>{html.escape(kind)} noise</h3><table><tr><th></th>{head}</tr>{''.join(body)}</table>")
+    return "".join(parts)
+
+
+ABLATION_KEYS = ("precision", "recall", "specificity", "fpr", "ablation_efficiency", "pixel_conservation", "dice", "iou")
+
+
+def ablation_table(run_dir: Path) -> str | None:
+    """Bitmap runs: precision, recall, ablation efficiency ... per method, noise kind and level."""
+    path = run_dir / "eval" / "eval.json"
+    rows = json.loads(path.read_text()) if path.is_file() else []
+    if not rows or "precision" not in rows[0]:
+        return None
+    head = "".join(f"<th>{k.replace('_', ' ')}</th>" for k in ABLATION_KEYS)
+    body = []
+    for r in rows:
+        cells = "".join(f"<td>{'-' if r[k] != r[k] else f'{100 * r[k]:.2f}'}</td>" for k in ABLATION_KEYS)
+        body.append(f"<tr><td>{html.escape(r['method'])}</td><td>{html.escape(r['noise'])}</td>"
+                    f"<td>{r['sigma']:g}</td>{cells}</tr>")
+    note = ("Percentages pooled over all test pixels. Ablation efficiency = added noise pixels the output removed / "
+            "noise pixels added; pixel conservation = clean ink pixels kept / clean ink pixels. "
+            "A gated model can never add a pixel; '(ungated)' is the same network without the gate.")
+    return (f'<h2>Ablation scores (bitmaps)</h2><p class="note">{note}</p><table><tr><th>method</th><th>noise</th>'
+            f"<th>level</th>{head}</tr>{''.join(body)}</table>")
+
+
+SECTIONS = [
+    eval_table,
+    figure_section("Reconstructions", "grids/recon_test.png", "grids/recon_latest.png",
+                   note="Fixed digits; columns clean | noisy | denoised | absolute error (colour bar)."),
+    figure_section("Across noise levels", "panels/sigma_panel_test.png", "panels/sigma_panel_latest.png",
+                   note="Noisy row above denoised row, PSNR under each denoised digit."),
+    figure_section("Training animation", "animations/training.gif",
+                   note="The validation reconstruction grid, epoch by epoch."),
+    figure_section("Best and worst test digits", "grids/cases.png"),
+    ablation_table,
+    figure_section("Ablation map", "grids/ablation_map_test.png", "grids/ablation_map_latest.png",
+                   note="White: kept ink; blue: removed noise; red: wrongly removed ink; yellow: missed noise."),
+    limitations_section,
+]
+
+
+def prepare(run_dir: Path, warn=print) -> None:
+    """Evaluate and draw what the report shows and is missing; pictures already drawn by
+    `mnistmax viz` are reused."""
+    from mnistmax.runs import load_run
+    from mnistmax.viz import commands
+
+    bitmap = bool((load_run_config_dict(run_dir).get("data") or {}).get("binarize"))
+    missing = {
+        "eval": not (run_dir / "eval" / "eval.json").is_file(),
+        "recon_grid": not (run_dir / "grids" / "recon_test.png").is_file(),
+        "sigma_panel": not (run_dir / "panels" / "sigma_panel_test.png").is_file(),
+        "cases": not (run_dir / "grids" / "cases.png").is_file(),
+        "ablation_map": bitmap and not (run_dir / "grids" / "ablation_map_test.png").is_file(),
+    }
+    if not any(missing.values()):
+        return
+    run = load_run(run_dir)
+    if missing.pop("eval"):
+        from mnistmax.eval.tables import write_eval
+
+        write_eval(run_dir, run.task.evaluate(run, warn=warn))
+    for name, needed in missing.items():
+        if needed:
+            getattr(commands, name)(run)
+
+
+def load_run_config_dict(run_dir: Path) -> dict:
+    import yaml
+
+    return yaml.safe_load((run_dir / "config.yaml").read_text()) or {}

@@ -1,0 +1,168 @@
+"""train(cfg) -> run directory: builds the data, the task and a Lightning Trainer, and
+records everything a run needs to be understood later (config.yaml, meta.json, metrics.csv,
+checkpoints)."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import sys
+import time
+from pathlib import Path
+from typing import Sequence
+
+import lightning as L
+from lightning.pytorch.callbacks import EarlyStopping, ModelCheckpoint, RichProgressBar
+
+from mnistmax.config import RunConfig, dump_yaml
+from mnistmax.data.datamodule import MNISTDataModule, Splits
+from mnistmax.errors import RunError
+from mnistmax.hardware import resolve_accelerator, resolve_precision
+from mnistmax.registry import count_parameters
+from mnistmax.runs import (create_run_dir, git_sha, load_checkpoint, now_iso, read_meta, update_meta, versions,
+                           write_atomic)
+from mnistmax.tasks import build_task
+from mnistmax.training.callbacks.ema import WarmupEMA
+from mnistmax.training.callbacks.interrupt import SaveOnInterrupt, sigterm_as_interrupt
+from mnistmax.training.callbacks.progress import EpochSummary, quiet_lightning
+from mnistmax.training.tracking import build_loggers, mark_mlflow_killed, mlflow_run
+
+
+def build_callbacks(cfg: RunConfig, run_dir: Path, echo=print, pictures: Sequence[L.Callback] = (),
+                    extra: Sequence[L.Callback] = ()) -> list:
+    """The task's picture callbacks first (they draw with the averaged weights, so before
+    EMA), then checkpoints, EMA, early stopping, progress output, and `extra` last."""
+    t = cfg.train
+    callbacks: list = [
+        *pictures,
+        ModelCheckpoint(dirpath=run_dir / "checkpoints", filename="best", monitor="val/loss", mode="min",
+                        save_last=True, auto_insert_metric_name=False, enable_version_counter=False),
+    ]
+    if t.ema:
+        callbacks.append(WarmupEMA(decay=t.ema_decay))
+    if t.patience:
+        callbacks.append(EarlyStopping(monitor="val/loss", mode="min", patience=t.patience))
+    if cfg.logging.progress == "rich" and sys.stdout.isatty():
+        callbacks.append(RichProgressBar(leave=False))
+    elif cfg.logging.progress != "none":
+        callbacks.append(EpochSummary(echo))
+    return [*callbacks, *extra]
+
+
+def build_trainer(cfg: RunConfig, run_dir: Path, echo=print, mlflow_run_id: str | None = None,
+                  pictures: Sequence[L.Callback] = (), extra: Sequence[L.Callback] = ()) -> L.Trainer:
+    t = cfg.train
+    accelerator = resolve_accelerator(t.accelerator)
+    callbacks = build_callbacks(cfg, run_dir, echo, pictures, extra)
+    return L.Trainer(
+        default_root_dir=str(run_dir),
+        max_epochs=t.epochs,
+        max_time={"minutes": t.max_time_minutes} if t.max_time_minutes else None,
+        accelerator=accelerator,
+        devices=t.devices,
+        strategy=t.strategy,
+        num_nodes=t.num_nodes,
+        precision=resolve_precision(t.amp, accelerator),
+        gradient_clip_val=t.grad_clip,
+        callbacks=callbacks,
+        logger=build_loggers(cfg, run_dir, mlflow_run_id),
+        log_every_n_steps=10,
+        enable_progress_bar=any(isinstance(c, RichProgressBar) for c in callbacks),
+        enable_model_summary=False,
+        num_sanity_val_steps=0,
+        deterministic=False,
+    )
+
+
+DDP_RUN_DIR = "MNISTMAX_DDP_RUN_DIR"
+
+
+@contextlib.contextmanager
+def shared_run_dir(run_dir: Path):
+    """Name the run directory in the environment while fitting: train.strategy=ddp starts the
+    other processes by re-running this command with a copy of it, and they must write into
+    rank 0's directory, not make their own."""
+    if DDP_RUN_DIR in os.environ:
+        yield
+        return
+    os.environ[DDP_RUN_DIR] = str(run_dir.resolve())
+    try:
+        yield
+    finally:
+        os.environ.pop(DDP_RUN_DIR, None)
+
+
+def train(cfg: RunConfig, callbacks: Sequence[L.Callback] = (), echo=print, splits: Splits | None = None,
+          mlflow_run_id: str | None = None, resume_dir: Path | None = None, run_dir: Path | None = None,
+          task_setup=None) -> Path:
+    """Train one model from a validated config; returns the run directory. `callbacks` are
+    added to the trainer's own; `splits` replaces the config's train/val/test
+    (cross-validation folds); `mlflow_run_id` logs into an existing MLflow run instead of
+    creating one; `resume_dir` continues that run from its last.ckpt (model, optimizer,
+    scheduler, EMA, epoch, step) in the same directory; `run_dir` is a new directory to
+    train into instead of one under outputs/runs (judges, transfer); `task_setup(task)` runs
+    on the built task before training (e.g. load pretrained weights)."""
+    quiet_lightning()
+    L.seed_everything(cfg.seed, verbose=False)
+    data = MNISTDataModule(cfg, splits=splits)
+    data.setup()
+    ckpt_path = None
+    ddp_child = DDP_RUN_DIR in os.environ  # started by DDP's launcher, which re-runs the command line
+    if resume_dir is not None:
+        run_dir = Path(resume_dir)
+        ckpt_path = run_dir / "checkpoints" / "last.ckpt"
+        if not ckpt_path.is_file():
+            raise RunError(f"nothing to resume in {run_dir}: {ckpt_path} does not exist")
+        load_checkpoint(ckpt_path)  # one-line error for a corrupt or unsafe file before Lightning reads it
+    elif ddp_child:
+        run_dir = Path(os.environ[DDP_RUN_DIR])
+    else:
+        if run_dir is None:
+            run_dir = create_run_dir(cfg.logging.output_dir, cfg.name)
+        else:
+            Path(run_dir).mkdir(parents=True)  # a new directory: an earlier run is never overwritten
+        write_atomic(run_dir / "config.yaml", dump_yaml(cfg))
+    task = build_task(cfg)
+    if task_setup is not None:
+        task_setup(task)
+    trainer = build_trainer(cfg, run_dir, echo, mlflow_run_id, pictures=task.training_callbacks(run_dir),
+                            extra=[*callbacks, SaveOnInterrupt(run_dir)])
+    fields = dict(status="running", name=run_dir.name, task=cfg.task, model=cfg.model.name,
+                  parameters=count_parameters(task.net), seed=cfg.seed,
+                  data={"source": data.bundle.source, "description": data.bundle.description, "sizes": data.sizes()},
+                  device=str(trainer.strategy.root_device), precision=str(trainer.precision),
+                  versions=versions(), git_sha=git_sha())
+    if resume_dir is None:
+        fields["started"] = now_iso()
+    else:
+        fields["resumed"] = [*read_meta(run_dir).get("resumed", []), now_iso()]
+    meta = fields if ddp_child else update_meta(run_dir, **fields)
+    echo(f"run {run_dir}" + (" (resumed from last.ckpt)" if ckpt_path else ""))
+    echo(f"data {meta['data']['description']}: " + ", ".join(f"{k} {v:,}" for k, v in meta["data"]["sizes"].items()))
+    echo(f"model {cfg.model.name} ({meta['parameters']:,} parameters) on {meta['device']}, precision {meta['precision']}")
+    start = time.perf_counter()
+    try:
+        with sigterm_as_interrupt(), shared_run_dir(run_dir):
+            trainer.fit(task, datamodule=data, ckpt_path=ckpt_path, weights_only=True)
+    except BaseException as exc:
+        # Lightning turns Ctrl-C into SystemExit(1); any other exception is a failure, not an interrupt
+        interrupted = isinstance(exc, (KeyboardInterrupt, SystemExit))
+        update_meta(run_dir, status="interrupted" if interrupted else "failed", error=str(exc)[:500] or type(exc).__name__,
+                    ended=now_iso(), train_seconds=round(time.perf_counter() - start, 1), mlflow_run_id=mlflow_run(trainer))
+        if interrupted:
+            mark_mlflow_killed(trainer)
+            echo(f"interrupted; weights saved to checkpoints/interrupted.ckpt. Resume from the last completed epoch with: "
+                 f"mnistmax train --resume {run_dir}")
+            raise KeyboardInterrupt from None
+        raise
+    if trainer.global_rank != 0:  # rank 0 writes meta.json (and, through Lightning, checkpoints and metrics)
+        return run_dir
+    ckpt = next(c for c in trainer.callbacks if isinstance(c, ModelCheckpoint))
+    best = ckpt.best_model_score
+    update_meta(
+        run_dir, status="completed", ended=now_iso(), train_seconds=round(time.perf_counter() - start, 1),
+        epochs_completed=trainer.current_epoch, best_val_loss=None if best is None else float(best),
+        best_checkpoint=str(Path(ckpt.best_model_path).resolve().relative_to(run_dir.resolve())) if ckpt.best_model_path else None,
+        mlflow_run_id=mlflow_run(trainer),
+    )
+    return run_dir
