@@ -21,11 +21,11 @@ help: ## list the targets
 
 install: .venv/.installed ## create .venv and install mnistmax with its test extras
 
-test: .venv/.installed ## run the test suite (slow tests excluded)
-	$(PY) -m pytest -q
+test: .venv/.installed ## run the test suite (slow tests excluded), slowest 15 listed
+	$(PY) -m pytest -q --durations=15
 
 test-slow: .venv/.installed ## run only the slow tests (tests/slow)
-	$(PY) -m pytest -q -m slow tests/slow
+	$(PY) -m pytest -q --durations=15 -m slow tests/slow
 
 train: .venv/.installed ## train with CONFIG (default configs/mnist.yaml) and OVERRIDES="KEY=VALUE ..."
 	$(MNISTMAX) train --config $(CONFIG) $(OVERRIDES)

@@ -72,10 +72,13 @@ def get_entry(name: str) -> ModelEntry:
     return _REGISTRY[name]
 
 
-@functools.lru_cache(maxsize=None)
 def _options_model(name: str) -> type[BaseModel]:
+    return _factory_options_model(name, get_entry(name).factory)
+
+
+@functools.lru_cache(maxsize=None)
+def _factory_options_model(name: str, factory: Callable) -> type[BaseModel]:
     """A pydantic model of the factory's keyword arguments (annotations and defaults)."""
-    factory = get_entry(name).factory
     base = inspect.unwrap(factory)  # ablation_<name> wraps <name>'s factory
     hints = typing.get_type_hints(base.__init__ if inspect.isclass(base) else base, include_extras=True)
     fields = {p.name: (hints.get(p.name, Any), p.default if p.default is not p.empty else ...)

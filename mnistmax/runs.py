@@ -198,7 +198,12 @@ class LoadedRun:
 
     @property
     def test_images(self):
-        return self.splits.test[0]
+        images = self.splits.test[0]
+        if len(images) == 0:
+            from mnistmax.errors import DataError
+
+            raise DataError(f"data source {self.cfg.data.source!r} at {self.cfg.data.root} has no test images")
+        return images
 
     @property
     def test_labels(self):

@@ -20,15 +20,13 @@ from pathlib import Path
 import torch
 import torch.nn.functional as F
 
-ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))  # mnistmax from this checkout
+from mnistmax.data.datamodule import test_images
+from mnistmax.data.noise import ADDITIVE_KINDS
+from mnistmax.eval.denoise import noisy_test_batches
+from mnistmax.eval.metrics import COUNT_KEYS, binary_counts, binary_scores
+from mnistmax.runs import load_run
 
-from mnistmax.data.additive import ADDITIVE_FUNCTIONS  # noqa: E402
-from mnistmax.evaluate import noisy_test_batches, test_images  # noqa: E402
-from mnistmax.metrics import COUNT_KEYS, binary_counts, binary_scores  # noqa: E402
-from mnistmax.runs import load_task, resolve_run  # noqa: E402
-
-KINDS = [kind for kind in ADDITIVE_FUNCTIONS if kind != "add_mixed"]  # each kind on its own
+KINDS = [kind for kind in ADDITIVE_KINDS if kind != "add_mixed"]  # each kind on its own
 
 
 def floats(text: str) -> list[float]:
@@ -86,7 +84,8 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--checkpoint", default="best", choices=["best", "last"])
     args = parser.parse_args(argv)
 
-    cfg, task = load_task(resolve_run(args.run), args.checkpoint)
+    run = load_run(args.run, args.checkpoint)
+    cfg, task = run.cfg, run.task
     if not cfg.data.binarize:
         sys.exit(f"error: {args.run} is not a bitmap run (data.binarize is false)")
     images, t0 = test_images(cfg), cfg.data.threshold

@@ -23,21 +23,22 @@ from pathlib import Path
 
 import torch
 
-ROOT = Path(__file__).resolve().parents[1]
-sys.path[:0] = [str(ROOT), str(ROOT / "scripts")]  # mnistmax from this checkout; bench_throughput beside this file
+from bench_throughput import machine, peak_memory_mib, reset_peak_memory, sync  # beside this file
 
-from bench_throughput import machine, peak_memory_mib, reset_peak_memory, sync  # noqa: E402
-from mnistmax.config import load_config  # noqa: E402
-from mnistmax.evaluate import evaluate_methods, methods_for, noisy_test_batches, test_images  # noqa: E402
-from mnistmax.metrics import image_metrics  # noqa: E402
-from mnistmax.tasks import build_task  # noqa: E402
+ROOT = Path(__file__).resolve().parents[1]
+from mnistmax.config import load_config
+from mnistmax.data.datamodule import test_images
+from mnistmax.eval.denoise import evaluate_methods, methods_for, noisy_test_batches
+from mnistmax.eval.metrics import image_metrics
+from mnistmax.tasks import build_task
 
 
 def load(args):
     if args.run:
-        from mnistmax.runs import load_task
+        from mnistmax.runs import load_run
 
-        cfg, task = load_task(args.run)
+        run = load_run(args.run)
+        cfg, task = run.cfg, run.task
     else:
         cfg = load_config(args.config, ["data.source=embedded", *args.set])
         task = build_task(cfg).eval()

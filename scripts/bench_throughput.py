@@ -26,7 +26,6 @@ from __future__ import annotations
 
 import argparse
 import copy
-import functools
 import json
 import re
 import resource
@@ -40,17 +39,17 @@ from pathlib import Path
 import lightning as L
 import torch
 
-ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
+from mnistmax.config import RunConfig, load_config
+from mnistmax.data.datamodule import MNISTDataModule, Splits, batch_seed
+from mnistmax.data.sources import DataBundle
+from mnistmax.hardware import resolve_channels_last, resolve_precision, use_fused_adamw
+from mnistmax.registry import get_entry
+from mnistmax.tasks import build_task
+from mnistmax.tasks.base import warmup_cosine
+from mnistmax.training import build_trainer, quiet_lightning
+from mnistmax.training.callbacks.ema import ema_update
 
-from mnistmax.config import RunConfig, load_config  # noqa: E402
-from mnistmax.data.sources import DataBundle  # noqa: E402
-from mnistmax.data.datamodule import MNISTDataModule, Splits, batch_seed, noisy_batch, view_batch  # noqa: E402
-from mnistmax.hardware import resolve_channels_last, resolve_precision, use_fused_adamw  # noqa: E402
-from mnistmax.registry import get_entry  # noqa: E402
-from mnistmax.tasks import build_task  # noqa: E402
-from mnistmax.tasks.base import warmup_cosine  # noqa: E402
-from mnistmax.training import build_trainer, quiet_lightning  # noqa: E402
+ROOT = Path(__file__).resolve().parents[1]
 
 DEFAULT_MODELS = ("conv_dae", "unet_dae", "resnet_dae", "attention_dae", "simple_cnn")
 AUTOCAST = {"bf16-mixed": torch.bfloat16, "16-mixed": torch.float16}
@@ -163,9 +162,9 @@ def run_mnistmax(cfg: RunConfig, splits: Splits, bundle: DataBundle, device: tor
     data = MNISTDataModule(cfg, bundle=bundle, splits=splits)
     task = build_task(cfg)
     run_dir = Path(tempfile.mkdtemp(dir=workdir))
-    trainer = build_trainer(cfg, run_dir, echo=lambda line: None)
-    timer = EpochTimer(device)
-    trainer.callbacks.append(timer)
+    timer = EpochTimer(device)  # after EMA: an epoch's training ends with its last EMA update
+    trainer = build_trainer(cfg, run_dir, echo=lambda line: None, pictures=task.training_callbacks(run_dir),
+                            extra=[timer])
     reset_peak_memory(device)
     start = now()
     trainer.fit(task, datamodule=data)
@@ -186,7 +185,6 @@ def run_bare(cfg: RunConfig, splits: Splits, bundle: DataBundle, device: torch.d
     images, labels = (x.to(device) for x in splits.train)
     val_images, val_labels = (x.to(device) for x in splits.val)
     n_batches = len(images) // bs
-    make_batch = view_batch if cfg.task == "contrastive" else functools.partial(noisy_batch, training=True)
 
     reset_peak_memory(device)
     start = now()
@@ -202,7 +200,7 @@ def run_bare(cfg: RunConfig, splits: Splits, bundle: DataBundle, device: torch.d
     model_step = torch.compile(model.model_step) if t.compile else model.model_step  # as BaseTask.setup does
 
     def step_batch(x_uint8, y, seed):
-        batch = make_batch(x_uint8, y, cfg, torch.Generator(device=device).manual_seed(seed))
+        batch = model.make_batch(x_uint8, y, torch.Generator(device=device).manual_seed(seed), True)
         if channels_last:
             batch = {k: v.contiguous(memory_format=torch.channels_last) if v.ndim == 4 else v for k, v in batch.items()}
         return batch
@@ -233,10 +231,12 @@ def run_bare(cfg: RunConfig, splits: Splits, bundle: DataBundle, device: torch.d
             else:
                 optimizer.step()
             schedule.step()
-            if ema is not None:  # the WarmupEMA rule: decay min(d, (1 + n) / (10 + n)) after n updates
-                weight = 1.0 if step == 0 else 1.0 - min(t.ema_decay, (1.0 + step) / (10.0 + step))
+            if ema is not None:  # WarmupEMA's rule: the first update copies, later ones average
                 with torch.no_grad():
-                    torch._foreach_lerp_(ema_float, model_float, weight)
+                    if step == 0:
+                        torch._foreach_copy_(ema_float, model_float)
+                    else:
+                        ema_update(ema_float, model_float, torch.tensor(float(step), device=device), t.ema_decay)
             step += 1
         sync(device)
         train_ends.append(now())

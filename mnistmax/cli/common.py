@@ -16,7 +16,9 @@ from rich.console import Console
 from mnistmax.errors import MnistmaxError
 
 app = typer.Typer(
-    help="mnistmax: train, evaluate and compare MNIST denoisers and encoders.",
+    help="mnistmax: train, evaluate, picture and compare models on MNIST-style digits. A config's `task` decides "
+         "what is trained and how it is evaluated; `mnistmax models` lists the networks each task takes and their "
+         "arguments.",
     no_args_is_help=True,
     add_completion=False,
     pretty_exceptions_enable=False,

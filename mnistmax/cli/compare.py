@@ -77,7 +77,7 @@ def limitations(
 
 
 def _print_table(result: dict) -> None:
-    from mnistmax.analysis.limitations_report import TABLE_KEYS, cell
+    from mnistmax.report.limitations import TABLE_KEYS, cell
 
     short = {"psnr": "PSNR", "oversmoothing": "smoothing", "hf_ratio": "HF ratio", "diversity_collapse": "collapse",
              "noise_sensitivity": "noise sens.", "acc_noisy": "acc noisy", "acc_denoised": "acc out",

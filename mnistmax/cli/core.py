@@ -50,8 +50,7 @@ def eval_command(
     checkpoint: Optional[str] = CHECKPOINT,
     tag: Optional[str] = typer.Option(None, help="write eval/eval-TAG.* instead of eval/eval.* (keeps the main table)"),
 ):
-    """Evaluate a run on its test split: denoisers over noise kinds x σ with baselines; AE/VAE
-    reconstruction and bounds; encoders the embedding probe; classifiers accuracy."""
+    """Evaluate a run on its test split, as its task does it (eval/eval.json; encoders: eval/probe.json)."""
     from mnistmax.errors import RunError
     from mnistmax.eval.tables import write_eval
     from mnistmax.runs import load_run
@@ -71,14 +70,18 @@ def eval_command(
 @app.command()
 @handle_errors
 def models():
-    """List the registered networks with their parameter counts."""
-    from mnistmax.registry import count_parameters, create_model, get_entry, list_models
+    """List the registered networks: the task each serves, parameters, and the model.* keys it takes."""
+    from mnistmax.registry import count_parameters, create_model, get_entry, list_models, model_options
+    from mnistmax.tasks import TASKS
 
-    table = Table(title="registered networks")
-    for col in ("name", "family", "parameters"):
+    task_of = {cls.family: name for name, cls in TASKS.items()}
+    table = Table(title="registered networks (model.name) and their arguments (model.KEY=VALUE, defaults shown)")
+    for col in ("name", "task", "parameters", "arguments"):
         table.add_column(col, justify="right" if col == "parameters" else "left")
     for name in list_models():
-        table.add_row(name, get_entry(name).family, f"{count_parameters(create_model(name)):,}")
+        options = ", ".join(f"{k}={v}" for k, v in model_options(name, {}).items())
+        table.add_row(name, task_of.get(get_entry(name).family, "-"), f"{count_parameters(create_model(name)):,}",
+                      options)
     console.print(table)
 
 

@@ -94,25 +94,38 @@ def read_config_file(path: str | Path, _seen: tuple = ()) -> dict:
     return deep_merge(base, own)
 
 
+class UnusedKeyError(ConfigError):
+    """A config sets a key that its task does not use."""
+
+
 def warn_stderr(message: str) -> None:
     print(f"warning: {message}", file=sys.stderr)
 
 
 def load_config(path: str | Path | None = None, overrides: list[str] | None = None,
                 warn: Callable[[str], None] = warn_stderr) -> RunConfig:
-    """File + overrides, validated. A key that the run's task does not use is an error when
-    the file itself or an override sets it, and one warning line when a base config it
-    extends does."""
+    """File + overrides, validated. A key that the run's task does not use is an error when an
+    override sets it, or when the file sets it and the file alone does not use it; it is
+    named in one warning line when a base config the file extends brings it in, or when an
+    override turned it off (train.ema=false on a file that sets train.ema_decay)."""
     base, own = read_config_layers(path) if path is not None else ({}, {})
     overrides = list(overrides or [])
-    raw = apply_overrides(deep_merge(base, own), overrides)
     source = str(path) if path else None
-    explicit = flat_keys(own) | {".".join(parse_override(o)[0]) for o in overrides}
-    cfg = validate_config(raw, source, explicit)
-    inherited = unused_keys(cfg, flat_keys(base) - explicit)
-    if inherited:
-        warn(f"{source}: {', '.join(inherited)} (from the config it extends) do not apply to task {cfg.task}; "
-             "they are not used")
+    raw = deep_merge(base, own)
+    if own:
+        try:  # the file on its own uses every key it sets
+            validate_config(raw, source, flat_keys(own))
+        except UnusedKeyError:
+            raise
+        except ConfigError:
+            if not overrides:
+                raise  # else an override may mend it: judged below
+    override_keys = {".".join(parse_override(o)[0]) for o in overrides}
+    cfg = validate_config(apply_overrides(raw, overrides), source, override_keys)
+    unused = unused_keys(cfg, (flat_keys(base) | flat_keys(own)) - override_keys)
+    if unused:
+        why = "brought in by the config it extends" if not set(unused) & flat_keys(own) else "turned off by overrides"
+        warn(f"{source}: {', '.join(unused)} ({why}) do not apply to this {cfg.task} run; they are not used")
     return cfg
 
 
@@ -128,7 +141,8 @@ def validate_config(raw: dict, source: str | None = None, explicit: Iterable[str
 
         reason = get_task(cfg.task).unused(cfg)[_prefix_of(bad[0], cfg)]
         prefix = f"{source}: " if source else ""
-        raise ConfigError(f"{prefix}{bad[0]}: not used by task {cfg.task} ({reason}); remove it")
+        keys = bad[0] if len(bad) == 1 else f"{bad[0]} (and {', '.join(bad[1:])})"
+        raise UnusedKeyError(f"{prefix}{keys}: not used by task {cfg.task} ({reason}); remove {'it' if len(bad) == 1 else 'them'}")
     return cfg
 
 

@@ -11,8 +11,8 @@ from mnistmax.analysis.latent import interpolation_latents, traversal_latents
 from mnistmax.analysis.transfer import classifier_config, encoder_state, parse_labels, train_classifier
 from mnistmax.cli import app
 from mnistmax.errors import MnistmaxError
-from tests.test_cli import TINY
-from tests.test_viz import assert_picture
+from mnistmax.runs import load_run
+from tests.helpers import TINY_ANY, assert_picture
 
 runner = CliRunner()
 
@@ -20,7 +20,7 @@ runner = CliRunner()
 @pytest.fixture(scope="module")
 def ae_run(tmp_path_factory):
     out = tmp_path_factory.mktemp("ae")
-    result = runner.invoke(app, ["train", "-c", "configs/models/conv_ae.yaml", *TINY, f"logging.output_dir={out}"])
+    result = runner.invoke(app, ["train", "-c", "configs/models/conv_ae.yaml", *TINY_ANY, f"logging.output_dir={out}"])
     assert result.exit_code == 0, result.output
     return next((out / "runs").iterdir())
 
@@ -60,12 +60,12 @@ def test_eval_reports_reconstruction(ae_run):
     assert row["psnr"] >= 10 * math.log10(1 / row["mse"]) - 1e-6
 
 
-def test_frozen_keeps_and_finetune_changes_the_encoder(ae_run):
-    encoder, latent_dim = encoder_state(ae_run)
+def test_frozen_keeps_and_finetune_changes_the_encoder(ae_run, tmp_path):
+    encoder, latent_dim, base = encoder_state(ae_run)
     for mode, should_change in (("frozen", False), ("finetune", True)):
-        cfg = classifier_config(ae_run, latent_dim, 5, ["train.epochs=1", "data.batch_size=16"])
-        row, task = train_classifier(cfg, mode, encoder)
-        after = task.net.encoder.state_dict()
+        cfg = classifier_config(base, latent_dim, 50, overrides=["train.epochs=1", "data.batch_size=16"])
+        row = train_classifier(cfg, mode, encoder, tmp_path / mode)
+        after = load_run(row["run_dir"], "best").task.net.encoder.state_dict()
         changed = any(not torch.equal(after[k], encoder[k]) for k in encoder)
         assert changed == should_change, mode
         assert row["labels_per_class"] == 5 and row["n_train"] == 50 and 0 <= row["test_acc"] <= 1

@@ -10,12 +10,11 @@ from typer.testing import CliRunner
 
 from mnistmax.analysis import scores
 from mnistmax.analysis.judge import data_key
-from mnistmax.analysis.limitations import check_sigmas, seen_levels
+from mnistmax.analysis.limitations import check_sigmas
 from mnistmax.cli import app
 from mnistmax.config import load_config
 from mnistmax.errors import MnistmaxError
-from tests.test_cli import TINY
-from tests.test_viz import assert_picture
+from tests.helpers import TINY, assert_picture
 
 runner = CliRunner()
 
@@ -83,11 +82,13 @@ def test_class_entropy_bounds():
 
 
 def test_seen_levels_and_sigma_checks():
-    cfg = load_config("configs/mnist.yaml")
-    assert seen_levels(cfg, 0.5) and seen_levels(cfg, 1.0) and not seen_levels(cfg, 1.5)
-    listed = load_config("configs/mnist.yaml", ["noise.train_sigma_range=null", "noise.train_sigmas=[0.1, 0.5]"])
-    assert seen_levels(listed, 0.5) and not seen_levels(listed, 0.3)
-    assert not seen_levels(load_config("configs/models/conv_ae.yaml"), 0.1)
+    from mnistmax.tasks import build_task
+
+    task = build_task(load_config("configs/mnist.yaml"))
+    assert task.seen_level(0.5) and task.seen_level(1.0) and not task.seen_level(1.5)
+    listed = build_task(load_config("configs/mnist.yaml", ["noise.train_sigma_range=null", "noise.train_sigmas=[0.1, 0.5]"]))
+    assert listed.seen_level(0.5) and not listed.seen_level(0.3)
+    assert not build_task(load_config("configs/models/conv_ae.yaml")).seen_level(0.1)  # trained on clean digits
     assert check_sigmas("gaussian", [1.5, 0.1]) == [0.1, 1.5]
     with pytest.raises(MnistmaxError, match="levels must lie in"):
         check_sigmas("salt_pepper", [1.5])
@@ -96,6 +97,18 @@ def test_seen_levels_and_sigma_checks():
 def test_the_judge_key_follows_the_data():
     a, b = load_config("configs/mnist.yaml"), load_config("configs/mnist.yaml", ["data.binarize=true"])
     assert data_key(a) != data_key(b) and data_key(a) == data_key(load_config("configs/mnist.yaml", ["train.lr=0.1"]))
+
+
+@pytest.fixture(scope="module", autouse=True)
+def small_judge():
+    """A judge trained on 400 digits for a few steps: these tests check the plumbing, not its accuracy."""
+    from mnistmax.analysis import judge, transfer
+
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(judge, "MAX_TRAIN", 400)
+        patch.setattr(judge, "JUDGE_TRAIN", {"epochs": 2})
+        patch.setattr(transfer, "MIN_STEPS", 10)
+        yield
 
 
 @pytest.fixture(scope="module")
@@ -115,7 +128,9 @@ def test_compare_limitations_writes_files_and_report_section(two_runs, tmp_path)
     result = runner.invoke(app, ["compare", "limitations", str(unet), str(conv), "--sigmas", "0.3,1.5", "--draws", "3",
                                  "--output", str(tmp_path / "cmp")])
     assert result.exit_code == 0, result.output
-    assert "training the judge" in result.output and len(list((out / "judges").iterdir())) == 1
+    assert "training the judge" in result.output and len(list((out / "judges").glob("*.pt"))) == 1
+    judge_run = next(p for p in (out / "judges").iterdir() if p.is_dir())  # trained by the project's trainer
+    assert json.loads((judge_run / "meta.json").read_text())["status"] == "completed"
     for run in (unet, conv):
         data = json.loads((run / "reports" / "limitations.json").read_text())
         assert [r["sigma"] for r in data["rows"]] == [0.3, 1.5] and [r["seen"] for r in data["rows"]] == [True, False]
@@ -146,7 +161,7 @@ def test_compare_limitations_rejects_bad_input(two_runs):
     bad = runner.invoke(app, ["compare", "limitations", "no-such-run"])
     assert bad.exit_code != 0 and "not found" in bad.output
     bad = runner.invoke(app, ["compare", "limitations", str(unet), "--classifier", str(unet)])
-    assert bad.exit_code != 0 and "give a classify run" in bad.output
+    assert bad.exit_code != 0 and "--classifier needs a run whose task can classify (classify); this is a denoise run" in bad.output
 
 
 def test_compare_models_table(two_runs, tmp_path):

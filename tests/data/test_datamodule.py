@@ -186,7 +186,13 @@ def test_datamodule_sizes_and_loaders(datamodule):
 
 
 def test_on_after_batch_transfer(datamodule):
+    """The datamodule asks the task it trains for the batch (here a denoiser: noisy + clean)."""
+    from types import SimpleNamespace
+
+    from mnistmax.tasks import build_task
+
     batch = next(iter(datamodule.train_dataloader()))
+    datamodule.trainer = SimpleNamespace(lightning_module=build_task(datamodule.cfg), training=True)
     out = datamodule.on_after_batch_transfer(batch, 0)
     assert set(out) == {"noisy", "clean", "sigma", "labels"}
     clean, noisy = out["clean"], out["noisy"]

@@ -10,27 +10,9 @@ from typer.testing import CliRunner
 
 from mnistmax.cli import app
 from mnistmax.data.splits import stratified_kfold
+from tests.helpers import grid_file
 
 runner = CliRunner()
-
-
-def grid_file(tmp_path, extra_cv=None):
-    spec = {
-        "name": "tiny-grid",
-        "base": {
-            "name": "tiny", "data": {"source": "embedded", "limit_train": 96, "limit_test": 30, "batch_size": 32},
-            "model": {"name": "unet_dae", "base_ch": 4},
-            "noise": {"train_sigma_range": [0.0, 1.0], "test_sigmas": [0.3], "eval_kinds": ["gaussian"]},
-            "train": {"epochs": 1, "max_time_minutes": None, "patience": None}, "eval": {"batch_size": 64},
-            "logging": {"output_dir": str(tmp_path / "out"), "tracking_uri": f"sqlite:///{tmp_path / 'mlflow.db'}",
-                        "progress": "none"},
-        },
-        "grid": {"train.lr": [0.001, 0.003]},
-        "cv": {"folds": 2, "seed": 0, **(extra_cv or {})},
-    }
-    path = tmp_path / "grid.yaml"
-    path.write_text(yaml.safe_dump(spec))
-    return path
 
 
 @pytest.fixture(scope="module")

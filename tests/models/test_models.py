@@ -71,9 +71,17 @@ def test_base_ch_scales_parameters(name):
 
 
 @pytest.mark.parametrize("name", MODELS)
-def test_unknown_kwargs_are_ignored(name):
-    model = create_model(name, base_ch=8, not_a_knob=123, dropout=0.5)
-    assert isinstance(model, nn.Module)
+def test_unknown_kwargs_are_refused_with_the_valid_ones(name):
+    with pytest.raises(ValueError, match=r"model\.not_a_knob: .* no such argument; valid: name, base_ch, num_downs"):
+        create_model(name, base_ch=8, not_a_knob=123)
+
+
+@pytest.mark.parametrize("name", MODELS)
+def test_bad_values_name_the_argument(name):
+    with pytest.raises(ValueError, match=r"model\.base_ch: .*greater than 0"):
+        create_model(name, base_ch=0)
+    with pytest.raises(ValueError, match=r"model\.num_downs"):
+        create_model(name, num_downs="deep")
 
 
 @pytest.mark.parametrize("name", MODELS)
@@ -160,7 +168,9 @@ def test_register_model_twice_warns_and_later_wins(scratch_registry):
 
     assert list_models("testing") == ["tiny_test_net"]
     assert get_entry("tiny_test_net").accepted_kwargs() == {"width"}
-    assert create_model("tiny_test_net", width=3, ignored=1).out_channels == 6
+    assert create_model("tiny_test_net", width=3).out_channels == 6
+    with pytest.raises(ValueError, match="model.ignored: tiny_test_net has no such argument; valid: name, width"):
+        create_model("tiny_test_net", width=3, ignored=1)
 
 
 def test_register_model_returns_factory_unchanged(scratch_registry):

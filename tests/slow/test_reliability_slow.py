@@ -14,8 +14,8 @@ import torch
 
 import mnistmax.training as training
 from mnistmax.config import load_config
-from tests.experiments.test_grid import grid_file
-from tests.test_cli import TINY
+from tests.helpers import grid_file
+from tests.helpers import TINY
 
 pytestmark = pytest.mark.slow
 SMALL = [*TINY, "data.val_fraction=0.02", "viz.enabled=false", "eval.baselines=false"]

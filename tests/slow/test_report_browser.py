@@ -9,7 +9,7 @@ from PIL import Image
 from typer.testing import CliRunner
 
 from mnistmax.cli import app
-from tests.test_cli import TINY
+from tests.helpers import TINY
 
 pytestmark = pytest.mark.slow
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")

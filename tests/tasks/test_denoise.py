@@ -2,7 +2,7 @@ import torch
 
 from mnistmax.config import config_to_dict, load_config
 from mnistmax.data.datamodule import to_float
-from mnistmax.data.noise import add_gaussian_noise
+from mnistmax.data.noise.destructive import add_gaussian_noise
 from mnistmax.data.sources import load_embedded
 from mnistmax.tasks import build_task
 from mnistmax.tasks.base import warmup_cosine

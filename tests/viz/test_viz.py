@@ -8,18 +8,9 @@ from PIL import Image
 from typer.testing import CliRunner
 
 from mnistmax.cli import app
-from tests.test_cli import TINY
+from tests.helpers import TINY, assert_picture
 
 runner = CliRunner()
-
-
-def assert_picture(path, min_size=(100, 100)):
-    assert path.is_file(), path
-    with Image.open(path) as im:
-        im.load()
-        assert im.size[0] >= min_size[0] and im.size[1] >= min_size[1]
-        pixels = np.asarray(im.convert("L"), dtype=np.float32)
-    assert pixels.var() > 0, f"{path} is blank"
 
 
 @pytest.fixture(scope="module")

@@ -6,7 +6,7 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from mnistmax.contrastive_losses import info_nce_loss, nt_xent_loss, supcon_loss, triplet_loss
+from mnistmax.losses.contrastive import info_nce_loss, nt_xent_loss, supcon_loss, triplet_loss
 
 
 def test_nt_xent_matches_a_hand_computed_example():

@@ -18,12 +18,6 @@ def test_defaults_and_overrides_are_typed():
     assert cfg.train.amp == "off"
 
 
-def test_shipped_configs_load():
-    for path in ["configs/mnist.yaml", "configs/quick.yaml", *__import__("glob").glob("configs/models/*.yaml")]:
-        cfg = load_config(path)
-        assert isinstance(cfg, RunConfig)
-
-
 def test_roundtrip_through_yaml(tmp_path):
     cfg = load_config("configs/mnist.yaml", ["train.lr=0.01"])
     again = load_config(write(tmp_path, dump_yaml(cfg)))

@@ -4,14 +4,14 @@ import torch
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from mnistmax.data.additive import ADDITIVE_FUNCTIONS
+from mnistmax.data.noise.additive import ADDITIVE_FUNCTIONS
 from mnistmax.data.noise import NOISE_FUNCTIONS, apply_noise
 
 KINDS = sorted(ADDITIVE_FUNCTIONS)
 
 
 def test_additive_kinds_are_registered_noise_kinds():
-    from mnistmax.config import NOISE_KINDS
+    from mnistmax.data.noise import NOISE_KINDS
 
     assert set(KINDS) <= set(NOISE_FUNCTIONS) and set(NOISE_FUNCTIONS) == set(NOISE_KINDS)
 

@@ -8,7 +8,7 @@ import torch
 
 import mnistmax.training as training
 from mnistmax.config import load_config
-from tests.test_cli import TINY
+from tests.helpers import TINY
 
 
 class InterruptAtEpoch(L.Callback):
@@ -29,18 +29,15 @@ def weights(run_dir):
     return torch.load(run_dir / "checkpoints" / "last.ckpt", weights_only=True)["state_dict"]
 
 
-def test_resumed_run_matches_an_uninterrupted_one(tmp_path, monkeypatch):
+def test_resumed_run_matches_an_uninterrupted_one(tmp_path):
     straight = training.train(tiny(tmp_path, "a"), echo=lambda m: None)
 
-    original = training.build_callbacks
-    monkeypatch.setattr(training, "build_callbacks", lambda *a, **k: original(*a, **k) + [InterruptAtEpoch(2)])
     with pytest.raises(KeyboardInterrupt):
-        training.train(tiny(tmp_path, "b"), echo=lambda m: None)
+        training.train(tiny(tmp_path, "b"), callbacks=[InterruptAtEpoch(2)], echo=lambda m: None)
     run_dir = next((tmp_path / "b" / "runs").iterdir())
     meta = json.loads((run_dir / "meta.json").read_text())
     assert meta["status"] == "interrupted"
     assert (run_dir / "checkpoints" / "interrupted.ckpt").is_file()
-    monkeypatch.setattr(training, "build_callbacks", original)
 
     resumed = training.train(load_config(run_dir / "config.yaml"), echo=lambda m: None, resume_dir=run_dir)
     assert resumed == run_dir and json.loads((run_dir / "meta.json").read_text())["status"] == "completed"

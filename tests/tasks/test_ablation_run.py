@@ -7,8 +7,7 @@ import pytest
 from typer.testing import CliRunner
 
 from mnistmax.cli import app
-from tests.test_cli import TINY
-from tests.test_viz import assert_picture
+from tests.helpers import TINY, assert_picture
 
 runner = CliRunner()
 
@@ -59,14 +58,15 @@ def test_operating_points_script_matches_eval_and_trades_recall_for_precision(ga
     import importlib.util
     from pathlib import Path
 
-    from mnistmax.evaluate import test_images
-    from mnistmax.runs import load_task
+    from mnistmax.data.datamodule import test_images
+    from mnistmax.runs import load_run
 
-    path = Path(__file__).resolve().parents[1] / "scripts" / "ablation_operating_points.py"
+    path = Path(__file__).resolve().parents[2] / "scripts" / "ablation_operating_points.py"
     spec = importlib.util.spec_from_file_location("ablation_operating_points", path)
     script = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(script)
-    cfg, task = load_task(gated_run)
+    run = load_run(gated_run)
+    cfg, task = run.cfg, run.task
     rows = script.sweep(task, test_images(cfg), "add_mixed", 0.3, [0.0, 0.1, 0.3, 0.5, 1.0], cfg)
     fps, fns = [r["fp"] for r in rows], [r["fn"] for r in rows]
     assert fps == sorted(fps, reverse=True) and fns == sorted(fns)  # a higher threshold keeps fewer pixels

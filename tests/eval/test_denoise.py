@@ -5,7 +5,7 @@ from __future__ import annotations
 import torch
 
 from mnistmax.config import load_config
-from mnistmax.evaluate import evaluate_methods, in_chunks
+from mnistmax.eval.denoise import evaluate_methods, in_chunks
 from mnistmax.models.dae import ConvDAE
 
 
@@ -27,7 +27,7 @@ def test_in_chunks_gives_the_unsliced_output_and_calls_per_slice():
 
 def test_eval_rows_equal_with_and_without_cpu_chunks(monkeypatch):
     """The chunk only slices the forward pass: noise and metrics keep eval.batch_size."""
-    import mnistmax.evaluate as evaluate
+    import mnistmax.eval.denoise as evaluate
 
     cfg = load_config(None, ["eval.batch_size=40", "noise.test_sigmas=[0.3]", "noise.eval_kinds=[gaussian]"])
     torch.manual_seed(0)

@@ -14,9 +14,9 @@ import torch
 
 import mnistmax.runs as runs
 import mnistmax.training as training
+from mnistmax.training import trainer as trainer_module
 from mnistmax.runs import load_checkpoint
-from tests.test_cli import TINY
-from tests.test_reliability import fake_run, invoke, one_error_line, real_checkpoint_bytes, tiny_config
+from tests.helpers import TINY, fake_run, invoke, one_error_line, real_checkpoint_bytes, tiny_config
 
 QUIET = ["viz.enabled=false", "data.val_fraction=0.02"]
 
@@ -33,8 +33,9 @@ class AtStep(L.Callback):
 
 
 def add_callback(monkeypatch, callback) -> None:
-    original = training.build_callbacks
-    monkeypatch.setattr(training, "build_callbacks", lambda *a, **k: original(*a, **k) + [callback])
+    """Add `callback` to the trainer that a CLI command builds."""
+    original = trainer_module.build_callbacks
+    monkeypatch.setattr(trainer_module, "build_callbacks", lambda *a, **k: original(*a, **k) + [callback])
 
 
 @pytest.fixture

@@ -8,26 +8,26 @@ import pytest
 import torch
 
 from mnistmax.losses import (
-    RECONSTRUCTION_LOSSES,
+    LOSSES,
     bce_loss,
     charbonnier_loss,
     get_loss,
     l1_loss,
     l2_loss,
 )
-from mnistmax.config import LOSSES
+from mnistmax.losses import LOSSES
 
-NAMES = list(RECONSTRUCTION_LOSSES)
+NAMES = list(LOSSES)
 
 
 def test_loss_names_match_config():
     assert set(NAMES) == set(LOSSES)
     for name in NAMES:
-        assert get_loss(name) is RECONSTRUCTION_LOSSES[name]
+        assert get_loss(name) is LOSSES[name]
 
 
 def test_fp_weight_is_bound_only_where_the_loss_takes_it():
-    assert get_loss("l2", fp_weight=3.0) is RECONSTRUCTION_LOSSES["l2"]
+    assert get_loss("l2", fp_weight=3.0) is LOSSES["l2"]
     pred, target = torch.full((2, 1, 4, 4), 0.5), torch.zeros(2, 1, 4, 4)
     target[1] = 1.0  # half the pixels ink, half empty; every prediction 0.5
     for name in ("precision_bce", "combined"):

@@ -12,7 +12,7 @@ import torch
 from mnistmax.data.sources import IDX_FILES, load_idx_folder, load_source, write_idx
 from mnistmax.errors import DataError
 from mnistmax.tasks import build_task
-from tests.test_reliability import fake_run, invoke, one_error_line, tiny_config
+from tests.helpers import fake_run, invoke, one_error_line, tiny_config
 
 
 def write_split(folder: Path, images: torch.Tensor, labels: torch.Tensor, split: str = "train") -> Path:

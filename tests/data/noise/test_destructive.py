@@ -5,8 +5,9 @@ from __future__ import annotations
 import pytest
 import torch
 
-from mnistmax.config import NOISE_KINDS
-from mnistmax.data.noise import MAX_BLOCKS, MAX_LINES, NOISE_FUNCTIONS, apply_noise, sample_levels
+from mnistmax.data.noise import NOISE_KINDS
+from mnistmax.data.noise import NOISE_FUNCTIONS, apply_noise, sample_levels
+from mnistmax.data.noise.destructive import MAX_BLOCKS, MAX_LINES
 
 KINDS = list(NOISE_FUNCTIONS)
 

@@ -8,6 +8,7 @@ import importlib.util
 import json
 import math
 from pathlib import Path
+from types import SimpleNamespace
 
 import lightning as L
 import pytest
@@ -19,8 +20,9 @@ from mnistmax.data.datamodule import MNISTDataModule, TensorBatches
 from mnistmax.errors import ConfigError
 from mnistmax.hardware import resolve_channels_last, use_fused_adamw
 from mnistmax.tasks import build_task
+from mnistmax.training.callbacks.ema import WarmupEMA
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 
 
 def tiny(tmp_path, *overrides):
@@ -109,7 +111,7 @@ def test_strategy_and_num_nodes_reach_the_trainer(tmp_path):
 def test_channels_last_reaches_the_weights_and_the_ema_copy(tmp_path, setting, expected):
     cfg = tiny(tmp_path, f"train.channels_last={setting}")
     task = build_task(cfg)
-    ema = training.WarmupEMA(decay=0.9)
+    ema = WarmupEMA(decay=0.9)
     trainer = L.Trainer(accelerator="cpu", max_epochs=1, limit_train_batches=0, limit_val_batches=0, logger=False,
                         enable_checkpointing=False, enable_progress_bar=False, enable_model_summary=False,
                         callbacks=[ema])
@@ -125,6 +127,7 @@ def test_channels_last_batches(tmp_path):
     data = MNISTDataModule(cfg)
     data.setup()
     images, labels, seed = next(iter(data.train_dataloader()))
+    data.trainer = SimpleNamespace(lightning_module=build_task(cfg), training=True)  # the task makes the batch
     batch = data.on_after_batch_transfer((images, labels, seed), 0)
     assert all(batch[k].is_contiguous(memory_format=torch.channels_last) for k in ("noisy", "clean"))
 
@@ -157,7 +160,7 @@ def test_fast_ema_matches_the_warmup_rule(tmp_path):
     lerp with weight 1 - min(decay, (1 + n) / (10 + n))."""
     cfg = tiny(tmp_path)
     task = build_task(cfg)
-    ema = training.WarmupEMA(decay=0.5)
+    ema = WarmupEMA(decay=0.5)
     L.Trainer(accelerator="cpu", max_epochs=1, limit_train_batches=0, limit_val_batches=0, logger=False,
               enable_checkpointing=False, enable_progress_bar=False, enable_model_summary=False,
               callbacks=[ema]).fit(task, datamodule=MNISTDataModule(cfg))
@@ -195,12 +198,7 @@ def test_train_loss_is_the_epoch_mean(tmp_path):
         def on_train_batch_end(self, trainer, pl_module, outputs, batch, batch_idx):
             losses.append(float(outputs["loss"]))
 
-    original = training.build_callbacks
-    try:
-        training.build_callbacks = lambda *a, **k: original(*a, **k) + [Record()]
-        run = training.train(cfg, echo=lambda m: None)
-    finally:
-        training.build_callbacks = original
+    run = training.train(cfg, callbacks=[Record()], echo=lambda m: None)
     rows = [line.split(",") for line in (run / "metrics.csv").read_text().splitlines()]
     column = rows[0].index("train/loss")
     logged = [float(r[column]) for r in rows[1:] if r[column]]
@@ -237,7 +235,8 @@ def test_bench_prints_both_loops_and_their_ratio(tmp_path, capsys):
     assert result["mnistmax"]["peak_mib"] > 0 and result["bare"]["peak_mib"] > 0
 
 
-def test_bench_eval_reports_every_batch_size(tmp_path, capsys):
+def test_bench_eval_reports_every_batch_size(tmp_path, capsys, monkeypatch):
+    monkeypatch.syspath_prepend(str(ROOT / "scripts"))  # as `python scripts/bench_eval.py` has it
     spec = importlib.util.spec_from_file_location("bench_eval", ROOT / "scripts" / "bench_eval.py")
     bench_eval = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(bench_eval)

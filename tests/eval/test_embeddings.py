@@ -9,9 +9,9 @@ import torch
 from typer.testing import CliRunner
 
 from mnistmax.cli import app
-from mnistmax.metrics import clustering_scores, knn_accuracy, retrieval_metrics
-from mnistmax.probe import few_shot_indices, linear_probe_accuracy
-from tests.test_cli import TINY
+from mnistmax.eval.metrics import clustering_scores, knn_accuracy, retrieval_metrics
+from mnistmax.eval.embeddings import few_shot_indices, linear_probe_accuracy
+from tests.helpers import TINY_ANY
 
 
 def clusters(n_per_class=40, spread=0.3, seed=0):
@@ -51,7 +51,7 @@ def test_few_shot_indices_take_k_per_class():
 @pytest.mark.parametrize("loss", ["ntxent", "triplet"])
 def test_train_probe_embed_round_trip(tmp_path, loss):
     runner = CliRunner()
-    result = runner.invoke(app, ["train", "-c", "configs/models/simclr.yaml", *TINY, "data.batch_size=64",
+    result = runner.invoke(app, ["train", "-c", "configs/contrastive.yaml", *TINY_ANY, "data.batch_size=64",
                                  f"contrastive.loss={loss}", "viz.enabled=true", f"logging.output_dir={tmp_path}"])
     assert result.exit_code == 0, result.output
     run = next((tmp_path / "runs").iterdir())
@@ -67,4 +67,8 @@ def test_train_probe_embed_round_trip(tmp_path, loss):
     data = np.load(out)
     assert data["embeddings"].shape == (192 + 450 + 40, 128)
     assert set(data["split"]) == {"train", "val", "test"} and len(data["labels"]) == len(data["split"])
-    assert runner.invoke(app, ["eval", str(run)]).exit_code == 1  # a denoiser command refuses, with a hint
+    evaluated = runner.invoke(app, ["eval", str(run)])  # an encoder's evaluation is the probe
+    assert evaluated.exit_code == 0 and "wrote" in evaluated.output and "probe.json" in evaluated.output
+    assert json.loads((run / "eval" / "probe.json").read_text()) == rows
+    refused = runner.invoke(app, ["viz", "recon-grid", str(run)])  # a denoiser's picture refuses, naming who can
+    assert refused.exit_code == 1 and "needs a run whose task can denoise (denoise)" in refused.output

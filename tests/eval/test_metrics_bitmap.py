@@ -5,7 +5,7 @@ import math
 import torch
 
 from mnistmax.losses import combined_loss, dice_loss, false_positive_penalty, precision_bce_loss, weighted_bce_loss
-from mnistmax.metrics import binary_counts, binary_scores
+from mnistmax.eval.metrics import binary_counts, binary_scores
 
 
 def img(rows):

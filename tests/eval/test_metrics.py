@@ -8,7 +8,7 @@ import pytest
 import torch
 
 from mnistmax.data.noise import apply_noise
-from mnistmax.metrics import MAX_PSNR, image_metrics, per_image_mse, per_image_psnr, per_image_ssim
+from mnistmax.eval.metrics import MAX_PSNR, image_metrics, per_image_mse, per_image_psnr, per_image_ssim
 
 
 def noisy_copy(images: torch.Tensor, sigma: float, seed: int = 0, clip: bool = True) -> torch.Tensor:

@@ -8,7 +8,8 @@ from pathlib import Path
 
 import pytest
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
+pytestmark = pytest.mark.slow
 SMALL = "train.epochs=2 data.limit_train=256 data.limit_test=64 model.base_ch=8 noise.test_sigmas=[0.1,0.5]"
 
 

@@ -5,9 +5,9 @@ from __future__ import annotations
 import pytest
 import torch
 
-from mnistmax.baselines import BASELINES, gaussian_filter, gaussian_kernel, identity, median_filter
+from mnistmax.eval.baselines import BASELINES, gaussian_filter, gaussian_kernel, identity, median_filter
 from mnistmax.data.noise import apply_noise
-from mnistmax.metrics import per_image_psnr
+from mnistmax.eval.metrics import per_image_psnr
 
 
 @pytest.mark.parametrize("name", list(BASELINES))

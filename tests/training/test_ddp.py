@@ -18,7 +18,7 @@ import torch.distributed as dist
 from mnistmax import training
 from mnistmax.config import load_config
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 
 pytestmark = pytest.mark.skipif(not dist.is_available() or not dist.is_gloo_available(),
                                 reason="this torch build has no torch.distributed gloo backend")

@@ -18,24 +18,9 @@ from typer.testing import CliRunner
 from mnistmax.cli import app
 from mnistmax.config import RunConfig, config_to_dict, dump_yaml, load_config, validate_config
 from mnistmax.errors import ConfigError, RunError
-from mnistmax.runs import load_checkpoint, load_task
+from mnistmax.runs import load_checkpoint, load_run
 from mnistmax.tasks import build_task
-from tests.test_cli import TINY
-
-runner = CliRunner()
-
-
-def invoke(*args):
-    return runner.invoke(app, [str(a) for a in args])
-
-
-def one_error_line(result) -> str:
-    """The CLI's whole output for a refused input: exactly one `error: ...` line."""
-    assert "Traceback" not in result.output
-    lines = result.output.strip().splitlines()
-    assert len(lines) == 1 and lines[0].startswith("error: "), result.output
-    return lines[0]
-
+from tests.helpers import TINY, fake_run, invoke, one_error_line, real_checkpoint_bytes, tiny_config
 
 # ---------------------------------------------------------------- unsafe and foreign checkpoints
 
@@ -61,23 +46,6 @@ class ExecOnLoad(TouchOnLoad):
 
 
 PAYLOADS = [TouchOnLoad, ShellOnLoad, ExecOnLoad]
-
-
-def tiny_config(*overrides: str) -> RunConfig:
-    return load_config("configs/quick.yaml", [*TINY, *overrides])
-
-
-def fake_run(tmp_path: Path, checkpoint, which: str = "best", cfg: RunConfig | None = None) -> Path:
-    """A run directory (config.yaml + checkpoints/<which>.ckpt) without training anything."""
-    run = tmp_path / "run"
-    (run / "checkpoints").mkdir(parents=True)
-    (run / "config.yaml").write_text(dump_yaml(cfg or tiny_config()))
-    path = run / "checkpoints" / f"{which}.ckpt"
-    if isinstance(checkpoint, bytes):
-        path.write_bytes(checkpoint)
-    else:
-        torch.save(checkpoint, path)
-    return run
 
 
 def crafted(payload, marker: Path) -> dict:
@@ -115,7 +83,7 @@ def test_checkpoint_of_another_model_family_names_file_and_model(tmp_path):
     vae = build_task(load_config(None, ["task=vae", "model.name=vae_conv"]))
     run = fake_run(tmp_path, {"state_dict": vae.state_dict()})
     with pytest.raises(RunError) as info:
-        load_task(run)
+        load_run(run)
     message = str(info.value)
     assert "best.ckpt" in message and "does not match model 'unet_dae'" in message and "\n" not in message
 
@@ -127,12 +95,6 @@ def test_checkpoint_of_another_size_names_the_mismatch(tmp_path):
     assert result.exit_code == 1
     line = one_error_line(result)
     assert "does not match model 'unet_dae'" in line and "size mismatch" in line
-
-
-def real_checkpoint_bytes(tmp_path) -> bytes:
-    path = tmp_path / "real.ckpt"
-    torch.save({"state_dict": build_task(tiny_config()).state_dict(), "epoch": 0}, path)
-    return path.read_bytes()
 
 
 @pytest.mark.parametrize(
@@ -161,7 +123,7 @@ def test_broken_checkpoint_is_one_line_naming_the_file(tmp_path, make, hint):
 
 BAD_FILES = [  # (file text, what the one line must say)
     ("epochs: 3\n", "epochs: unknown key"),  # unknown key at the top level
-    ("model:\n  name: unet_dae\n  depth: 3\n", "model.depth: unknown key"),  # ... inside a section
+    ("model:\n  name: unet_dae\n  depth: 3\n", "model.depth: unet_dae has no such argument; valid: name, base_ch"),
     ("train: fast\n", "train: Input should be a valid dictionary"),  # a section that is not a mapping
     ("42\n", "must hold a mapping of sections, not int"),  # YAML scalar
     ("just some words\n", "must hold a mapping of sections, not str"),
