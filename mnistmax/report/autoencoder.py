@@ -52,7 +52,7 @@ SECTIONS = [
 ]
 
 
-def prepare(run_dir: Path) -> None:
+def prepare(run_dir: Path, warn=print) -> None:
     """Evaluate and draw the latent pictures when they are missing."""
     from mnistmax.analysis import latent
     from mnistmax.runs import load_run
@@ -67,7 +67,7 @@ def prepare(run_dir: Path) -> None:
     if not has_eval:
         from mnistmax.eval.tables import write_eval
 
-        write_eval(run_dir, run.task.evaluate(run))
+        write_eval(run_dir, run.task.evaluate(run, warn=warn))
     if missing:
         space = latent.LatentSpace(run)
         for name in missing:

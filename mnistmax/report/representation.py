@@ -39,7 +39,7 @@ SECTIONS = [
 ]
 
 
-def prepare(run_dir: Path) -> None:
+def prepare(run_dir: Path, warn=print) -> None:
     """Probe the embeddings and draw them when they are missing."""
     from mnistmax.runs import load_run
     from mnistmax.viz import commands

@@ -49,9 +49,5 @@ def eval_facts(run_dir: Path) -> str | None:
 
 
 def common_sections() -> list:
+    """What every report starts with."""
     return [overview, figure_section("Training curves", "reports/curves.png")]
-
-
-def with_config(sections: list) -> list:
-    """`sections` with the config last."""
-    return [*sections, config_section]

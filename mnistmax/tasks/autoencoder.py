@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import torch
 
 from mnistmax.eval.metrics import per_image_psnr
@@ -18,6 +16,7 @@ class AutoencoderTask(BaseTask):
     sections = ("augment",)
     uses_loss = True
     capabilities = frozenset({"reconstruct", "encode", "decode"})
+    report_module = "autoencoder"
 
     def __init__(self, config: dict):
         super().__init__(config)
@@ -54,19 +53,6 @@ class AutoencoderTask(BaseTask):
     @classmethod
     def headline(cls, rows: list[dict]) -> dict:
         return {"metric": "test MSE", "scores": {rows[0]["method"]: rows[0]["mse"]}}
-
-    @classmethod
-    def report_sections(cls) -> list:
-        from mnistmax.report import autoencoder, sections
-
-        return sections.with_config([*sections.common_sections(), *autoencoder.SECTIONS])
-
-    @classmethod
-    def prepare_report(cls, run_dir: Path, warn=print) -> None:
-        from mnistmax.report.autoencoder import prepare
-
-        super().prepare_report(run_dir, warn)
-        prepare(run_dir)
 
     # ------------------------------------------------------------ analyses
 

@@ -16,6 +16,7 @@ compares task names.
 
 from __future__ import annotations
 
+import importlib
 import math
 import warnings
 from pathlib import Path
@@ -81,6 +82,7 @@ class BaseTask(L.LightningModule):
     uses_loss: ClassVar[bool] = False  # whether train.loss chooses its loss
     capabilities: ClassVar[frozenset[str]] = frozenset()  # reconstruct, denoise, embed, encode, decode, sample, classify
     eval_stem: ClassVar[str] = "eval"  # `mnistmax eval` writes eval/<eval_stem>.{json,csv,md}
+    report_module: ClassVar[str | None] = None  # mnistmax.report.<name>: its SECTIONS and prepare()
 
     def __init__(self, config: dict):
         super().__init__()
@@ -158,19 +160,30 @@ class BaseTask(L.LightningModule):
         raise NotImplementedError
 
     @classmethod
+    def _report_module(cls):
+        return importlib.import_module(f"mnistmax.report.{cls.report_module}") if cls.report_module else None
+
+    @classmethod
     def report_sections(cls) -> list:
-        """Functions (run_dir) -> html or None, in the order the report shows them."""
+        """Functions (run_dir) -> html or None, in the order the report shows them: the
+        overview and curves, the task's own sections (report_module.SECTIONS), the config."""
         from mnistmax.report import sections
 
-        return sections.with_config([*sections.common_sections(), sections.eval_facts])
+        module = cls._report_module()
+        own = module.SECTIONS if module else [sections.eval_facts]
+        return [*sections.common_sections(), *own, sections.config_section]
 
     @classmethod
     def prepare_report(cls, run_dir: Path, warn=print) -> None:
-        """Make what the report shows and is still missing (numbers, curves, pictures)."""
+        """Make what the report shows and is still missing: curves, and what the task's report
+        module's prepare(run_dir, warn) makes (numbers, pictures)."""
         from mnistmax.viz import commands
 
         if not (run_dir / "reports" / "curves.png").is_file() and (run_dir / "metrics.csv").is_file():
             commands.curves(run_dir)
+        module = cls._report_module()
+        if module:
+            module.prepare(run_dir, warn)
 
     # ------------------------------------------------------------ analyses
 

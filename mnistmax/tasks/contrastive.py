@@ -23,6 +23,7 @@ class ContrastiveTask(BaseTask):
     sections = ("contrastive", "augment", "viz")
     capabilities = frozenset({"embed"})
     eval_stem = "probe"
+    report_module = "representation"
 
     def __init__(self, config: dict):
         super().__init__(config)
@@ -112,16 +113,3 @@ class ContrastiveTask(BaseTask):
     def headline(cls, rows: list[dict]) -> dict:
         return {"metric": "test linear-probe accuracy",
                 "scores": {r["method"]: r["linear_probe"] for r in rows if "shot" not in r["method"]}}
-
-    @classmethod
-    def report_sections(cls) -> list:
-        from mnistmax.report import representation, sections
-
-        return sections.with_config([*sections.common_sections(), *representation.SECTIONS])
-
-    @classmethod
-    def prepare_report(cls, run_dir: Path, warn=print) -> None:
-        from mnistmax.report.representation import prepare
-
-        super().prepare_report(run_dir, warn)
-        prepare(run_dir)

@@ -18,6 +18,7 @@ class DenoiseTask(BaseTask):
     sections = ("noise", "augment", "viz")
     uses_loss = True
     capabilities = frozenset({"denoise", "reconstruct"})
+    report_module = "denoise"
 
     def __init__(self, config: dict):
         super().__init__(config)
@@ -74,19 +75,6 @@ class DenoiseTask(BaseTask):
         scores = {m: sum(r["psnr"] for r in rows if r["method"] == m) / sum(r["method"] == m for r in rows)
                   for m in methods}
         return {"metric": "test PSNR (dB, mean over noise kinds × σ)", "scores": scores}
-
-    @classmethod
-    def report_sections(cls) -> list:
-        from mnistmax.report import denoise, sections
-
-        return sections.with_config([*sections.common_sections(), *denoise.SECTIONS])
-
-    @classmethod
-    def prepare_report(cls, run_dir: Path, warn=print) -> None:
-        from mnistmax.report.denoise import prepare
-
-        super().prepare_report(run_dir, warn)
-        prepare(run_dir, warn)
 
     # ------------------------------------------------------------ analyses
 

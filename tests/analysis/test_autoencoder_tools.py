@@ -17,6 +17,16 @@ from tests.helpers import TINY_ANY, assert_picture
 runner = CliRunner()
 
 
+@pytest.fixture(scope="module", autouse=True)
+def few_steps():
+    """Transfer classifiers train for the epochs asked, not the 400-step minimum: plumbing, not accuracy."""
+    from mnistmax.analysis import transfer
+
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(transfer, "MIN_STEPS", 10)
+        yield
+
+
 @pytest.fixture(scope="module")
 def ae_run(tmp_path_factory):
     out = tmp_path_factory.mktemp("ae")

@@ -4,7 +4,6 @@ import json
 
 import pytest
 import torch
-from mnistmax.cli import app
 from mnistmax.data.sources import load_embedded, write_idx
 from tests.helpers import TINY, invoke
 

@@ -13,14 +13,12 @@ import torch
 import yaml
 from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
-from typer.testing import CliRunner
 
-from mnistmax.cli import app
-from mnistmax.config import RunConfig, config_to_dict, dump_yaml, load_config, validate_config
+from mnistmax.config import RunConfig, config_to_dict, load_config, validate_config
 from mnistmax.errors import ConfigError, RunError
 from mnistmax.runs import load_checkpoint, load_run
 from mnistmax.tasks import build_task
-from tests.helpers import TINY, fake_run, invoke, one_error_line, real_checkpoint_bytes, tiny_config
+from tests.helpers import fake_run, invoke, one_error_line, real_checkpoint_bytes, tiny_config
 
 # ---------------------------------------------------------------- unsafe and foreign checkpoints
 

@@ -1,6 +1,6 @@
 import pytest
 
-from mnistmax.config import RunConfig, dump_yaml, load_config, parse_override
+from mnistmax.config import dump_yaml, load_config, parse_override
 from mnistmax.errors import ConfigError
 
 

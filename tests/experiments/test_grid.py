@@ -5,7 +5,6 @@ import csv
 import mlflow
 import pytest
 import torch
-import yaml
 from typer.testing import CliRunner
 
 from mnistmax.cli import app

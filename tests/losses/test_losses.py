@@ -15,7 +15,6 @@ from mnistmax.losses import (
     l1_loss,
     l2_loss,
 )
-from mnistmax.losses import LOSSES
 
 NAMES = list(LOSSES)
 

@@ -2,7 +2,6 @@
 
 import re
 
-import numpy as np
 import pytest
 from PIL import Image
 from typer.testing import CliRunner

@@ -20,8 +20,9 @@ from mnistmax.config import load_config
 
 ROOT = Path(__file__).resolve().parents[2]
 
-pytestmark = pytest.mark.skipif(not dist.is_available() or not dist.is_gloo_available(),
-                                reason="this torch build has no torch.distributed gloo backend")
+pytestmark = [pytest.mark.slow,
+              pytest.mark.skipif(not dist.is_available() or not dist.is_gloo_available(),
+                                 reason="this torch build has no torch.distributed gloo backend")]
 
 
 def test_ddp_two_cpu_processes_train_and_write_checkpoints(tmp_path):
