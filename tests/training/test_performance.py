@@ -141,13 +141,6 @@ def test_compile_flag_compiles_the_step(tmp_path):
     assert not hasattr(plain.model_step, "_torchdynamo_orig_callable")
 
 
-@pytest.mark.slow
-def test_compiled_training_runs_on_the_cpu(tmp_path):
-    """Slow (about a minute: inductor compiles C++ for the step): a compiled run finishes."""
-    run = training.train(tiny(tmp_path, "model.name=conv_dae", "train.compile=true"), echo=lambda m: None)
-    assert (run / "checkpoints" / "last.ckpt").is_file()
-
-
 def test_optimizer_is_fused_on_the_cpu(tmp_path):
     cfg = tiny(tmp_path)
     task = build_task(cfg)
