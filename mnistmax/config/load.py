@@ -8,6 +8,7 @@ Every problem raises `ConfigError` with one line that names the key and what is 
 
 from __future__ import annotations
 
+import copy
 import sys
 from pathlib import Path
 from typing import Any, Callable, Iterable
@@ -121,7 +122,7 @@ def load_config(path: str | Path | None = None, overrides: list[str] | None = No
             if not overrides:
                 raise  # else an override may mend it: judged below
     override_keys = {".".join(parse_override(o)[0]) for o in overrides}
-    cfg = validate_config(apply_overrides(raw, overrides), source, override_keys)
+    cfg = validate_config(apply_overrides(copy.deepcopy(raw), overrides), source, override_keys)
     unused = unused_keys(cfg, (flat_keys(base) | flat_keys(own)) - override_keys)
     if unused:
         why = "brought in by the config it extends" if not set(unused) & flat_keys(own) else "turned off by overrides"
