@@ -50,7 +50,8 @@ def compare_run(run: LoadedRun, sigmas=SIGMAS, kind: str = "gaussian") -> dict:
            "epochs": epochs, "train_s": seconds,
            "train_img_s": round(n_train * epochs / seconds) if seconds and epochs else None,
            "infer_img_s": round(inference_throughput(task, clean_images(images, cfg), cfg.eval.batch_size)),
-           "precision": meta.get("precision")}
+           "precision": meta.get("precision"),
+           "stopped": (meta.get("stop_reason") or {}).get("by", "") or "-"}
     for r in scored:
         row[f"psnr@{r['sigma']:g}"] = round(r["psnr"], 2)
         row[f"ssim@{r['sigma']:g}"] = round(r["ssim"], 4)

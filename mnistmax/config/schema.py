@@ -145,7 +145,7 @@ class TrainConfig(Section):
     num_nodes: int = Field(1, ge=1)
     channels_last: Literal["auto"] | bool = "auto"  # auto: on for conv nets on the CPU (measured, docs/PERFORMANCE.md)
     compile: bool = False  # torch.compile the network
-    max_time_minutes: float | None = Field(None, gt=0)
+    max_time_minutes: float | None = Field(None, gt=0)  # time budget: epochs and LR schedule fitted to it
 
     @field_validator("loss")
     @classmethod

@@ -16,6 +16,7 @@ table{border-collapse:collapse;margin:.6em 0;font-size:14px}td,th{border:1px sol
 th{background:#f5f5f5}td:first-child,th:first-child{text-align:left}.best{font-weight:bold;color:#0a7a2f}
 img{max-width:100%;border:1px solid #eee}pre{background:#f7f7f7;padding:.8em;overflow:auto;font-size:12px}
 .facts td{text-align:left}.note{color:#666;font-size:13px}
+.warn{background:#fff4e0;border-left:4px solid #e8a100;padding:.6em .9em;font-weight:600}
 """
 
 

@@ -20,14 +20,16 @@ def overview(run_dir: Path) -> str:
         ("model", f"{meta.get('model')} ({meta.get('parameters', 0):,} parameters)"),
         ("data", f"{data.get('description')}: {sizes}"),
         ("device / precision", f"{meta.get('device')} / {meta.get('precision')}"),
-        ("training", f"{meta.get('epochs_completed')} epochs in {meta.get('train_seconds')} s; best val/loss "
+        ("training", f"{meta.get('epochs_completed')} of {meta.get('epochs_planned', '?')} epochs in {meta.get('train_seconds')} s; best val/loss "
                      + (f"{meta['best_val_loss']:.5f}" if meta.get("best_val_loss") is not None else "n/a")),
         ("seed / git", f"{meta.get('seed')} / {meta.get('git_sha')}"),
         ("started / ended", f"{meta.get('started')} / {meta.get('ended')}"),
         ("versions", ", ".join(f"{k} {v}" for k, v in meta.get("versions", {}).items())),
     ]
     rows = "".join(f"<tr><th>{html.escape(k)}</th><td>{html.escape(str(v))}</td></tr>" for k, v in facts)
-    return f'<h1>{html.escape(run_dir.name)}</h1><table class="facts">{rows}</table>'
+    stop = meta.get("stop_reason")
+    banner = f'<p class="warn">{html.escape(stop["message"])}</p>' if stop else ""
+    return f'<h1>{html.escape(run_dir.name)}</h1>{banner}<table class="facts">{rows}</table>'
 
 
 def config_section(run_dir: Path) -> str | None:

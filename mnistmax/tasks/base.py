@@ -277,11 +277,18 @@ class BaseTask(L.LightningModule):
             torch.nn.utils.clip_grad_norm_(params, gradient_clip_val)
 
     def configure_optimizers(self):
+        """AdamW with warmup + cosine over `schedule_steps`: train.epochs' steps, or fewer when
+        the time budget fits the schedule to it (`fit_schedule`)."""
         t = self.cfg.train
         fused = use_fused_adamw(self.device.type, str(self.trainer.precision), t.grad_clip)
         optimizer = torch.optim.AdamW(self.param_groups(), lr=t.lr, fused=fused or None)
         total = int(self.trainer.estimated_stepping_batches)
-        steps_per_epoch = max(1, total // max(1, self.trainer.max_epochs or 1))
-        warmup = int(t.warmup_epochs * steps_per_epoch)
-        schedule = torch.optim.lr_scheduler.LambdaLR(optimizer, lambda s: warmup_cosine(s, warmup, total))
+        self.steps_per_epoch = max(1, total // max(1, self.trainer.max_epochs or 1))
+        self.schedule_steps = total
+        warmup = int(t.warmup_epochs * self.steps_per_epoch)
+        schedule = torch.optim.lr_scheduler.LambdaLR(optimizer, lambda s: warmup_cosine(s, warmup, self.schedule_steps))
         return {"optimizer": optimizer, "lr_scheduler": {"scheduler": schedule, "interval": "step"}}
+
+    def fit_schedule(self, epochs: int) -> None:
+        """Lay the cosine over `epochs` epochs from now on (the time budget's plan)."""
+        self.schedule_steps = epochs * self.steps_per_epoch

@@ -86,3 +86,12 @@ def log_artifact(trainer: L.Trainer, path: Path, folder: str) -> None:
     logger = mlflow_logger(trainer)
     if logger is not None:
         logger.experiment.log_artifact(logger.run_id, str(path), artifact_path=folder)
+
+
+def set_mlflow_tags(trainer: L.Trainer, **tags) -> None:
+    """Tag the MLflow run of this training (status, stop_reason), when there is one."""
+    logger = mlflow_logger(trainer)
+    if logger is not None and logger.run_id:
+        with contextlib.suppress(Exception):  # an unreachable store must not hide the run's own result
+            for key, value in tags.items():
+                logger.experiment.set_tag(logger.run_id, key, str(value))

@@ -22,10 +22,11 @@ from mnistmax.registry import count_parameters
 from mnistmax.runs import (create_run_dir, git_sha, load_checkpoint, now_iso, read_meta, update_meta, versions,
                            write_atomic)
 from mnistmax.tasks import build_task
+from mnistmax.training.callbacks.budget import BudgetSchedule
 from mnistmax.training.callbacks.ema import WarmupEMA
 from mnistmax.training.callbacks.interrupt import SaveOnInterrupt, sigterm_as_interrupt
 from mnistmax.training.callbacks.progress import EpochSummary, quiet_lightning
-from mnistmax.training.tracking import build_loggers, mark_mlflow_killed, mlflow_run
+from mnistmax.training.tracking import build_loggers, mark_mlflow_killed, mlflow_run, set_mlflow_tags
 
 
 def build_callbacks(cfg: RunConfig, run_dir: Path, echo=print, pictures: Sequence[L.Callback] = (),
@@ -40,6 +41,8 @@ def build_callbacks(cfg: RunConfig, run_dir: Path, echo=print, pictures: Sequenc
     ]
     if t.ema:
         callbacks.append(WarmupEMA(decay=t.ema_decay))
+    if t.max_time_minutes:
+        callbacks.append(BudgetSchedule(t.max_time_minutes))
     if t.patience:
         callbacks.append(EarlyStopping(monitor="val/loss", mode="min", patience=t.patience))
     if cfg.logging.progress == "rich" and sys.stdout.isatty():
@@ -147,8 +150,14 @@ def train(cfg: RunConfig, callbacks: Sequence[L.Callback] = (), echo=print, spli
     except BaseException as exc:
         # Lightning turns Ctrl-C into SystemExit(1); any other exception is a failure, not an interrupt
         interrupted = isinstance(exc, (KeyboardInterrupt, SystemExit))
+        seconds = round(time.perf_counter() - start, 1)
+        reason = {"by": "interrupt" if interrupted else "error", "epochs_done": trainer.current_epoch,
+                  "epochs_planned": cfg.train.epochs, "seconds": seconds,
+                  "message": f"{'interrupted' if interrupted else 'failed'} after {trainer.current_epoch} of "
+                             f"{cfg.train.epochs} epochs"}
         update_meta(run_dir, status="interrupted" if interrupted else "failed", error=str(exc)[:500] or type(exc).__name__,
-                    ended=now_iso(), train_seconds=round(time.perf_counter() - start, 1), mlflow_run_id=mlflow_run(trainer))
+                    stop_reason=reason, ended=now_iso(), train_seconds=seconds, mlflow_run_id=mlflow_run(trainer))
+        set_mlflow_tags(trainer, status="interrupted" if interrupted else "failed", stop_reason=reason["by"])
         if interrupted:
             mark_mlflow_killed(trainer)
             echo(f"interrupted; weights saved to checkpoints/interrupted.ckpt. Resume from the last completed epoch with: "
@@ -159,10 +168,40 @@ def train(cfg: RunConfig, callbacks: Sequence[L.Callback] = (), echo=print, spli
         return run_dir
     ckpt = next(c for c in trainer.callbacks if isinstance(c, ModelCheckpoint))
     best = ckpt.best_model_score
+    seconds = round(time.perf_counter() - start, 1)
+    reason = stop_reason(cfg, trainer, seconds)
+    if reason:
+        echo(f"warning: {reason['message']}")
+    set_mlflow_tags(trainer, status="stopped_early" if reason else "completed",
+                    stop_reason=reason["by"] if reason else "completed")
     update_meta(
-        run_dir, status="completed", ended=now_iso(), train_seconds=round(time.perf_counter() - start, 1),
+        run_dir, status="stopped_early" if reason else "completed", stop_reason=reason, ended=now_iso(),
+        train_seconds=seconds, epochs_planned=cfg.train.epochs,
         epochs_completed=trainer.current_epoch, best_val_loss=None if best is None else float(best),
         best_checkpoint=str(Path(ckpt.best_model_path).resolve().relative_to(run_dir.resolve())) if ckpt.best_model_path else None,
         mlflow_run_id=mlflow_run(trainer),
     )
     return run_dir
+
+
+def stop_reason(cfg: RunConfig, trainer: L.Trainer, seconds: float) -> dict | None:
+    """Why a finished fit ran fewer epochs than train.epochs (None when it ran them all):
+    early stopping or the time budget, with the epochs done and planned and the time."""
+    done, planned = trainer.current_epoch, cfg.train.epochs
+    if done >= planned:
+        return None
+    reason = {"epochs_done": done, "epochs_planned": planned, "seconds": seconds}
+    early = next((c for c in trainer.callbacks if isinstance(c, EarlyStopping)), None)
+    if early is not None and early.stopped_epoch > 0:
+        return reason | {"by": "train.patience", "message": (
+            f"stopped by early stopping (train.patience={cfg.train.patience}: val/loss stopped improving) after "
+            f"{done} of {planned} epochs")}
+    budget = next((c for c in trainer.callbacks if isinstance(c, BudgetSchedule)), None)
+    if budget is not None:
+        annealed = budget.fitted and done >= budget.planned_epochs
+        how = ("the schedule was fitted to it and annealed, but " if annealed
+               else "the schedule had not annealed, and ")
+        return reason | {"by": "train.max_time_minutes", "fitted_epochs": budget.planned_epochs, "message": (
+            f"stopped by train.max_time_minutes={cfg.train.max_time_minutes:g} after {done} of {planned} epochs "
+            f"({seconds:.0f} s): {how}results are below what the recipe reaches; raise or remove the budget")}
+    return reason | {"by": "unknown", "message": f"stopped after {done} of {planned} epochs"}

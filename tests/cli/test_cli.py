@@ -158,3 +158,4 @@ def test_mlflow_logging_records_the_run(tmp_path):
     run = client.get_run(run_id)
     assert run.info.status == "FINISHED"
     assert "val/loss" in run.data.metrics and run.data.params["config/model/base_ch"] == "8"
+    assert run.data.tags["status"] == "completed" and run.data.tags["stop_reason"] == "completed"

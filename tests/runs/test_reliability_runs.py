@@ -73,6 +73,8 @@ def test_ctrl_c_saves_marks_interrupted_and_kills_the_mlflow_run(tmp_path, monke
     experiment = client.get_experiment_by_name("interrupts")
     found = client.search_runs([experiment.experiment_id], filter_string=f"tags.mlflow.runName = '{run_dir.name}'")
     assert [r.info.status for r in found] == ["KILLED"]
+    assert found[0].data.tags["status"] == "interrupted" and found[0].data.tags["stop_reason"] == "interrupt"
+    assert meta(run_dir)["stop_reason"]["by"] == "interrupt" and meta(run_dir)["stop_reason"]["epochs_done"] == 0
 
 
 def lost_sigterm(pl_module):
