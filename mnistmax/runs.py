@@ -79,6 +79,13 @@ def create_unique_dir(root: Path, name: str) -> Path:
     raise RunError(f"could not create a new run directory under {root}")
 
 
+def read_run_yaml(run_dir: str | Path) -> dict:
+    """A run's config.yaml as a plain mapping (no validation): for what only reads a key."""
+    import yaml
+
+    return yaml.safe_load((Path(run_dir) / "config.yaml").read_text()) or {}
+
+
 def read_meta(run_dir: str | Path) -> dict:
     path = Path(run_dir) / "meta.json"
     return json.loads(path.read_text()) if path.is_file() else {}

@@ -14,12 +14,10 @@ from mnistmax.runs import write_atomic
 
 
 def _task_class(run_dir: Path):
-    import yaml
-
+    from mnistmax.runs import read_run_yaml
     from mnistmax.tasks import get_task
 
-    raw = yaml.safe_load((run_dir / "config.yaml").read_text()) or {}
-    return get_task(raw.get("task", "denoise"))
+    return get_task(read_run_yaml(run_dir).get("task", "denoise"))
 
 
 def build_report(run_dir: Path) -> Path:

@@ -72,10 +72,10 @@ SECTIONS = [
 def prepare(run_dir: Path, warn=print) -> None:
     """Evaluate and draw what the report shows and is missing; pictures already drawn by
     `mnistmax viz` are reused."""
-    from mnistmax.runs import load_run
+    from mnistmax.runs import load_run, read_run_yaml
     from mnistmax.viz import commands
 
-    bitmap = bool((load_run_config_dict(run_dir).get("data") or {}).get("binarize"))
+    bitmap = bool((read_run_yaml(run_dir).get("data") or {}).get("binarize"))
     missing = {
         "eval": not (run_dir / "eval" / "eval.json").is_file(),
         "recon_grid": not (run_dir / "grids" / "recon_test.png").is_file(),
@@ -94,8 +94,3 @@ def prepare(run_dir: Path, warn=print) -> None:
         if needed:
             getattr(commands, name)(run)
 
-
-def load_run_config_dict(run_dir: Path) -> dict:
-    import yaml
-
-    return yaml.safe_load((run_dir / "config.yaml").read_text()) or {}
