@@ -169,7 +169,8 @@ def train(cfg: RunConfig, callbacks: Sequence[L.Callback] = (), echo=print, spli
     ckpt = next(c for c in trainer.callbacks if isinstance(c, ModelCheckpoint))
     best = ckpt.best_model_score
     seconds = round(time.perf_counter() - start, 1)
-    reason = stop_reason(cfg, trainer, seconds)
+    done = epochs_done(trainer, run_dir)
+    reason = stop_reason(cfg, trainer, done, seconds)
     if reason:
         echo(f"warning: {reason['message']}")
     set_mlflow_tags(trainer, status="stopped_early" if reason else "completed",
@@ -177,17 +178,26 @@ def train(cfg: RunConfig, callbacks: Sequence[L.Callback] = (), echo=print, spli
     update_meta(
         run_dir, status="stopped_early" if reason else "completed", stop_reason=reason, ended=now_iso(),
         train_seconds=seconds, epochs_planned=cfg.train.epochs,
-        epochs_completed=trainer.current_epoch, best_val_loss=None if best is None else float(best),
+        epochs_completed=done, best_val_loss=None if best is None else float(best),
         best_checkpoint=str(Path(ckpt.best_model_path).resolve().relative_to(run_dir.resolve())) if ckpt.best_model_path else None,
         mlflow_run_id=mlflow_run(trainer),
     )
     return run_dir
 
 
-def stop_reason(cfg: RunConfig, trainer: L.Trainer, seconds: float) -> dict | None:
+def epochs_done(trainer: L.Trainer, run_dir: Path) -> int:
+    """Epochs the fit finished. Under ddp_spawn the training ran in other processes and this
+    trainer's epoch counter stayed at 0: last.ckpt (written after every epoch) says then."""
+    last = run_dir / "checkpoints" / "last.ckpt"
+    if trainer.current_epoch == 0 and last.is_file():
+        return int(load_checkpoint(last).get("epoch", -1)) + 1
+    return trainer.current_epoch
+
+
+def stop_reason(cfg: RunConfig, trainer: L.Trainer, done: int, seconds: float) -> dict | None:
     """Why a finished fit ran fewer epochs than train.epochs (None when it ran them all):
     early stopping or the time budget, with the epochs done and planned and the time."""
-    done, planned = trainer.current_epoch, cfg.train.epochs
+    planned = cfg.train.epochs
     if done >= planned:
         return None
     reason = {"epochs_done": done, "epochs_planned": planned, "seconds": seconds}
