@@ -8,7 +8,8 @@ import torch
 
 from mnistmax.report import build_report
 from mnistmax.tasks.base import warmup_cosine
-from mnistmax.training.callbacks.budget import MARGIN, epochs_that_fit
+from mnistmax.training import trainer as trainer_module
+from mnistmax.training.callbacks.budget import MARGIN, BudgetSchedule, epochs_that_fit
 from tests.helpers import TINY, invoke
 
 QUIET = ["viz.enabled=false", "eval.baselines=false", "noise.eval_kinds=[gaussian]"]
@@ -25,17 +26,31 @@ def run_dir(output):
     return next((output / "runs").iterdir())
 
 
-def test_a_budget_cut_run_is_fitted_annealed_and_says_so(tmp_path):
+class TwentySecondEpochs(BudgetSchedule):
+    """Every epoch seems to cost 20 s, so the plan does not depend on this machine's speed."""
+
+    def __init__(self, minutes):
+        super().__init__(minutes)
+        self.now = 0.0
+        self.clock = lambda: self.now
+
+    def on_train_epoch_end(self, trainer, pl_module):
+        self.now += 20.0
+        super().on_train_epoch_end(trainer, pl_module)
+
+
+def test_a_budget_cut_run_is_fitted_annealed_and_says_so(tmp_path, monkeypatch):
+    monkeypatch.setattr(trainer_module, "BudgetSchedule", TwentySecondEpochs)
     result = invoke("train", "-c", "configs/quick.yaml", *TINY, *QUIET, "train.epochs=500",
-                    "train.max_time_minutes=0.1", f"logging.output_dir={tmp_path}")
+                    "train.max_time_minutes=1", f"logging.output_dir={tmp_path}")
     assert result.exit_code == 0, result.output
     run = run_dir(tmp_path)
     meta = json.loads((run / "meta.json").read_text())
     stop = meta["stop_reason"]
     assert meta["status"] == "stopped_early" and stop["by"] == "train.max_time_minutes"
-    assert 1 <= stop["epochs_done"] == meta["epochs_completed"] == stop["fitted_epochs"] < 500
+    assert stop["epochs_done"] == meta["epochs_completed"] == stop["fitted_epochs"] == 2  # 1 + (0.92 * 60 - 20) // 20
     assert stop["epochs_planned"] == meta["epochs_planned"] == 500
-    line = f"warning: stopped by train.max_time_minutes=0.1 after {stop['epochs_done']} of 500 epochs"
+    line = "warning: stopped by train.max_time_minutes=1 after 2 of 500 epochs"
     assert line in result.output.replace("\n", "") and "the schedule was fitted to it and annealed" in stop["message"]
 
     # the schedule was laid over the epochs that fit: its last step is at the floor
@@ -44,7 +59,7 @@ def test_a_budget_cut_run_is_fitted_annealed_and_says_so(tmp_path):
     assert warmup_cosine(10, 0, 10) == pytest.approx(0.01)
 
     page = build_report(run).read_text()
-    assert '<p class="warn">stopped by train.max_time_minutes=0.1' in page
+    assert '<p class="warn">stopped by train.max_time_minutes=1 after 2 of 500' in page
     compared = invoke("compare", "models", run, "--output", tmp_path / "cmp")
     assert compared.exit_code == 0, compared.output
     assert json.loads((tmp_path / "cmp" / "models.json").read_text())[0]["stopped"] == "train.max_time_minutes"

@@ -30,6 +30,7 @@ def epochs_that_fit(budget_s: float, elapsed_s: float, epoch_s: float, done: int
 
 class BudgetSchedule(L.Callback):
     def __init__(self, minutes: float):
+        self.clock = time.monotonic
         self.budget_s = 60.0 * minutes
         self.planned_epochs: int | None = None
         self.measured = 0  # epochs measured so far (the plan is final after 2)
@@ -39,28 +40,28 @@ class BudgetSchedule(L.Callback):
 
     def state_dict(self) -> dict:
         return {"planned_epochs": self.planned_epochs, "measured": self.measured,
-                "elapsed_s": self._offset + time.monotonic() - self._started if self._started else self._offset}
+                "elapsed_s": self._offset + self.clock() - self._started if self._started else self._offset}
 
     def load_state_dict(self, state: dict) -> None:
         self.planned_epochs, self.measured = state.get("planned_epochs"), state.get("measured", 0)
         self._offset = float(state.get("elapsed_s", 0.0))
 
     def on_train_start(self, trainer, pl_module) -> None:
-        self._started = time.monotonic()
+        self._started = self.clock()
         self.max_epochs = trainer.max_epochs  # the config's epochs
         if self.planned_epochs is not None:
             self._apply(trainer, pl_module)
 
     def on_train_epoch_start(self, trainer, pl_module) -> None:
-        self._epoch_started = time.monotonic()
+        self._epoch_started = self.clock()
 
     def on_train_epoch_end(self, trainer, pl_module) -> None:
         """After the epoch's validation and checkpoints: plan from what the epoch cost."""
         if self.measured >= 2 or trainer.should_stop:  # the plan is final, or the guard has already stopped the run
             return
         done = trainer.current_epoch + 1
-        elapsed = self._offset + time.monotonic() - self._started
-        fits = epochs_that_fit(self.budget_s, elapsed, time.monotonic() - self._epoch_started, done, self.max_epochs)
+        elapsed = self._offset + self.clock() - self._started
+        fits = epochs_that_fit(self.budget_s, elapsed, self.clock() - self._epoch_started, done, self.max_epochs)
         self.measured += 1
         if self.planned_epochs is None or fits > self.planned_epochs:  # the steady state may allow more
             self.planned_epochs = fits
