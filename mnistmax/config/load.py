@@ -113,16 +113,18 @@ def load_config(path: str | Path | None = None, overrides: list[str] | None = No
     overrides = list(overrides or [])
     source = str(path) if path else None
     raw = deep_merge(base, own)
-    if own:
-        try:  # the file on its own uses every key it sets
-            validate_config(raw, source, flat_keys(own))
-        except UnusedKeyError:
-            raise
-        except ConfigError:
-            if not overrides:
-                raise  # else an override may mend it: judged below
     override_keys = {".".join(parse_override(o)[0]) for o in overrides}
-    cfg = validate_config(apply_overrides(copy.deepcopy(raw), overrides), source, override_keys)
+    if not overrides:
+        cfg = validate_config(raw, source, flat_keys(own))  # the file uses every key it sets
+    else:
+        if own:
+            try:  # the file on its own uses every key it sets
+                validate_config(raw, source, flat_keys(own))
+            except UnusedKeyError:
+                raise
+            except ConfigError:
+                pass  # an override may mend it: judged below
+        cfg = validate_config(apply_overrides(copy.deepcopy(raw), overrides), source, override_keys)
     unused = unused_keys(cfg, (flat_keys(base) | flat_keys(own)) - override_keys)
     if unused:
         why = "brought in by the config it extends" if not set(unused) & flat_keys(own) else "turned off by overrides"

@@ -35,12 +35,13 @@ class BudgetSchedule(L.Callback):
         self.planned_epochs: int | None = None
         self.measured = 0  # epochs measured so far (the plan is final after 2)
         self.max_epochs: int | None = None
-        self._started = self._epoch_started = 0.0
+        self._started: float | None = None  # clock reading when this fit started training
+        self._epoch_started = 0.0
         self._offset = 0.0
 
     def state_dict(self) -> dict:
         return {"planned_epochs": self.planned_epochs, "measured": self.measured,
-                "elapsed_s": self._offset + self.clock() - self._started if self._started else self._offset}
+                "elapsed_s": self._offset + (self.clock() - self._started if self._started is not None else 0.0)}
 
     def load_state_dict(self, state: dict) -> None:
         self.planned_epochs, self.measured = state.get("planned_epochs"), state.get("measured", 0)
