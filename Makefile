@@ -51,18 +51,16 @@ compare: .venv/.installed ## compare RUNS (default: latest): architectures table
 	$(MNISTMAX) compare models $(RUNS)
 	$(MNISTMAX) compare limitations $(RUNS)
 
-viz: .venv/.installed ## pictures of RUN (default: latest): grid, sigma panel, curves, best/worst cases
-	$(MNISTMAX) viz recon-grid $(RUN)
-	$(MNISTMAX) viz sigma-panel $(RUN)
-	$(MNISTMAX) viz curves $(RUN)
-	$(MNISTMAX) viz cases $(RUN)
+viz: .venv/.installed ## every picture of RUN (default: latest) its task supports: curves, grid, sigma panel, cases, ...
+	$(MNISTMAX) viz all $(RUN)
 
 figures: viz ## viz, plus the noise gallery and the HTML report of RUN
 	$(MNISTMAX) viz noise-gallery
 	$(MNISTMAX) report $(RUN)
 
-bench: .venv/.installed ## training img/s vs a bare PyTorch loop, and evaluation img/s (docs/PERFORMANCE.md)
+bench: .venv/.installed ## training img/s vs a bare PyTorch loop, epoch time vs epoch number, eval img/s (docs/PERFORMANCE.md)
 	$(PY) scripts/bench_throughput.py
+	$(PY) scripts/bench_epochs.py
 	$(PY) scripts/bench_eval.py
 
 clean: ## remove outputs/ (runs, MLflow store)

@@ -1,3 +1,18 @@
-"""mnistmax: a PyTorch Lightning model zoo for MNIST-style images."""
+"""mnistmax: a PyTorch Lightning model zoo for MNIST-style images.
+
+    import mnistmax
+    model = mnistmax.load("latest")      # see mnistmax.api
+"""
 
 __version__ = "0.1.0"
+
+__all__ = ["load", "Model", "__version__"]
+
+
+def __getattr__(name: str):
+    # the Python API pulls in torch: imported on first use, so `mnistmax --help` stays fast
+    if name in ("load", "Model"):
+        from mnistmax import api
+
+        return getattr(api, name)
+    raise AttributeError(f"module 'mnistmax' has no attribute {name!r}")

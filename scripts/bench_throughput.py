@@ -3,6 +3,8 @@
     python scripts/bench_throughput.py                         # every model, CPU (6 min on 2 cores)
     python scripts/bench_throughput.py --models conv_dae,unet_dae --repeats 5
     python scripts/bench_throughput.py --device cuda --train-size 60000 --json gpu.json
+    python scripts/bench_throughput.py --models unet_dae --sweep            # amp / channels_last / threads
+    python scripts/bench_throughput.py --models unet_dae --batch-sizes 32,64,128
 
 Both loops get the same network (same initial weights), batch size, uint8 train tensor, noise
 or view function (run where the batch lives), loss, AdamW with the same parameter groups,
@@ -325,6 +327,17 @@ def sweep_model(name: str, args, device: torch.device, workdir: Path) -> dict:
     return {"model": name, "img_s": {label: images / statistics.median(t) for label, t in times.items()}}
 
 
+def sweep_batches(name: str, args, device: torch.device, workdir: Path, sizes: list[int]) -> dict:
+    """Steady-state training img/s of mnistmax (default settings) at each batch size, interleaved."""
+    cases = {bs: model_config(name, args, (f"data.batch_size={bs}",)) for bs in sizes}
+    splits, bundle, _ = train_split(model_config(name, args), args.train_size)
+    times: dict[int, list[float]] = {bs: [] for bs in sizes}
+    for repeat in range(args.repeats):
+        for bs in sizes if repeat % 2 == 0 else sizes[::-1]:
+            times[bs] += run_mnistmax(cases[bs], splits, bundle, device, workdir)["train_s"][1:]
+    return {"model": name, "img_s": {bs: len(splits.train[0]) // bs * bs / statistics.median(t) for bs, t in times.items()}}
+
+
 def print_table(results: list[dict]) -> None:
     head = (f"{'model':<14}{'batch':>6}{'prec':>11}{'cl':>4} | {'mnistmax img/s':>14}{'bare img/s':>11}{'ratio':>7}"
             f"{'best':>6}{'cpu':>6} | {'epoch s':>8}{'bare':>7}{'ratio':>7} | {'1st ep s':>8}{'bare':>7} | {'start s':>7}"
@@ -368,6 +381,8 @@ def parse_args(argv=None):
     p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="extra config override, repeatable")
     p.add_argument("--sweep", action="store_true", help="instead: mnistmax img/s under each amp / channels_last /"
                    " thread setting (SWEEP)")
+    p.add_argument("--batch-sizes", default=None, metavar="B,B,...", help="instead: mnistmax img/s at each batch size"
+                   " (default settings otherwise)")
     p.add_argument("--json", type=Path, default=None, help="write every number (and the raw epochs) here")
     return p.parse_args(argv)
 
@@ -398,6 +413,12 @@ def main(argv=None) -> int:
     results = []
     with tempfile.TemporaryDirectory() as tmp:
         for name in models:
+            if args.batch_sizes:
+                sizes = [int(b) for b in args.batch_sizes.split(",")]
+                results.append(sweep_batches(name, args, device, Path(tmp), sizes))
+                print(f"  {name}: " + ", ".join(f"batch {k} {v:.0f} img/s" for k, v in results[-1]["img_s"].items()),
+                      flush=True)
+                continue
             if args.sweep:
                 results.append(sweep_model(name, args, device, Path(tmp)))
                 print(f"  {name}: " + ", ".join(f"{k} {v:.0f}" for k, v in results[-1]["img_s"].items()), flush=True)
@@ -407,7 +428,10 @@ def main(argv=None) -> int:
             print(f"  {name}: mnistmax/bare {result['train_ratio']:.3f} (train), {result['epoch_ratio']:.3f} (epoch)"
                   + (" [tiled train split]" if result["tiled"] else ""), flush=True)
     print()
-    print_sweep(results) if args.sweep else print_table(results)
+    if args.batch_sizes:
+        print("mnistmax training img/s by batch size, steady-state epochs, medians over interleaved repeats")
+    else:
+        print_sweep(results) if args.sweep else print_table(results)
     if args.json:
         args.json.write_text(json.dumps({"machine": info, "args": {k: str(v) for k, v in vars(args).items()},
                                          "results": results}, indent=1))

@@ -73,22 +73,30 @@ def interpolate(run: LatentSpace, a: int, b: int, steps: int = 10) -> Path:
     return figures.labelled_rows(rows, [""], labels, run.path("interpolate"), title)
 
 
+def draw_latents(train_z: torch.Tensor, n: int, mode: str = "fitted", seed: int = 0) -> torch.Tensor:
+    """n latents from N(0, I), a uniform box over the training latents `train_z`, or a Gaussian
+    fitted to them (mean and full covariance)."""
+    g = torch.Generator().manual_seed(seed)
+    d = train_z.shape[1]
+    if mode == "normal":
+        return torch.randn(n, d, generator=g)
+    if mode == "uniform":
+        lo, hi = train_z.min(0).values, train_z.max(0).values
+        return lo + (hi - lo) * torch.rand(n, d, generator=g)
+    if mode == "fitted":
+        mean = train_z.mean(0)
+        cov = torch.cov(train_z.T) + 1e-5 * torch.eye(d)
+        return mean + torch.randn(n, d, generator=g) @ torch.linalg.cholesky(cov).T
+    raise MnistmaxError(f"unknown sampling mode {mode!r}; valid: {', '.join(SAMPLE_MODES)}")
+
+
+SAMPLE_MODES = ("normal", "uniform", "fitted")
+
+
 def sample(run: LatentSpace, n: int = 64, mode: str = "fitted", seed: int = 0) -> Path:
     """Decode n latents drawn from N(0, I), a uniform box over the training latents, or a
     Gaussian fitted to the training latents (mean and full covariance)."""
-    g = torch.Generator().manual_seed(seed)
-    d = run.train_z.shape[1]
-    if mode == "normal":
-        z = torch.randn(n, d, generator=g)
-    elif mode == "uniform":
-        lo, hi = run.train_z.min(0).values, run.train_z.max(0).values
-        z = lo + (hi - lo) * torch.rand(n, d, generator=g)
-    elif mode == "fitted":
-        mean = run.train_z.mean(0)
-        cov = torch.cov(run.train_z.T) + 1e-5 * torch.eye(d)
-        z = mean + torch.randn(n, d, generator=g) @ torch.linalg.cholesky(cov).T
-    else:
-        raise MnistmaxError(f"unknown sampling mode {mode!r}; valid: normal, uniform, fitted")
+    z = draw_latents(run.train_z, n, mode, seed)
     images = run.decode(z)
     cols = int(np.ceil(np.sqrt(n)))
     rows = [list(images[i : i + cols]) for i in range(0, n, cols)]

@@ -72,6 +72,16 @@ def viz_cases(run: str = RUN, checkpoint: str = CHECKPOINT, k: int = typer.Optio
     echo(f"wrote {commands.cases(_open(run, checkpoint), k)}")
 
 
+@viz_app.command("all")
+@handle_errors
+def viz_all(run: str = RUN, checkpoint: str = CHECKPOINT):
+    """Every picture above that the run's task supports (curves, grid, σ panel, cases, ablation map, embeddings)."""
+    from mnistmax.viz import commands
+
+    for path in commands.all_pictures(_open(run, checkpoint)):
+        echo(f"wrote {path}")
+
+
 @viz_app.command("noise-gallery")
 @handle_errors
 def viz_noise_gallery(output_dir: Path = typer.Option(Path("outputs/gallery"), help="where to write the PNG and GIF")):

@@ -27,12 +27,27 @@ def probe(run: str = RUN, checkpoint: str = CHECKPOINT):
 
 @app.command()
 @handle_errors
-def embed(run: str = RUN, output: Path = typer.Option(..., "--output", "-o", help="the .npz file to write"),
-          checkpoint: str = CHECKPOINT):
-    """Export an encoder run's embeddings of every split: embeddings, labels, split -> NPZ."""
+def embed(run: str = RUN,
+          inputs: Optional[List[str]] = typer.Argument(None, help="your images (files, folders, .npy / .npz, IDX); "
+                                                       "none: every split of the run's data", show_default=False),
+          output: Path = typer.Option(..., "--output", "-o", help="the .npz file to write"),
+          checkpoint: str = CHECKPOINT,
+          no_preprocess: bool = typer.Option(False, "--no-preprocess", help="image files are already MNIST-style 28x28"),
+          device: str = typer.Option("cpu", "--device", help="cpu, cuda, mps"),
+          batch_size: int = typer.Option(1000, "--batch-size", min=1),
+          force: bool = typer.Option(False, "--force", help="overwrite OUTPUT")):
+    """An encoder run's embeddings -> NPZ: of your images (embeddings, names), or of every split
+    of its data when no input is given (embeddings, labels, split)."""
+    if inputs:
+        from mnistmax.cli.use import embed_inputs
+
+        echo(f"wrote {embed_inputs(run, inputs, output, checkpoint, no_preprocess, device, batch_size, force)}")
+        return
     from mnistmax.eval.embeddings import export_embeddings
     from mnistmax.runs import load_run
+    from mnistmax.userfiles import check_free
 
+    check_free([output], force)
     echo(f"wrote {export_embeddings(load_run(run, checkpoint), output)}")
 
 

@@ -74,15 +74,19 @@ def read_idx(path: str | Path) -> torch.Tensor:
     return torch.from_numpy(array.astype(array.dtype.newbyteorder("="), copy=True))
 
 
+def idx_bytes(array) -> bytes:
+    """A uint8 array or tensor as the bytes of an IDX file."""
+    array = (array.detach().cpu().numpy() if isinstance(array, torch.Tensor) else np.asarray(array)).astype(np.uint8)
+    return bytes([0, 0, 0x08, array.ndim]) + struct.pack(f">{array.ndim}I", *array.shape) + array.tobytes()
+
+
 def write_idx(path: str | Path, tensor: torch.Tensor) -> None:
     """Write a uint8 tensor as an IDX file (gzipped when the name ends in .gz)."""
-    array = tensor.detach().cpu().numpy().astype(np.uint8)
-    header = bytes([0, 0, 0x08, array.ndim]) + struct.pack(f">{array.ndim}I", *array.shape)
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     opener = gzip.open if path.suffix == ".gz" else open
     with opener(path, "wb") as f:
-        f.write(header + array.tobytes())
+        f.write(idx_bytes(tensor))
 
 
 def find_idx_file(folder: Path, stem: str) -> Path | None:

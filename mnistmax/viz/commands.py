@@ -75,3 +75,16 @@ def embedding_plots(run: LoadedRun) -> tuple[Path, Path]:
     tsne_points = TSNE(2, init="pca", perplexity=30, random_state=run.cfg.seed).fit_transform(z)
     tsne = figures.embedding_scatter(tsne_points, y, run.run_dir / "grids" / "embeddings_tsne.png", name, "t-SNE")
     return pca, tsne
+
+
+def all_pictures(run: LoadedRun) -> list[Path]:
+    """Every picture `mnistmax viz` can draw for this run's task, in one process."""
+    capabilities = type(run.task).capabilities
+    written = [curves(run.run_dir)] if (run.run_dir / "metrics.csv").is_file() else []
+    if "denoise" in capabilities:
+        written += [recon_grid(run), sigma_panel(run), cases(run)]
+        if run.cfg.data.binarize:
+            written.append(ablation_map(run))
+    if "embed" in capabilities:
+        written += list(embedding_plots(run))
+    return written

@@ -57,6 +57,19 @@ def test_viz_commands(pictured_run, command, path):
     assert_picture(pictured_run / path)
 
 
+def test_viz_all_draws_what_the_task_supports(pictured_run):
+    for old in ("grids/recon_test.png", "panels/sigma_panel_test.png", "grids/cases.png", "reports/curves.png"):
+        (pictured_run / old).unlink(missing_ok=True)
+    result = runner.invoke(app, ["viz", "all", str(pictured_run)])
+    assert result.exit_code == 0, result.output
+    written = sorted(line.removeprefix("wrote ").split(pictured_run.name + "/")[1]
+                     for line in result.output.splitlines() if line.startswith("wrote "))
+    assert written == ["grids/cases.png", "grids/recon_test.png", "panels/sigma_panel_test.png", "reports/curves.png"]
+    for path in written:
+        assert_picture(pictured_run / path)
+    assert not (pictured_run / "grids" / "ablation_map_test.png").exists()  # not a bitmap run
+
+
 def test_noise_gallery_png_and_gif(tmp_path):
     result = runner.invoke(app, ["viz", "noise-gallery", "--output-dir", str(tmp_path)])
     assert result.exit_code == 0, result.output

@@ -1,0 +1,156 @@
+"""A user's files for `mnistmax denoise / embed / classify`: read them, write results of the same kind.
+
+Inputs: image files (PNG, JPEG, ...), folders of them, `.npy` arrays, `.npz` archives (every
+array in them) and IDX files (`*-idx3-ubyte`, `.idx`, optionally `.gz`). Each becomes an
+`InputFile` holding its images and how to write a result like it.
+"""
+
+from __future__ import annotations
+
+import io
+import zipfile
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from mnistmax.api import IMAGE_SUFFIXES, read_image
+from mnistmax.data.preprocess import ImageError, to_mnist, to_unit_gray
+from mnistmax.runs import write_atomic
+
+
+@dataclass
+class InputFile:
+    path: Path
+    kind: str                      # image, npy, npz, idx
+    arrays: dict[str, np.ndarray]  # name -> images as the model takes them ((28, 28) or (B, 28, 28) ...)
+    original: dict[str, np.ndarray] = field(default_factory=dict)  # image files: the pixels as read
+
+    def count(self) -> int:
+        return sum(1 if a.ndim == 2 else len(a) for a in self.arrays.values())
+
+
+def is_idx(path: Path) -> bool:
+    name = path.name.lower().removesuffix(".gz")
+    return "idx" in name and (name.endswith("ubyte") or name.endswith(".idx") or "-idx" in name or ".idx" in name)
+
+
+def _load_array(path: Path, array: np.ndarray, what: str) -> np.ndarray:
+    if array.dtype == object:
+        raise ImageError(f"{what}: object arrays are not images")
+    if array.size == 0:
+        raise ImageError(f"{what}: empty array {array.shape}")
+    if np.issubdtype(array.dtype, np.floating) and not np.isfinite(array).all():
+        raise ImageError(f"{what}: array has NaN or infinite values")
+    return array
+
+
+def read_inputs(inputs: list[str | Path], preprocess: bool = True) -> list[InputFile]:
+    """Every input path expanded (folders -> their image files) and read, with one-line errors."""
+    files: list[InputFile] = []
+    for raw in inputs:
+        path = Path(raw)
+        if path.is_dir():
+            images = sorted(p for p in path.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES)
+            if not images:
+                raise ImageError(f"{path}: no image files ({', '.join(IMAGE_SUFFIXES)})")
+            files += [read_input(p, preprocess) for p in images]
+        else:
+            files.append(read_input(path, preprocess))
+    if not files:
+        raise ImageError("no inputs given")
+    return files
+
+
+def read_input(path: Path, preprocess: bool = True) -> InputFile:
+    if not path.exists():
+        raise ImageError(f"{path}: no such file or folder")
+    if path.stat().st_size == 0:
+        raise ImageError(f"{path}: empty file")
+    suffix = path.suffix.lower()
+    if suffix == ".npy":
+        try:
+            array = np.load(path, allow_pickle=False)
+        except (ValueError, OSError) as exc:
+            raise ImageError(f"{path}: not a readable .npy array ({str(exc).splitlines()[0][:120]})") from None
+        return InputFile(path, "npy", {"": _load_array(path, array, str(path))})
+    if suffix == ".npz":
+        try:
+            with np.load(path, allow_pickle=False) as z:
+                arrays = {k: _load_array(path, z[k], f"{path}[{k}]") for k in z.files}
+        except (ValueError, OSError, zipfile.BadZipFile) as exc:
+            raise ImageError(f"{path}: not a readable .npz archive ({str(exc).splitlines()[0][:120]})") from None
+        if not arrays:
+            raise ImageError(f"{path}: the archive holds no arrays")
+        return InputFile(path, "npz", arrays)
+    if is_idx(path):
+        from mnistmax.data.sources import read_idx
+        from mnistmax.errors import DataError
+
+        try:
+            array = read_idx(path).numpy()
+        except DataError as exc:
+            raise ImageError(str(exc)) from None
+        return InputFile(path, "idx", {"": _load_array(path, array, str(path))})
+    pixels = read_image(path)
+    if preprocess:
+        digit = to_mnist(pixels)
+    else:
+        gray = to_unit_gray(pixels)
+        if gray.shape != (28, 28):
+            raise ImageError(f"{path}: image is {gray.shape[0]}x{gray.shape[1]}; with --no-preprocess it must be "
+                             "28x28 (leave --no-preprocess off to fit it the MNIST way)")
+        digit = np.round(gray * 255).astype(np.uint8)
+    return InputFile(path, "image", {"": digit}, {"": pixels})
+
+
+def output_path(out_dir: Path, item: InputFile, suffix: str | None = None) -> Path:
+    name = item.path.name if suffix is None else item.path.stem + suffix
+    return out_dir / name
+
+
+def check_free(paths: list[Path], force: bool) -> None:
+    """Refuse to overwrite earlier results unless --force."""
+    taken = [p for p in paths if p.exists()]
+    if taken and not force:
+        more = f" (and {len(taken) - 1} more)" if len(taken) > 1 else ""
+        raise ImageError(f"{taken[0]} exists{more}; choose another --output folder or pass --force")
+    seen: dict[Path, int] = {}
+    for p in paths:
+        seen[p] = seen.get(p, 0) + 1
+    twice = [p for p, n in seen.items() if n > 1]
+    if twice:
+        raise ImageError(f"two inputs would both write {twice[0]}; give them different names")
+
+
+def write_like(item: InputFile, results: dict[str, np.ndarray], path: Path) -> Path:
+    """Results (same keys and shapes as `item.arrays`) in the input's file kind."""
+    if item.kind == "image":
+        from PIL import Image
+
+        buf = io.BytesIO()
+        img = Image.fromarray(np.asarray(results[""], dtype=np.uint8))
+        fmt = {".jpg": "JPEG", ".jpeg": "JPEG"}.get(path.suffix.lower(), "PNG")
+        img.save(buf, format=fmt, **({"quality": 95} if fmt == "JPEG" else {}))
+        return write_atomic(path, buf.getvalue())
+    if item.kind == "npy":
+        buf = io.BytesIO()
+        np.save(buf, results[""])
+        return write_atomic(path, buf.getvalue())
+    if item.kind == "npz":
+        buf = io.BytesIO()
+        np.savez_compressed(buf, **results)
+        return write_atomic(path, buf.getvalue())
+    if item.kind == "idx":
+        import gzip
+
+        from mnistmax.data.sources import idx_bytes
+
+        data = idx_bytes(results[""])
+        return write_atomic(path, gzip.compress(data) if path.suffix == ".gz" else data)
+    raise ValueError(item.kind)
+
+
+def image_output_name(item: InputFile) -> str:
+    """Image results are written as PNG unless the input was a JPEG (kept as JPEG)."""
+    return item.path.name if item.path.suffix.lower() in (".png", ".jpg", ".jpeg") else item.path.stem + ".png"
