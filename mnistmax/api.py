@@ -339,12 +339,17 @@ class Model:
 
 def load(source: str | Path, checkpoint: str | None = None, device: str | torch.device | None = None,
          batch_size: int = 1000, output_dir: str | Path = "outputs") -> Model:
-    """A trained model from a run directory, a run name under `output_dir`/runs, "latest", or a
-    checkpoint file (.ckpt). `checkpoint` picks best / last / interrupted (default: the run's
+    """A trained model from a run directory, a run name under `output_dir`/runs, "latest", a
+    checkpoint file (.ckpt), or an export folder (`mnistmax export --format safetensors`). `checkpoint` picks best / last / interrupted (default: the run's
     eval.checkpoint)."""
     from mnistmax.runs import load_run
 
     path = Path(source)
+    if path.is_dir() and (path / "model.json").is_file() and not (path / "config.yaml").is_file():
+        from mnistmax.export import load_export
+
+        task, cfg = load_export(path)
+        return Model(task, cfg, str(path), None, None, device, batch_size)
     if path.suffix == ".ckpt":
         if not path.is_file():
             raise RunError(f"checkpoint {path} not found")

@@ -215,3 +215,16 @@ def sample(run: str = RUN, n: int = typer.Option(64, "-n", min=1, help="how many
     cols = int(np.ceil(np.sqrt(n)))
     rows = [list(images[i:i + cols]) for i in range(0, n, cols)]
     echo(f"wrote {figures.labelled_rows(rows, [''] * len(rows), [], output, f'{model.name}: {n} samples')}")
+
+
+@app.command()
+@handle_errors
+def export(run: str = RUN,
+           format: str = typer.Option("onnx", "--format", help="onnx, torchscript or safetensors (weights only)"),
+           output: Optional[Path] = typer.Option(None, "--output", "-o", help="folder (default: <run>/export)"),
+           checkpoint: str = CHECKPOINT, force: bool = typer.Option(False, "--force", help="replace existing files")):
+    """Export a trained model (checked against PyTorch) with model.json describing it."""
+    from mnistmax.export import export_run
+    from mnistmax.runs import load_run
+
+    echo(f"wrote {export_run(load_run(run, checkpoint), format, output, force, echo=echo)}")

@@ -77,7 +77,7 @@ class ViTEncoder(nn.Module):
 
     def embed(self, x: torch.Tensor) -> torch.Tensor:
         tokens = self.patchify(x).flatten(2).transpose(1, 2)  # (B, 49, width)
-        tokens = torch.cat([self.cls.expand(len(x), -1, -1), tokens], dim=1) + self.pos
+        tokens = torch.cat([self.cls.expand(x.shape[0], -1, -1), tokens], dim=1) + self.pos  # shape[0]: traced as the batch axis
         return self.head(self.norm(self.blocks(tokens)[:, 0]))
 
     forward = embed

@@ -1,0 +1,258 @@
+"""`mnistmax export`: a trained model for use outside mnistmax's Python.
+
+    <run>/export/
+      model.json            what it is: network and arguments, the run's config, graphs with their
+                            input/output shapes and ranges, preprocessing, version, metrics
+      model.onnx            --format onnx: the task's main function, dynamic batch axis
+      encoder.onnx / decoder.onnx   autoencoders and VAEs: encode and decode on their own
+      model.torchscript.pt  --format torchscript (traced), same graphs
+      model.safetensors     --format safetensors: the network's weights only (mnistmax.load reads
+                            the folder back through model.json)
+
+Every ONNX and TorchScript file is checked against the PyTorch model on test digits (a batch
+size other than the one traced, so the dynamic axis is exercised); the largest absolute
+difference is written to model.json and must be <= 1e-4.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable
+
+import torch
+
+from mnistmax.errors import MnistmaxError
+
+FORMATS = ("onnx", "torchscript", "safetensors")
+EXPORT_VERSION = 1   # model.json layout; mnistmax.load refuses other versions
+TOLERANCE = 1e-4
+EXTRA_HINT = "pip install 'mnistmax[export]'"
+
+
+class ExportError(MnistmaxError):
+    exit_code = 2
+
+
+@dataclass
+class Graph:
+    """One function of the model as a standalone graph."""
+
+    name: str        # file stem: model, encoder, decoder
+    method: str      # the Model API method it stands for
+    fn: Callable[[torch.Tensor], torch.Tensor]
+    input_name: str
+    input_shape: list  # with "batch" for the dynamic axis
+    input_range: str
+    output_name: str
+    output_shape: list
+    output_range: str
+
+
+class _Wrap(torch.nn.Module):
+    """A graph's function as a module whose parameters are the network's."""
+
+    def __init__(self, net: torch.nn.Module, fn):
+        super().__init__()
+        self.net, self.fn = net, fn
+
+    def forward(self, x):
+        return self.fn(x)
+
+
+def graphs(task) -> list[Graph]:
+    """The graphs a task's model exports: its main function, plus encoder/decoder for autoencoders."""
+    caps = type(task).capabilities
+    img = ["batch", 1, 28, 28]
+    if "denoise" in caps:
+        return [Graph("model", "denoise", task.net, "noisy", img, "[0, 1] float32", "denoised", img, "[0, 1] float32")]
+    if "classify" in caps:
+        n = task.net(torch.zeros(1, 1, 28, 28)).shape[1]
+        return [Graph("model", "classify", lambda x: task.net(x).float().softmax(1), "images", img, "[0, 1] float32",
+                      "probabilities", ["batch", n], "softmax over classes")]
+    if "embed" in caps:
+        d = task.net.embed(torch.zeros(1, 1, 28, 28)).shape[1]
+        return [Graph("model", "embed", task.net.embed, "images", img, "[0, 1] float32", "embeddings", ["batch", d],
+                      "real")]
+    if "decode" in caps:
+        net = task.net
+        dim = net.latent_dim
+
+        def encode(x):
+            z = net.encode(x)
+            return z[0] if isinstance(z, tuple) else z  # a VAE's mean
+
+        return [Graph("model", "reconstruct", net.reconstruct, "images", img, "[0, 1] float32", "reconstruction", img,
+                      "[0, 1] float32"),
+                Graph("encoder", "encode", encode, "images", img, "[0, 1] float32", "latent", ["batch", dim], "real"),
+                Graph("decoder", "decode", net.decode, "latent", ["batch", dim], "real", "images", img,
+                      "[0, 1] float32")]
+    raise ExportError(f"task {type(task).__name__} has nothing to export")
+
+
+def example_input(graph: Graph, images: torch.Tensor) -> torch.Tensor:
+    if graph.input_name == "latent":
+        return torch.randn(len(images), graph.input_shape[1], generator=torch.Generator().manual_seed(0))
+    return images
+
+
+def _need(module: str):
+    import importlib
+
+    try:
+        return importlib.import_module(module)
+    except ImportError:
+        raise ExportError(f"{module} is not installed; it comes with the export extra: {EXTRA_HINT}") from None
+
+
+def export_onnx(graph: Graph, task, example: torch.Tensor, path: Path) -> None:
+    _need("onnx")
+    import warnings
+
+    wrapper = _Wrap(task.net, graph.fn).eval()
+    fastpath = torch.backends.mha.get_fastpath_enabled()
+    # attention's fused inference kernel has no ONNX form; the plain ops give the same numbers
+    torch.backends.mha.set_fastpath_enabled(False)
+    try:
+        with warnings.catch_warnings(), torch.no_grad():
+            warnings.simplefilter("ignore")
+            torch.onnx.export(wrapper, (example,), str(path), input_names=[graph.input_name],
+                              output_names=[graph.output_name], opset_version=17, dynamo=False,
+                              dynamic_axes={graph.input_name: {0: "batch"}, graph.output_name: {0: "batch"}})
+    finally:
+        torch.backends.mha.set_fastpath_enabled(fastpath)
+
+
+def run_onnx(path: Path, x: torch.Tensor):
+    ort = _need("onnxruntime")
+    session = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
+    name = session.get_inputs()[0].name
+    return torch.from_numpy(session.run(None, {name: x.numpy()})[0])
+
+
+def export_torchscript(graph: Graph, task, example: torch.Tensor, path: Path) -> None:
+    import warnings
+
+    wrapper = _Wrap(task.net, graph.fn).eval()
+    with warnings.catch_warnings(), torch.no_grad():
+        warnings.simplefilter("ignore")
+        traced = torch.jit.trace(wrapper, (example,), check_trace=False)
+        torch.jit.save(traced, str(path))
+
+
+def run_torchscript(path: Path, x: torch.Tensor) -> torch.Tensor:
+    import warnings
+
+    with warnings.catch_warnings(), torch.no_grad():
+        warnings.simplefilter("ignore")  # torch.jit is deprecated in favour of torch.export, still supported
+        return torch.jit.load(str(path)).eval()(x)
+
+
+def model_card_fields(run) -> dict:
+    """What model.json says about where the model came from and how good it is."""
+    from mnistmax import __version__
+    from mnistmax.config import used_config
+
+    eval_json = run.run_dir / "eval" / "eval.json"
+    metrics = None
+    if eval_json.is_file():
+        rows = json.loads(eval_json.read_text())
+        try:
+            metrics = {"headline": type(run.task).headline(rows), "command": f"mnistmax eval {run.run_dir}"}
+        except Exception:  # an eval.json from an older layout: still export, without the numbers
+            metrics = None
+    return {"mnistmax_version": __version__, "export_version": EXPORT_VERSION, "task": run.cfg.task,
+            "network": run.cfg.model.name, "arguments": {k: v for k, v in used_config(run.cfg)["model"].items() if k != "name"},
+            "capabilities": sorted(type(run.task).capabilities), "run": str(run.run_dir),
+            "checkpoint": run.checkpoint, "config": used_config(run.cfg), "metrics": metrics,
+            "preprocessing": {"input": "(B, 1, 28, 28) float32 in [0, 1], light ink on black (MNIST form)",
+                              "binarize": (run.cfg.data.threshold if run.cfg.data.binarize else None),
+                              "from_pictures": "mnistmax.data.preprocess.to_mnist: polarity, 20x20 box, centre "
+                                               "of mass at (14, 14)"}}
+
+
+def export_run(run, fmt: str, out_dir: Path | None = None, force: bool = False, echo=print) -> Path:
+    """Write `fmt` files and model.json into out_dir (default <run>/export); returns model.json."""
+    from mnistmax.data.datamodule import clean_images
+    from mnistmax.runs import write_atomic, write_json
+
+    if fmt not in FORMATS:
+        raise ExportError(f"--format {fmt!r}: use one of {', '.join(FORMATS)}")
+    out_dir = Path(out_dir or run.run_dir / "export")
+    task = run.task.eval().cpu()
+    gs = graphs(task)
+    files = {"onnx": [out_dir / f"{g.name}.onnx" for g in gs],
+             "torchscript": [out_dir / f"{g.name}.torchscript.pt" for g in gs],
+             "safetensors": [out_dir / "model.safetensors"]}[fmt]
+    taken = [p for p in files if p.exists()]
+    if taken and not force:
+        raise ExportError(f"{taken[0]} exists; pass --force to replace it")
+    out_dir.mkdir(parents=True, exist_ok=True)
+    meta_path = out_dir / "model.json"
+    meta = json.loads(meta_path.read_text()) if meta_path.is_file() else {}
+    meta.update(model_card_fields(run))
+    meta.setdefault("files", {})
+    images = clean_images(run.test_images[:5], run.cfg) if fmt != "safetensors" else None
+    if fmt == "safetensors":
+        safetensors_torch = _need("safetensors.torch")
+        state = {k: v.detach().cpu().contiguous() for k, v in task.net.state_dict().items()}
+        write_atomic(files[0], safetensors_torch.save(state))
+        meta["files"]["model.safetensors"] = {"weights": "network state_dict (task.net)", "tensors": len(state)}
+    else:
+        for g, path in zip(gs, files):
+            trace_with = example_input(g, images[:2])
+            check_with = example_input(g, images)  # another batch size than traced: the batch axis is dynamic
+            tmp = path.with_name(f".{path.name}.tmp")
+            (export_onnx if fmt == "onnx" else export_torchscript)(g, task, trace_with, tmp)
+            with torch.no_grad():
+                want = g.fn(check_with).float()
+            got = (run_onnx if fmt == "onnx" else run_torchscript)(tmp, check_with).float()
+            diff = float((got - want).abs().max())
+            if diff > TOLERANCE or got.shape != want.shape:
+                tmp.unlink(missing_ok=True)
+                raise ExportError(f"{fmt} export of {g.name} does not match PyTorch (max abs diff {diff:.2e} > "
+                                  f"{TOLERANCE:g}); nothing written")
+            tmp.replace(path)
+            meta["files"][path.name] = {"method": g.method, "input": {"name": g.input_name, "shape": g.input_shape,
+                                                                      "range": g.input_range},
+                                        "output": {"name": g.output_name, "shape": g.output_shape,
+                                                   "range": g.output_range},
+                                        "max_abs_diff_vs_pytorch": diff, "checked_batch": len(check_with)}
+            echo(f"wrote {path} (max abs diff vs PyTorch {diff:.1e} on {len(check_with)} test digits)")
+    write_json(meta_path, meta)
+    return meta_path
+
+
+def read_export(folder: Path) -> dict:
+    """model.json of an export folder, checked for a layout this version reads."""
+    path = Path(folder) / "model.json"
+    try:
+        meta = json.loads(path.read_text())
+    except (OSError, ValueError) as exc:
+        raise ExportError(f"{path}: unreadable model.json ({exc})") from None
+    if meta.get("export_version") != EXPORT_VERSION:
+        raise ExportError(f"{folder} was exported by mnistmax {meta.get('mnistmax_version', '?')} (export layout "
+                          f"{meta.get('export_version', '?')}); this mnistmax reads layout {EXPORT_VERSION}: "
+                          "export the run again")
+    return meta
+
+
+def load_export(folder: Path):
+    """(task, cfg) from an export folder's model.json and model.safetensors."""
+    from mnistmax.config import read_run_config
+    from mnistmax.tasks import build_task
+
+    meta = read_export(folder)
+    weights = Path(folder) / "model.safetensors"
+    if not weights.is_file():
+        raise ExportError(f"{folder} has no model.safetensors; export the run with --format safetensors to load it "
+                          "in Python (ONNX / TorchScript files run in their own runtimes)")
+    safetensors_torch = _need("safetensors.torch")
+    cfg = read_run_config(meta["config"], f"{folder / 'model.json'} (its config)")
+    task = build_task(cfg)
+    try:
+        task.net.load_state_dict(safetensors_torch.load_file(str(weights)), strict=True)
+    except RuntimeError as exc:
+        raise ExportError(f"{weights} does not match {cfg.model.name}: {str(exc).splitlines()[0][:160]}") from None
+    return task, cfg

@@ -1,0 +1,134 @@
+"""mnistmax export: ONNX and TorchScript match PyTorch for every registered network; safetensors
+loads back through mnistmax.load; model.json describes the model."""
+
+import builtins
+import json
+
+import numpy as np
+import pytest
+import torch
+
+import mnistmax
+from mnistmax.config import load_config
+from mnistmax.data.sources import load_embedded
+from mnistmax.export import TOLERANCE, ExportError, export_run, run_onnx, run_torchscript
+from mnistmax.registry import get_entry, list_models
+from mnistmax.runs import load_run
+from mnistmax.tasks import build_task
+from tests.helpers import ROOT, TINY_ANY, fake_run, invoke, one_error_line
+
+RECIPE = {"denoise": "quick.yaml", "autoencoder": "models/conv_ae.yaml", "vae": "models/vae.yaml",
+          "encoder": "models/simclr.yaml", "classifier": "models/classifier.yaml"}
+SMALL = {"denoise": ["model.base_ch=8"], "encoder": []}
+
+
+def run_of(tmp_path, name: str):
+    family = get_entry(name).family
+    extra = [f"model.name={name}"] if family in ("denoise", "encoder") else []
+    if name.startswith("ablation_"):
+        extra += ["data.binarize=true", "noise.kind=add_mixed", "noise.eval_kinds=[add_mixed]", "train.loss=precision_bce"]
+    cfg = load_config(ROOT / "configs" / RECIPE[family], [*TINY_ANY, *extra, *SMALL.get(family, [])])
+    torch.manual_seed(0)
+    return fake_run(tmp_path, {"state_dict": build_task(cfg).state_dict()}, cfg=cfg)
+
+
+@pytest.mark.parametrize("name", list_models())
+def test_onnx_matches_pytorch_for_every_network(tmp_path, name):
+    run = load_run(run_of(tmp_path, name))
+    meta = json.loads(export_run(run, "onnx", echo=lambda *_: None).read_text())
+    for file, info in meta["files"].items():
+        assert info["max_abs_diff_vs_pytorch"] <= TOLERANCE
+        # run it again here, at a batch size never seen, against the PyTorch function
+        if info["input"]["name"] == "latent":
+            x = torch.randn(7, info["input"]["shape"][1])
+            want = run.task.decode(x)
+        else:
+            x = (load_embedded().train_images[:7, None].float() / 255)
+            if run.cfg.data.binarize:
+                x = (x >= run.cfg.data.threshold).float()
+            method = {"denoise": "reconstruct"}.get(info["method"], info["method"])
+            want = getattr(run.task, method)(x)
+        got = run_onnx(run.run_dir / "export" / file, x)
+        assert got.shape == want.shape and float((got - want).abs().max()) <= TOLERANCE
+
+
+@pytest.mark.parametrize("name", ["unet_dae", "ablation_unet_dae", "conv_ae", "simple_cnn", "cnn_classifier"])
+def test_torchscript_matches_pytorch(tmp_path, name):
+    run = load_run(run_of(tmp_path, name))
+    meta = json.loads(export_run(run, "torchscript", echo=lambda *_: None).read_text())
+    main = run.run_dir / "export" / "model.torchscript.pt"
+    assert meta["files"]["model.torchscript.pt"]["max_abs_diff_vs_pytorch"] <= TOLERANCE
+    x = load_embedded().train_images[:3, None].float() / 255
+    if run.cfg.data.binarize:
+        x = (x >= 0.5).float()
+    out = run_torchscript(main, x)
+    assert out.shape[0] == 3
+
+
+def test_gated_export_never_adds_ink(tmp_path):
+    run = load_run(run_of(tmp_path, "ablation_unet_dae"))
+    export_run(run, "onnx", echo=lambda *_: None)
+    x = (torch.rand(6, 1, 28, 28) > 0.7).float()
+    out = run_onnx(run.run_dir / "export" / "model.onnx", x)
+    assert bool((out <= x + 1e-6).all())
+
+
+def test_safetensors_folder_loads_back_with_the_same_outputs(tmp_path):
+    run_dir = run_of(tmp_path, "unet_dae")
+    result = invoke("export", run_dir, "--format", "safetensors")
+    assert result.exit_code == 0, result.output
+    folder = run_dir / "export"
+    meta = json.loads((folder / "model.json").read_text())
+    assert meta["network"] == "unet_dae" and meta["arguments"]["base_ch"] == 8 and meta["task"] == "denoise"
+    assert meta["preprocessing"]["input"].startswith("(B, 1, 28, 28)")
+    x = load_embedded().train_images[:4].numpy()
+    assert np.array_equal(mnistmax.load(folder).denoise(x), mnistmax.load(run_dir).denoise(x))
+
+
+def test_model_json_keeps_every_format_and_the_eval_numbers(tmp_path):
+    run_dir = run_of(tmp_path, "unet_dae")
+    (run_dir / "eval").mkdir()
+    (run_dir / "eval" / "eval.json").write_text(json.dumps(
+        [{"noise": "gaussian", "level": 0.5, "method": "unet_dae", "psnr": 20.0, "ssim": 0.8, "mse": 0.01}]))
+    for fmt in ("onnx", "safetensors"):
+        assert invoke("export", run_dir, "--format", fmt).exit_code == 0
+    meta = json.loads((run_dir / "export" / "model.json").read_text())
+    assert {"model.onnx", "model.safetensors"} <= set(meta["files"])
+    assert meta["metrics"]["command"].startswith("mnistmax eval")
+
+
+def test_existing_files_need_force_and_bad_format_is_refused(tmp_path):
+    run_dir = run_of(tmp_path, "conv_dae")
+    assert invoke("export", run_dir).exit_code == 0
+    again = invoke("export", run_dir)
+    assert again.exit_code == 2 and "exists; pass --force" in one_error_line(again)
+    assert invoke("export", run_dir, "--force").exit_code == 0
+    bad = invoke("export", run_dir, "--format", "tflite")
+    assert bad.exit_code == 2 and "onnx, torchscript, safetensors" in one_error_line(bad)
+
+
+def test_export_folder_from_another_version_is_refused(tmp_path):
+    run_dir = run_of(tmp_path, "conv_dae")
+    assert invoke("export", run_dir, "--format", "safetensors").exit_code == 0
+    meta_path = run_dir / "export" / "model.json"
+    meta = json.loads(meta_path.read_text())
+    meta["export_version"] = 99
+    meta_path.write_text(json.dumps(meta))
+    with pytest.raises(ExportError, match="export the run again"):
+        mnistmax.load(run_dir / "export")
+
+
+def test_missing_extra_says_how_to_install_it(tmp_path, monkeypatch):
+    run = load_run(run_of(tmp_path, "conv_dae"))
+    real_import = builtins.__import__
+
+    def no_onnx(name, *args, **kwargs):
+        if name == "onnx" or name.startswith("onnx."):
+            raise ImportError(name)
+        return real_import(name, *args, **kwargs)
+
+    monkeypatch.setattr(builtins, "__import__", no_onnx)
+    monkeypatch.delitem(__import__("sys").modules, "onnx", raising=False)
+    with pytest.raises(ExportError, match=r"pip install 'mnistmax\[export\]'"):
+        export_run(run, "onnx", echo=lambda *_: None)
+    assert not (run.run_dir / "export" / "model.onnx").exists()
