@@ -40,7 +40,7 @@ quick: .venv/.installed ## train + evaluate configs/quick.yaml (under a minute)
 full-pipeline: .venv/.installed ## train -> eval -> pictures -> limitations -> HTML report (default config, < 10 min)
 	$(MNISTMAX) train --config $(CONFIG) $(OVERRIDES)
 	$(MNISTMAX) eval latest
-	$(MAKE) --no-print-directory viz RUN=latest
+	$(MNISTMAX) viz all latest
 	$(MNISTMAX) compare limitations latest
 	$(MNISTMAX) report latest
 
