@@ -95,6 +95,8 @@ def test_model_json_keeps_every_format_and_the_eval_numbers(tmp_path):
     meta = json.loads((run_dir / "export" / "model.json").read_text())
     assert {"model.onnx", "model.safetensors"} <= set(meta["files"])
     assert meta["metrics"]["command"].startswith("mnistmax eval")
+    card = (run_dir / "README.md").read_text()  # the model card names the exported files
+    assert "`export/model.onnx`" in card and "| 20 |" in card
 
 
 def test_existing_files_need_force_and_bad_format_is_refused(tmp_path):

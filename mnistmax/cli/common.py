@@ -20,9 +20,23 @@ app = typer.Typer(
          "what is trained and how it is evaluated; `mnistmax models` lists the networks each task takes and their "
          "arguments.",
     no_args_is_help=True,
-    add_completion=False,
+    add_completion=True,  # --install-completion / --show-completion for bash, zsh, fish, PowerShell
     pretty_exceptions_enable=False,
 )
+
+
+def _version(value: bool) -> None:
+    if value:
+        from mnistmax import __version__
+
+        typer.echo(f"mnistmax {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def _main(version: bool = typer.Option(False, "--version", callback=_version, is_eager=True,
+                                       help="print the version and exit")):
+    """mnistmax: train, evaluate, picture and compare models on MNIST-style digits."""
 config_app = typer.Typer(help="Inspect configs.", no_args_is_help=True)
 app.add_typer(config_app, name="config")
 latent_app = typer.Typer(help="Explore the latent space of a conv_ae or vae_conv run.", no_args_is_help=True)
@@ -34,7 +48,8 @@ app.add_typer(viz_app, name="viz")
 # every cell of a wide table (compare models) to one or two characters. COLUMNS still wins.
 console = Console(width=None if sys.stdout.isatty() or os.environ.get("COLUMNS") else 200)
 OVERRIDES = typer.Argument(None, help="KEY=VALUE overrides, e.g. train.epochs=3 model.name=conv_dae", show_default=False)
-CONFIG = typer.Option(..., "--config", "-c", help="YAML config file, e.g. configs/mnist.yaml")
+CONFIG = typer.Option(..., "--config", "-c", help="YAML config file, or a shipped recipe by name (mnist, "
+                      "models/simclr; `mnistmax config list`)")
 RUN = typer.Argument(..., help="run directory, run name under outputs/runs, or 'latest'")
 CHECKPOINT = typer.Option(None, "--checkpoint", help="best, last, interrupted or a .ckpt path (default: eval.checkpoint)")
 

@@ -15,7 +15,8 @@ from mnistmax.cli.common import (CHECKPOINT, CONFIG, OVERRIDES, RUN, app, config
 
 @app.command()
 @handle_errors
-def train(config: Optional[Path] = typer.Option(None, "--config", "-c", help="YAML config file, e.g. configs/mnist.yaml"),
+def train(config: Optional[Path] = typer.Option(None, "--config", "-c", help="YAML config file, or a shipped recipe by "
+                                                "name (mnist, models/simclr; `mnistmax config list`)"),
           overrides: Optional[List[str]] = OVERRIDES,
           resume: Optional[Path] = typer.Option(None, "--resume", help="continue this run directory from its last.ckpt")):
     """Train a model; writes outputs/runs/<name>-<time>/ and prints where (or --resume a run)."""
@@ -112,14 +113,31 @@ def info(root: str = typer.Option("data", help="folder searched for local datase
 @app.command()
 @handle_errors
 def report(run: str = RUN):
-    """One self-contained HTML page for a run -> reports/index.html (makes missing pictures and eval)."""
+    """One self-contained HTML page for a run -> reports/index.html (makes missing pictures and eval),
+    and its model card -> README.md."""
     from mnistmax.report import prepare_and_build
     from mnistmax.runs import resolve_run
     from mnistmax.training import quiet_lightning
 
+    from mnistmax.report.card import write_model_card
+
     quiet_lightning()
-    path = prepare_and_build(resolve_run(run), warn=lambda m: typer.echo(m, err=True))
+    run_dir = resolve_run(run)
+    path = prepare_and_build(run_dir, warn=lambda m: typer.echo(m, err=True))
+    echo(f"model card: {write_model_card(run_dir)}")
     echo(f"report: {path.resolve()}")
+
+
+@config_app.command("list")
+@handle_errors
+def config_list():
+    """The shipped recipes, by the name `-c` takes (`mnistmax train -c models/simclr`), with their first comment line."""
+    from mnistmax.config.load import PACKAGED, packaged_recipes
+
+    for name in packaged_recipes():
+        first = next((ln.lstrip("# ").strip() for ln in (PACKAGED / f"{name}.yaml").read_text().splitlines()
+                      if ln.startswith("#")), "")
+        typer.echo(f"{name:<22} {first}")
 
 
 @config_app.command("show")

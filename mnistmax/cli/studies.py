@@ -128,6 +128,9 @@ def ui(port: int = typer.Option(5000, help="port on 127.0.0.1"),
     import subprocess
     import sys
 
+    from mnistmax.training.tracking import require_mlflow
+
+    require_mlflow()
     uri = store if "://" in store else f"sqlite:///{Path(store).resolve()}"
     exe = shutil.which("mlflow") or str(Path(sys.executable).with_name("mlflow"))
     echo(f"MLflow UI: http://127.0.0.1:{port}  (store {uri}; Ctrl-C to stop)")

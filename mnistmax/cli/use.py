@@ -227,4 +227,9 @@ def export(run: str = RUN,
     from mnistmax.export import export_run
     from mnistmax.runs import load_run
 
-    echo(f"wrote {export_run(load_run(run, checkpoint), format, output, force, echo=echo)}")
+    from mnistmax.report.card import write_model_card
+
+    loaded = load_run(run, checkpoint)
+    echo(f"wrote {export_run(loaded, format, output, force, echo=echo)}")
+    if output is None or Path(output).resolve() == (loaded.run_dir / "export").resolve():
+        echo(f"wrote {write_model_card(loaded.run_dir)} (model card)")

@@ -74,9 +74,32 @@ def deep_merge(base: dict, update: dict) -> dict:
     return out
 
 
+PACKAGED = Path(__file__).resolve().parents[1] / "configs"  # the shipped recipes (package data)
+
+
+def packaged_recipes() -> list[str]:
+    """Names of the shipped recipes, as `-c` takes them: mnist, models/simclr, grid/denoise, ..."""
+    return sorted(p.relative_to(PACKAGED).with_suffix("").as_posix() for p in PACKAGED.rglob("*.yaml"))
+
+
+def resolve_config(path: str | Path) -> Path:
+    """A config file given as a path, or a shipped recipe given by name (`mnist`,
+    `models/simclr`, with or without .yaml): a file at the path wins."""
+    path = Path(path)
+    for candidate in (path, path.with_name(path.name + ".yaml"), PACKAGED / path,
+                      PACKAGED / path.with_name(path.name + ".yaml")):
+        if candidate.is_file():
+            return candidate
+    if path.exists():
+        return path  # a folder: read_yaml_mapping says what is wrong
+    names = packaged_recipes()
+    raise ConfigError(f"config {str(path)!r} not found: no such file, and no shipped recipe of that name "
+                      f"(recipes: {', '.join(n for n in names if n != 'base')})")
+
+
 def read_config_layers(path: str | Path, _seen: tuple = ()) -> tuple[dict, dict]:
     """(what `extends:` brings in, merged; this file's own keys)."""
-    path = Path(path)
+    path = Path(path) if _seen else resolve_config(path)
     if path.resolve() in _seen:
         raise ConfigError(f"config file {str(path)!r} extends itself (cycle through {', '.join(map(str, _seen))})")
     raw = read_yaml_mapping(path)

@@ -73,7 +73,9 @@ def read_splits_file(path: str, labels: torch.Tensor, folds: int) -> torch.Tenso
 
 class Tracker:
     def __init__(self, tracking_uri: str, experiment: str):
-        import mlflow
+        from mnistmax.training.tracking import require_mlflow
+
+        mlflow = require_mlflow()
 
         self.tracking_uri = tracking_uri
         self.experiment_id = mlflow_experiment_id(tracking_uri, experiment)  # safe with several workers

@@ -40,7 +40,9 @@ class GridSpec(BaseModel):
 def load_grid(path: str | Path) -> tuple[GridSpec, dict]:
     """(spec, base config as a raw dict); every combination is validated up front so a typo
     in the grid fails before the first job runs."""
-    path = Path(path)
+    from mnistmax.config.load import resolve_config
+
+    path = resolve_config(path)  # a file, or a shipped grid by name (grid/denoise)
     raw = read_yaml_mapping(path)
     try:
         spec = GridSpec.model_validate(raw)

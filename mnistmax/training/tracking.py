@@ -35,9 +35,21 @@ def sqlite_store_lock(tracking_uri: str):
         yield
 
 
+def require_mlflow():
+    """The mlflow module, or one line saying how to install the extra."""
+    try:
+        import mlflow
+    except ImportError:
+        from mnistmax.errors import ConfigError
+
+        raise ConfigError("MLflow is not installed (logging.mlflow, grid and ui need it): "
+                          "pip install 'mnistmax[mlflow]'") from None
+    return mlflow
+
+
 def mlflow_experiment_id(tracking_uri: str, experiment: str) -> str:
     """Set up the store and find or create the experiment, one process at a time."""
-    import mlflow
+    mlflow = require_mlflow()
 
     with sqlite_store_lock(tracking_uri):
         client = mlflow.MlflowClient(tracking_uri=tracking_uri)

@@ -44,7 +44,7 @@ def test_model_option_is_a_real_argument():
 
 def test_model_section_shows_every_argument_it_builds_with():
     cfg = load_config(ROOT / "configs/models/resnet_dae.yaml")
-    assert cfg.model.options() == {"base_ch": 32, "num_downs": 1, "num_blocks": 4}
+    assert cfg.model.options() == {"base_ch": 16, "num_downs": 1, "num_blocks": 4}
     assert "num_blocks: 4" in dump_yaml(cfg)
 
 

@@ -91,6 +91,9 @@ def test_report_is_self_contained_and_has_the_eval_table(pictured_run):
                     "Best and worst test digits", "Config"):
         assert heading in page
     assert "data:image/gif;base64," in page
+    card = (pictured_run / "README.md").read_text()  # the model card, written with the report
+    for part in ("## Numbers", "| noise | sigma |", "## Use it", "mnistmax.load("):
+        assert part in card
 
 
 def test_viz_on_a_missing_run_is_one_line(tmp_path):
