@@ -26,13 +26,14 @@ def main(argv=None) -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("run", help="run directory, run name or 'latest'")
     p.add_argument("--images", type=int, default=10_000)
-    p.add_argument("--batch-size", type=int, default=1000)
+    p.add_argument("--batch-size", type=int, default=256)
     p.add_argument("--repeats", type=int, default=3)
     args = p.parse_args(argv)
 
     import onnxruntime as ort
 
     import mnistmax
+    from mnistmax.api import Classification
     from mnistmax.export import export_run, graphs
     from mnistmax.runs import load_run
 
@@ -53,7 +54,7 @@ def main(argv=None) -> int:
 
         def torch_all():
             out = getattr(model, method)(x)
-            return out.numpy() if isinstance(out, torch.Tensor) else (out.all if hasattr(out, "all") else out)
+            return out.all if isinstance(out, Classification) else out
 
         results = {}
         for label, fn in (("PyTorch (mnistmax.load)", torch_all), ("onnxruntime", onnx_all)):

@@ -34,7 +34,7 @@ def embed(run: str = RUN,
           checkpoint: str = CHECKPOINT,
           no_preprocess: bool = typer.Option(False, "--no-preprocess", help="image files are already MNIST-style 28x28"),
           device: str = typer.Option("cpu", "--device", help="cpu, cuda, mps"),
-          batch_size: int = typer.Option(1000, "--batch-size", min=1),
+          batch_size: int = typer.Option(256, "--batch-size", min=1),
           force: bool = typer.Option(False, "--force", help="overwrite OUTPUT")):
     """An encoder run's embeddings -> NPZ: of your images (embeddings, names), or of every split
     of its data when no input is given (embeddings, labels, split)."""

@@ -15,7 +15,7 @@ INPUTS = typer.Argument(..., help="image files (PNG, JPEG, ...), folders of them
 NO_PREPROCESS = typer.Option(False, "--no-preprocess", help="image files are already MNIST-style 28x28 digits "
                              "(light on dark); default: fit each the MNIST way (polarity, 20x20 box, centre of mass)")
 DEVICE = typer.Option("cpu", "--device", help="cpu, cuda, cuda:1, mps")
-BATCH = typer.Option(1000, "--batch-size", min=1, help="images per forward pass")
+BATCH = typer.Option(256, "--batch-size", min=1, help="images per forward pass")
 PROGRESS_FROM = 300  # a progress bar for more images than this
 
 
@@ -202,7 +202,7 @@ def sample(run: str = RUN, n: int = typer.Option(64, "-n", min=1, help="how many
     from mnistmax.runs import write_atomic
     from mnistmax.userfiles import check_free
 
-    model = _model(run, checkpoint, "cpu", 1000)
+    model = _model(run, checkpoint, "cpu", 256)
     check_free([output], force)
     images = model.sample(n, seed=seed, mode=mode)
     if output.suffix.lower() == ".npy":
