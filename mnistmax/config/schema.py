@@ -94,6 +94,9 @@ class NoiseConfig(Section):
     test_sigmas: list[Level] = Field(default_factory=lambda: [0.1, 0.2, 0.3, 0.5, 0.7, 1.0])
     eval_kinds: list[str] | None = None
     clip: bool = True
+    # share of every training batch left clean (input = target), so the model learns to leave
+    # clean digits alone; eval then adds σ = 0 to its table
+    clean_ratio: float = Field(0.0, ge=0.0, lt=1.0)
 
     @field_validator("kind")
     @classmethod
@@ -125,6 +128,12 @@ class NoiseConfig(Section):
 
     def kinds_to_evaluate(self) -> list[str]:
         return self.eval_kinds or [self.kind]
+
+    def levels_to_evaluate(self) -> list[float]:
+        """test_sigmas, with 0 (clean inputs) first when the model trained on clean inputs too."""
+        if self.clean_ratio > 0 and 0.0 not in self.test_sigmas:
+            return [0.0, *self.test_sigmas]
+        return list(self.test_sigmas)
 
 
 class TrainConfig(Section):

@@ -225,6 +225,13 @@ def noisy_batch(images: torch.Tensor, labels: torch.Tensor, cfg: RunConfig, gene
     n = cfg.noise
     sigma = sample_levels(len(clean), n.train_sigmas, n.train_sigma_range, generator, clean.device)
     noisy = apply_noise(n.kind, clean, sigma, generator=generator, clip=n.clip)
+    if training and n.clean_ratio > 0:  # exactly round(clean_ratio * B) images of the batch stay clean
+        device = generator.device if generator is not None else clean.device
+        keep = torch.randperm(len(clean), generator=generator, device=device)[:round(n.clean_ratio * len(clean))]
+        keep = keep.to(clean.device)
+        noisy[keep] = clean[keep]
+        sigma = sigma.clone()
+        sigma[keep] = 0.0
     return {"noisy": noisy, "clean": clean, "sigma": sigma, "labels": labels}
 
 

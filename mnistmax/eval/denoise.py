@@ -59,7 +59,7 @@ def evaluate_methods(
     chunk = CPU_FORWARD_CHUNK if torch.device(device).type == "cpu" else None
     methods = {name: in_chunks(method, chunk) for name, method in methods.items()}
     for kind in cfg.noise.kinds_to_evaluate():
-        for sigma in cfg.noise.test_sigmas:
+        for sigma in cfg.noise.levels_to_evaluate():
             sums = {name: dict.fromkeys((*METRIC_KEYS, "lpips"), 0.0) for name in methods}
             counts = {name: dict.fromkeys(COUNT_KEYS, 0) for name in methods}
             for noisy, clean in noisy_test_batches(images, kind, sigma, cfg, device):
