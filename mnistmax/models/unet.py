@@ -6,7 +6,7 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-from mnistmax.models.layers import ConvBlock, Depth, SelfAttention2d, Width, pad_to_multiple
+from mnistmax.models.layers import ConvBlock, SelfAttention2d, UNetDepth, Width, pad_to_multiple
 from mnistmax.registry import register_model
 
 
@@ -39,10 +39,10 @@ class UNet(nn.Module):
 
 
 @register_model("unet_dae")
-def unet_dae(base_ch: Width = 32, num_downs: Depth = 2) -> UNet:
+def unet_dae(base_ch: Width = 32, num_downs: UNetDepth = 2) -> UNet:
     return UNet(base_ch, num_downs)
 
 
 @register_model("attention_dae")
-def attention_dae(base_ch: Width = 32, num_downs: Depth = 2) -> UNet:
+def attention_dae(base_ch: Width = 32, num_downs: UNetDepth = 2) -> UNet:
     return UNet(base_ch, num_downs, attention=True)

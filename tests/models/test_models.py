@@ -56,6 +56,15 @@ def test_num_downs(name, num_downs):
     assert getattr(model, "num_downs", num_downs) == num_downs
 
 
+@pytest.mark.parametrize("name", ["unet_dae", "attention_dae", "ablation_unet_dae"])
+def test_unet_depth_four_pads_and_crops_back_to_28(name):
+    model = create_model(name, base_ch=8, num_downs=4)  # 28 -> padded to 32 -> 16 -> 8 -> 4 -> 2
+    x = torch.rand(3, 1, 28, 28)
+    assert model(x).shape == (3, 1, 28, 28)
+    check_forward_backward(model, x)
+    assert count_parameters(model) > count_parameters(create_model(name, base_ch=8, num_downs=3))
+
+
 @pytest.mark.parametrize("name", MODELS)
 def test_num_downs_changes_the_network(name):
     if "num_downs" not in get_entry(name).accepted_kwargs():
