@@ -8,7 +8,7 @@ from __future__ import annotations
 import torch
 import torch.nn as nn
 
-from mnistmax.models.layers import ConvBlock, Count, Depth, ResBlock, Width, pad_to_multiple
+from mnistmax.models.layers import ConvBlock, Count, Depth, LatentDim, ResBlock, Width, pad_to_multiple
 from mnistmax.registry import register_model
 
 
@@ -37,6 +37,34 @@ class ConvDAE(nn.Module):
         z = self.stem(x)  # (B, c, H, W)
         for layer in self.down:
             z = layer(z)  # (B, 2c, H/2, W/2) ...
+        for layer in self.up:
+            z = layer(z)
+        return torch.sigmoid(self.head(z))[..., :h, :w]
+
+
+@register_model("cdae")
+class DenseLatentDAE(ConvDAE):
+    """conv_dae with a dense bottleneck (seed 002's convolutional denoising autoencoder): the
+    encoder's feature map is flattened to `latent_dim` numbers and expanded back before the
+    decoder, so `latent_dim` decides how much of the input can pass."""
+
+    def __init__(self, base_ch: Width = 32, num_downs: Depth = 2, latent_dim: LatentDim = 128):
+        super().__init__(base_ch, num_downs)
+        self.latent_dim = latent_dim
+        side = -(-28 // 2**num_downs)  # 28 padded to a multiple of 2^depth, then halved num_downs times
+        self.shape = (base_ch * 2**num_downs, side, side)
+        flat = self.shape[0] * side * side
+        self.to_latent = nn.Linear(flat, latent_dim)
+        self.from_latent = nn.Sequential(nn.Linear(latent_dim, flat), nn.SiLU())
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if tuple(x.shape[-2:]) != (28, 28):
+            raise ValueError(f"cdae's dense latent takes 28x28 images, not {tuple(x.shape[-2:])}")
+        x, (h, w) = pad_to_multiple(x, 2**self.num_downs)
+        z = self.stem(x)
+        for layer in self.down:
+            z = layer(z)
+        z = self.from_latent(self.to_latent(z.flatten(1))).view(-1, *self.shape)  # (B, latent_dim) in between
         for layer in self.up:
             z = layer(z)
         return torch.sigmoid(self.head(z))[..., :h, :w]

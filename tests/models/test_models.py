@@ -71,6 +71,9 @@ def test_num_downs_changes_the_network(name):
         pytest.skip(f"{name} has no num_downs")
     small = count_parameters(create_model(name, base_ch=8, num_downs=1))
     large = count_parameters(create_model(name, base_ch=8, num_downs=3))
+    if name.endswith("cdae"):  # the dense layers dominate, and a deeper encoder flattens a smaller map
+        assert large < small
+        return
     assert large > small
 
 
@@ -109,6 +112,10 @@ def test_eval_mode_images_are_independent_and_deterministic(name):
 
 @pytest.mark.parametrize("name", MODELS)
 def test_other_image_sizes_are_padded_and_cropped(name):
+    if name.endswith("cdae"):  # a dense latent is sized for 28x28 inputs
+        with pytest.raises(ValueError, match="28x28"):
+            create_model(name, base_ch=8)(torch.rand(2, 1, 30, 22))
+        return
     model = create_model(name, base_ch=8).eval()
     with torch.no_grad():
         out = model(torch.rand(2, 1, 30, 22))
@@ -198,3 +205,18 @@ def test_count_parameters():
     assert count_parameters(model) == 8
     assert count_parameters(model, trainable_only=True) == 6
 
+
+
+def test_cdae_latent_dim_is_a_real_bottleneck():
+    sizes = [count_parameters(create_model("cdae", base_ch=8, latent_dim=d)) for d in (64, 128, 256)]
+    assert sizes[0] < sizes[1] < sizes[2]
+    model = create_model("cdae", base_ch=8, latent_dim=16)
+    assert model.to_latent.out_features == 16 and model(torch.rand(2, 1, 28, 28)).shape == (2, 1, 28, 28)
+    check_forward_backward(model, torch.rand(4, 1, 28, 28))
+
+
+def test_seed_002_grid_over_latent_dim_validates():
+    from mnistmax.experiments.spec import load_grid
+
+    spec, _ = load_grid("grid/cdae")
+    assert spec.grid["model.latent_dim"] == [64, 128, 256] and spec.cv.folds == 3
