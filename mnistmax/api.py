@@ -18,20 +18,18 @@ outputs keep the input's dtype (uint8 in, uint8 out). Large inputs run in chunks
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, NamedTuple
 
 import numpy as np
 import torch
 
-from mnistmax.data.preprocess import ImageError, to_mnist
+from mnistmax.data.inputs import Batch, ImageError, to_batch
 from mnistmax.errors import MnistmaxError, RunError
 
 # images per forward pass: on a 2-core fp32 CPU the default U-Net ran 1,280 img/s at 256, 1,170 at 32
 # and 740 at 1,000 (scripts/bench_inference.py); larger batches only pay on a GPU (device="cuda")
 BATCH_SIZE = 256
-IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".gif", ".tif", ".tiff", ".webp", ".pgm", ".ppm")
 
 
 class CapabilityError(MnistmaxError):
@@ -44,180 +42,6 @@ class Classification(NamedTuple):
     digits: Any         # (B,) int64 predicted digit (a scalar for one image)
     probabilities: Any  # (B,) probability of that digit
     all: Any            # (B, classes) every class's probability
-
-
-@dataclass
-class Batch:
-    """Images as the network takes them, and how to give results back in the input's form."""
-
-    images: torch.Tensor  # (B, 1, 28, 28) float32 in [0, 1]
-    kind: str             # tensor, array, pil, list
-    shape: tuple          # the input's shape (tensor / array)
-    dtype: Any            # the input's dtype (tensor / array)
-    single: bool          # one image given (no batch axis)
-
-    def images_back(self, out: torch.Tensor):
-        """(B, 1, 28, 28) float outputs -> the input's kind, dtype and shape."""
-        out = out.detach().float().cpu().clamp(0, 1)
-        if self.kind in ("pil", "list"):
-            from PIL import Image
-
-            pictures = [Image.fromarray(np.round(o[0].numpy() * 255).astype(np.uint8)) for o in out]
-            return pictures[0] if self.kind == "pil" else pictures
-        if self.dtype in (torch.uint8, np.uint8, np.dtype(np.uint8)):
-            out = torch.round(out * 255).to(torch.uint8)
-        elif self.kind == "tensor":
-            out = out.to(self.dtype)
-        out = out.reshape(self.shape)
-        if self.kind == "array":
-            arr = out.numpy()
-            return arr if arr.dtype == np.uint8 else arr.astype(self.dtype)
-        return out
-
-    def vectors_back(self, out: torch.Tensor):
-        """(B, D) outputs -> a tensor or an array ((D,) for one image); lists and PIL give arrays."""
-        out = out.detach().float().cpu()
-        if self.single:
-            out = out[0]
-        return out if self.kind == "tensor" else out.numpy()
-
-
-def _as_unit(x: torch.Tensor, what: str) -> torch.Tensor:
-    """uint8 / bool / integer 0-255 / float 0-1 -> float32 in [0, 1], with one-line errors."""
-    if x.dtype == torch.uint8:
-        return x.float() / 255.0
-    if x.dtype == torch.bool:
-        return x.float()
-    if x.dtype.is_floating_point:
-        x = x.float()
-        if not torch.isfinite(x).all():
-            raise ImageError(f"{what} has NaN or infinite values")
-        if x.numel() and (x.min() < 0 or x.max() > 1):
-            raise ImageError(f"{what}: float values must lie in [0, 1] (got {x.min():.3g} .. {x.max():.3g}); "
-                             "pass uint8 0-255 or scale to [0, 1]")
-        return x
-    if not x.dtype.is_complex and x.numel() and 0 <= int(x.min()) and int(x.max()) <= 255:
-        return x.float() / 255.0
-    raise ImageError(f"{what}: unsupported dtype {x.dtype} (use uint8 0-255 or float 0-1)")
-
-
-def _image_files(path: Path) -> list[Path]:
-    if path.is_dir():
-        files = sorted(p for p in path.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES)
-        if not files:
-            raise ImageError(f"{path}: no image files ({', '.join(IMAGE_SUFFIXES)})")
-        return files
-    if not path.is_file():
-        raise ImageError(f"{path}: no such file or folder")
-    return [path]
-
-
-def read_image(path: str | Path) -> np.ndarray:
-    """An image file as a numpy array (grayscale, colour or with alpha; 8 or 16 bits)."""
-    from PIL import Image, UnidentifiedImageError
-
-    path = Path(path)
-    if path.stat().st_size == 0:
-        raise ImageError(f"{path}: empty file")
-    try:
-        with Image.open(path) as img:
-            img.load()
-            if img.mode in ("I;16", "I;16B", "I;16L", "I"):
-                a = np.asarray(img).astype(np.int64)
-                return (np.clip(a, 0, 65535)).astype(np.uint16)
-            if img.mode not in ("L", "LA", "RGB", "RGBA"):
-                img = img.convert("RGBA" if "A" in img.getbands() else "RGB")
-            a = np.asarray(img)
-            if img.mode == "LA":  # gray + alpha -> RGBA for to_unit_gray
-                a = np.concatenate([np.repeat(a[..., :1], 3, axis=2), a[..., 1:]], axis=2)
-            return a
-    except (UnidentifiedImageError, OSError, SyntaxError) as exc:
-        raise ImageError(f"{path}: not an image file PIL can read ({str(exc).splitlines()[0][:120]})") from None
-
-
-def _pil_to_array(img) -> np.ndarray:
-    if img.mode in ("I;16", "I;16B", "I;16L", "I"):
-        return np.clip(np.asarray(img).astype(np.int64), 0, 65535).astype(np.uint16)
-    if img.mode not in ("L", "RGB", "RGBA"):
-        img = img.convert("RGBA" if "A" in img.getbands() else "RGB")
-    return np.asarray(img)
-
-
-def _one_picture(item, preprocess: bool | None) -> np.ndarray:
-    """A file's or a PIL image's pixels as a (28, 28) uint8 MNIST-style digit."""
-    a = read_image(item) if isinstance(item, (str, Path)) else _pil_to_array(item)
-    if preprocess is False:
-        from mnistmax.data.preprocess import to_unit_gray
-
-        gray = to_unit_gray(a)
-        if gray.shape != (28, 28):
-            raise ImageError(f"image is {gray.shape[0]}x{gray.shape[1]}; without preprocessing it must be 28x28 "
-                             "(drop preprocess=False / --no-preprocess to fit it the MNIST way)")
-        return np.round(gray * 255).astype(np.uint8)
-    return to_mnist(a)
-
-
-def to_batch(x, preprocess: bool | None = None) -> Batch:
-    """Any accepted input -> a Batch (see the module docstring)."""
-    from PIL import Image
-
-    if isinstance(x, (str, Path)):
-        files = _image_files(Path(x))
-        if Path(x).is_dir():
-            x = files
-        else:
-            imgs = torch.from_numpy(_one_picture(files[0], preprocess))[None, None]
-            return Batch(imgs.float() / 255.0, "pil", (28, 28), np.uint8, True)
-    if isinstance(x, Image.Image):
-        imgs = torch.from_numpy(_one_picture(x, preprocess))[None, None]
-        return Batch(imgs.float() / 255.0, "pil", (28, 28), np.uint8, True)
-    if isinstance(x, (list, tuple)):
-        if not x:
-            raise ImageError("empty list of images")
-        items = []
-        for item in x:
-            if isinstance(item, (str, Path)) and Path(item).is_dir():
-                items += _image_files(Path(item))
-            else:
-                items.append(item)
-        digits = []
-        for item in items:
-            if isinstance(item, (str, Path, Image.Image)):
-                digits.append(_one_picture(item if not isinstance(item, str) else Path(item), preprocess))
-            else:
-                b = to_batch(item, preprocess)
-                if not b.single:
-                    raise ImageError("a list must hold single images (files, PIL images or 28x28 arrays)")
-                digits.append(np.round(b.images[0, 0].numpy() * 255).astype(np.uint8))
-        imgs = torch.from_numpy(np.stack(digits))[:, None].float() / 255.0
-        return Batch(imgs, "list", (len(digits), 28, 28), np.uint8, False)
-    if isinstance(x, np.ndarray):
-        kind, dtype, t = "array", x.dtype, torch.from_numpy(np.ascontiguousarray(x))
-    elif isinstance(x, torch.Tensor):
-        kind, dtype, t = "tensor", x.dtype, x.detach().cpu()
-    else:
-        raise ImageError(f"unsupported input type {type(x).__name__}: give a tensor, an array, a PIL image, "
-                         "a file path or a list of them")
-    shape = tuple(t.shape)
-    if preprocess:
-        stack = t.reshape(-1, *shape[-2:]) if len(shape) >= 2 and shape[-1] not in (3, 4) else t[None]
-        digits = np.stack([to_mnist(a.numpy()) for a in stack])
-        imgs = torch.from_numpy(digits)[:, None].float() / 255.0
-        single = len(shape) == 2 or (len(shape) == 3 and shape[-1] in (3, 4))
-        out_shape = (28, 28) if single else (len(digits), 28, 28)
-        return Batch(imgs, kind, out_shape, dtype, single)
-    if len(shape) == 2 and shape == (28, 28):
-        imgs, single = t[None, None], True
-    elif len(shape) == 3 and shape[1:] == (28, 28):
-        imgs, single = t[:, None], False
-    elif len(shape) == 4 and shape[1:] == (1, 28, 28):
-        imgs, single = t, False
-    else:
-        raise ImageError(f"input shape {shape}: expected (28, 28), (B, 28, 28) or (B, 1, 28, 28); "
-                         "pass preprocess=True to fit other images the MNIST way")
-    if imgs.shape[0] == 0:
-        raise ImageError("empty batch (0 images)")
-    return Batch(_as_unit(imgs, "input"), kind, shape, dtype, single)
 
 
 class Model:
@@ -267,29 +91,28 @@ class Model:
         batch.images = binarized(batch.images, self.cfg)  # bitmap runs see 0/1 images, as in training
         return batch
 
+    def _apply(self, capability: str, task_method: str, x, preprocess, images_out: bool):
+        """The task's `task_method` over the inputs, results in the input's form."""
+        self._require(capability, capability)
+        batch = self._inputs(x, preprocess)
+        out = self._run(getattr(self.task, task_method), batch.images)
+        return batch.images_back(out) if images_out else batch.vectors_back(out)
+
     def denoise(self, x, preprocess: bool | None = None):
         """Clean estimates of noisy digits, in the input's kind, dtype and shape."""
-        self._require("denoise", "denoise")
-        batch = self._inputs(x, preprocess)
-        return batch.images_back(self._run(self.task.reconstruct, batch.images))
+        return self._apply("denoise", "reconstruct", x, preprocess, images_out=True)
 
     def reconstruct(self, x, preprocess: bool | None = None):
         """The model's reconstruction of (clean) digits: an autoencoder's or VAE's output, a denoiser's output."""
-        self._require("reconstruct", "reconstruct")
-        batch = self._inputs(x, preprocess)
-        return batch.images_back(self._run(self.task.reconstruct, batch.images))
+        return self._apply("reconstruct", "reconstruct", x, preprocess, images_out=True)
 
     def embed(self, x, preprocess: bool | None = None):
         """Embeddings (B, D) of an encoder run ((D,) for one image), float32."""
-        self._require("embed", "embed")
-        batch = self._inputs(x, preprocess)
-        return batch.vectors_back(self._run(self.task.embed, batch.images))
+        return self._apply("embed", "embed", x, preprocess, images_out=False)
 
     def encode(self, x, preprocess: bool | None = None):
         """Latent codes (B, latent_dim) of an autoencoder or VAE (the mean for a VAE)."""
-        self._require("encode", "encode")
-        batch = self._inputs(x, preprocess)
-        return batch.vectors_back(self._run(self.task.encode, batch.images))
+        return self._apply("encode", "encode", x, preprocess, images_out=False)
 
     def decode(self, z):
         """Latent codes (B, latent_dim) or (latent_dim,) -> images (B, 1, 28, 28) ((1, 28, 28) for one),

@@ -9,13 +9,12 @@ from __future__ import annotations
 
 import io
 import zipfile
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
-from mnistmax.api import IMAGE_SUFFIXES, read_image
-from mnistmax.data.preprocess import ImageError, to_mnist, to_unit_gray
+from mnistmax.data.inputs import IMAGE_SUFFIXES, ImageError, picture_to_digit
 from mnistmax.runs import write_atomic
 
 
@@ -24,7 +23,6 @@ class InputFile:
     path: Path
     kind: str                      # image, npy, npz, idx
     arrays: dict[str, np.ndarray]  # name -> images as the model takes them ((28, 28) or (B, 28, 28) ...)
-    original: dict[str, np.ndarray] = field(default_factory=dict)  # image files: the pixels as read
 
     def count(self) -> int:
         return sum(1 if a.ndim == 2 else len(a) for a in self.arrays.values())
@@ -92,16 +90,7 @@ def read_input(path: Path, preprocess: bool = True) -> InputFile:
         except DataError as exc:
             raise ImageError(str(exc)) from None
         return InputFile(path, "idx", {"": _load_array(path, array, str(path))})
-    pixels = read_image(path)
-    if preprocess:
-        digit = to_mnist(pixels)
-    else:
-        gray = to_unit_gray(pixels)
-        if gray.shape != (28, 28):
-            raise ImageError(f"{path}: image is {gray.shape[0]}x{gray.shape[1]}; with --no-preprocess it must be "
-                             "28x28 (leave --no-preprocess off to fit it the MNIST way)")
-        digit = np.round(gray * 255).astype(np.uint8)
-    return InputFile(path, "image", {"": digit}, {"": pixels})
+    return InputFile(path, "image", {"": picture_to_digit(path, preprocess)})
 
 
 def output_path(out_dir: Path, item: InputFile, suffix: str | None = None) -> Path:

@@ -58,6 +58,22 @@ def fake_run(tmp_path: Path, checkpoint, which: str = "best", cfg: RunConfig | N
     return run
 
 
+def hide_module(monkeypatch, module: str) -> None:
+    """Make `import module` (and its submodules) fail, as when an extra is not installed."""
+    import builtins
+    import sys
+
+    real_import = builtins.__import__
+
+    def blocked(name, *args, **kwargs):
+        if name == module or name.startswith(module + "."):
+            raise ImportError(name)
+        return real_import(name, *args, **kwargs)
+
+    monkeypatch.setattr(builtins, "__import__", blocked)
+    monkeypatch.delitem(sys.modules, module, raising=False)
+
+
 def assert_picture(path, min_size=(100, 100)):
     """`path` is a readable image of at least `min_size` pixels that is not blank."""
     assert path.is_file(), path

@@ -1,7 +1,6 @@
 """mnistmax export: ONNX and TorchScript match PyTorch for every registered network; safetensors
 loads back through mnistmax.load; model.json describes the model."""
 
-import builtins
 import json
 
 import numpy as np
@@ -15,7 +14,7 @@ from mnistmax.export import TOLERANCE, ExportError, export_run, run_onnx, run_to
 from mnistmax.registry import get_entry, list_models
 from mnistmax.runs import load_run
 from mnistmax.tasks import build_task
-from tests.helpers import ROOT, TINY_ANY, fake_run, invoke, one_error_line
+from tests.helpers import ROOT, TINY_ANY, fake_run, hide_module, invoke, one_error_line
 
 RECIPE = {"denoise": "quick.yaml", "autoencoder": "models/conv_ae.yaml", "vae": "models/vae.yaml",
           "encoder": "models/simclr.yaml", "classifier": "models/classifier.yaml"}
@@ -122,15 +121,7 @@ def test_export_folder_from_another_version_is_refused(tmp_path):
 
 def test_missing_extra_says_how_to_install_it(tmp_path, monkeypatch):
     run = load_run(run_of(tmp_path, "conv_dae"))
-    real_import = builtins.__import__
-
-    def no_onnx(name, *args, **kwargs):
-        if name == "onnx" or name.startswith("onnx."):
-            raise ImportError(name)
-        return real_import(name, *args, **kwargs)
-
-    monkeypatch.setattr(builtins, "__import__", no_onnx)
-    monkeypatch.delitem(__import__("sys").modules, "onnx", raising=False)
+    hide_module(monkeypatch, "onnx")
     with pytest.raises(ExportError, match=r"pip install 'mnistmax\[export\]'"):
         export_run(run, "onnx", echo=lambda *_: None)
     assert not (run.run_dir / "export" / "model.onnx").exists()

@@ -1,15 +1,12 @@
 """The tool without the Makefile: recipes by name, version, extras that say how to get them."""
 
-import builtins
-import sys
-
 import pytest
 
 from mnistmax import __version__
 from mnistmax.config import load_config
 from mnistmax.config.load import PACKAGED, packaged_recipes, resolve_config
 from mnistmax.errors import ConfigError
-from tests.helpers import ROOT, invoke, one_error_line
+from tests.helpers import ROOT, hide_module, invoke, one_error_line
 
 
 def test_recipes_ship_inside_the_package_and_resolve_by_name(tmp_path, monkeypatch):
@@ -43,14 +40,6 @@ def test_version_and_config_list():
 def test_mlflow_missing_says_which_extra(monkeypatch):
     from mnistmax.training.tracking import require_mlflow
 
-    real_import = builtins.__import__
-
-    def no_mlflow(name, *args, **kwargs):
-        if name == "mlflow" or name.startswith("mlflow."):
-            raise ImportError(name)
-        return real_import(name, *args, **kwargs)
-
-    monkeypatch.setattr(builtins, "__import__", no_mlflow)
-    monkeypatch.delitem(sys.modules, "mlflow", raising=False)
+    hide_module(monkeypatch, "mlflow")
     with pytest.raises(ConfigError, match=r"pip install 'mnistmax\[mlflow\]'"):
         require_mlflow()
