@@ -60,7 +60,7 @@ class Model:
 
     @property
     def capabilities(self) -> frozenset[str]:
-        return type(self.task).capabilities
+        return self.task.capabilities
 
     @property
     def name(self) -> str:

@@ -63,7 +63,7 @@ class _Wrap(torch.nn.Module):
 
 def graphs(task) -> list[Graph]:
     """The graphs a task's model exports: its main function, plus encoder/decoder for autoencoders."""
-    caps = type(task).capabilities
+    caps = task.capabilities
     img = ["batch", 1, 28, 28]
     if "denoise" in caps:
         return [Graph("model", "denoise", task.net, "noisy", img, "[0, 1] float32", "denoised", img, "[0, 1] float32")]
@@ -164,7 +164,7 @@ def model_card_fields(run) -> dict:
             metrics = None
     return {"mnistmax_version": __version__, "export_version": EXPORT_VERSION, "task": run.cfg.task,
             "network": run.cfg.model.name, "arguments": {k: v for k, v in used_config(run.cfg)["model"].items() if k != "name"},
-            "capabilities": sorted(type(run.task).capabilities), "run": str(run.run_dir),
+            "capabilities": sorted(run.task.capabilities), "run": str(run.run_dir),
             "checkpoint": run.checkpoint, "config": used_config(run.cfg), "metrics": metrics,
             "preprocessing": {"input": "(B, 1, 28, 28) float32 in [0, 1], light ink on black (MNIST form)",
                               "binarize": (run.cfg.data.threshold if run.cfg.data.binarize else None),

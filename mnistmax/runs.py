@@ -221,7 +221,7 @@ class LoadedRun:
 
     def require(self, capability: str, what: str) -> None:
         """A one-line error, naming the tasks that can, when this run's task cannot `capability`."""
-        type(self.task).require(capability, what)
+        self.task.require(capability, what)
 
     def with_overrides(self, overrides: list[str]) -> "LoadedRun":
         """The same run and weights, evaluated under `overrides` (KEY=VALUE, e.g. eval.seed=1)."""

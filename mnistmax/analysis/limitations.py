@@ -104,7 +104,8 @@ def _noise_sensitivity(task, cfg, clean, labels, kind, sigma, draws, digits) -> 
     picked = clean[select_digits(labels, digits)]
     repeated = picked.repeat_interleave(draws, dim=0)
     generator = torch.Generator().manual_seed(99 + int(round(sigma * 1000)))
-    out = denoise(task, apply_noise(kind, repeated, sigma, generator=generator, clip=cfg.noise.clip)).clamp(0, 1)
+    out = denoise(task, apply_noise(kind, repeated, sigma, generator=generator, clip=cfg.noise.clip,
+                                **cfg.noise.options())).clamp(0, 1)
     return scores.noise_sensitivity(out.view(len(picked), draws, *out.shape[1:]), picked)
 
 

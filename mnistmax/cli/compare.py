@@ -13,7 +13,7 @@ from mnistmax.cli.common import app, console, echo, handle_errors
 compare_app = typer.Typer(help="Compare runs: limitations of denoising, architectures.", no_args_is_help=True)
 app.add_typer(compare_app, name="compare")
 RUNS = typer.Argument(..., help="run directories, names under outputs/runs, or 'latest'")
-OUTPUT = typer.Option(None, "--output", help="folder for the comparison files (default outputs/compare/<kind>-<time>)")
+OUTPUT = typer.Option(None, "--output", "-o", help="folder for the comparison files (default outputs/compare/<kind>-<time>)")
 
 
 def _sigmas(text: str) -> list[float]:

@@ -75,7 +75,10 @@ def models():
     from mnistmax.registry import count_parameters, create_model, get_entry, list_models, model_options
     from mnistmax.tasks import TASKS
 
-    task_of = {cls.family: name for name, cls in TASKS.items()}
+    task_of: dict[str, str] = {}
+    for name, cls in TASKS.items():
+        for family in cls.families():
+            task_of[family] = ", ".join(filter(None, [task_of.get(family), name]))
     table = Table(title="registered networks (model.name) and their arguments (model.KEY=VALUE, defaults shown)")
     for col in ("name", "task", "parameters", "arguments"):
         table.add_column(col, justify="right" if col == "parameters" else "left")

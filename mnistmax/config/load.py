@@ -9,6 +9,7 @@ Every problem raises `ConfigError` with one line that names the key and what is 
 from __future__ import annotations
 
 import copy
+import re
 import sys
 from pathlib import Path
 from typing import Any, Callable, Iterable
@@ -17,6 +18,7 @@ import yaml
 from pydantic import BaseModel, ValidationError
 
 from mnistmax.config.schema import RunConfig
+from mnistmax.data.noise import PRESETS
 from mnistmax.errors import ConfigError
 
 
@@ -115,7 +117,18 @@ def read_config_file(path: str | Path, _seen: tuple = ()) -> dict:
     """A YAML config; `extends: other.yaml` (relative to this file) is read first and
     this file's keys are merged over it."""
     base, own = read_config_layers(path, _seen)
-    return deep_merge(base, own)
+    return merge_layer(base, own)
+
+
+def merge_layer(base: dict, layer: dict) -> dict:
+    """`layer` over `base`. When the layer names a noise.preset, the preset's keys replace the
+    base's (the schema fills them in from the preset); the layer's own noise keys still win."""
+    noise = layer.get("noise")
+    name = noise.get("preset") if isinstance(noise, dict) else None
+    if name in PRESETS and isinstance(base.get("noise"), dict):
+        taken = set(PRESETS[name]) | ({"train_sigmas"} if "train_sigma_range" in PRESETS[name] else set())
+        base = {**base, "noise": {k: v for k, v in base["noise"].items() if k not in taken}}
+    return deep_merge(base, layer)
 
 
 class UnusedKeyError(ConfigError):
@@ -135,8 +148,8 @@ def load_config(path: str | Path | None = None, overrides: list[str] | None = No
     base, own = read_config_layers(path) if path is not None else ({}, {})
     overrides = list(overrides or [])
     source = str(path) if path else None
-    raw = deep_merge(base, own)
-    override_keys = {".".join(parse_override(o)[0]) for o in overrides}
+    raw = merge_layer(base, own)
+    override_keys = set().union(*(_override_keys(o) for o in overrides))
     if not overrides:
         cfg = validate_config(raw, source, flat_keys(own))  # the file uses every key it sets
     else:
@@ -147,7 +160,8 @@ def load_config(path: str | Path | None = None, overrides: list[str] | None = No
                 raise
             except ConfigError:
                 pass  # an override may mend it: judged below
-        cfg = validate_config(apply_overrides(copy.deepcopy(raw), overrides), source, override_keys)
+        layer = apply_overrides({}, overrides)  # a preset named by an override replaces the files' noise levels
+        cfg = validate_config(apply_overrides(merge_layer(copy.deepcopy(raw), layer), overrides), source, override_keys)
     unused = unused_keys(cfg, (flat_keys(base) | flat_keys(own)) - override_keys)
     if unused:
         why = "brought in by the config it extends" if not set(unused) & flat_keys(own) else "turned off by overrides"
@@ -170,6 +184,13 @@ def validate_config(raw: dict, source: str | None = None, explicit: Iterable[str
         keys = bad[0] if len(bad) == 1 else f"{bad[0]} (and {', '.join(bad[1:])})"
         raise UnusedKeyError(f"{prefix}{keys}: not used by task {cfg.task} ({reason}); remove {'it' if len(bad) == 1 else 'them'}")
     return cfg
+
+
+def _override_keys(text: str) -> set[str]:
+    """The dotted keys an override sets: `noise.schedule={mode: step}` sets noise.schedule.mode."""
+    path, value = parse_override(text)
+    key = ".".join(path)
+    return flat_keys(value, key + ".") if isinstance(value, dict) and value else {key}
 
 
 def flat_keys(raw: dict, prefix: str = "") -> set[str]:
@@ -208,6 +229,9 @@ def _describe(exc: ValidationError, source: str | None) -> str:
     msg = err["msg"].removeprefix("Value error, ")
     if not loc:  # a check across sections: its message names the keys itself
         return f"{prefix}{msg}{more}"
+    nested = re.match(r"^([A-Za-z_][\w.]*): (.*)$", msg, re.S)
+    if nested and isinstance(err.get("input"), dict):  # a section's check naming its own key: noise.params.blocks
+        return f"{prefix}{key}.{nested[1]}: {nested[2]}{more}"
     if err["type"] == "literal_error":
         msg = msg.replace("Input should be", "must be one of")
     return f"{prefix}{key}: {msg} (got {err.get('input')!r}){more}"

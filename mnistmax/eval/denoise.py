@@ -37,7 +37,7 @@ def noisy_test_batches(images: torch.Tensor, kind: str, sigma: float, cfg: RunCo
         clean = clean_images(images[i : i + bs], cfg).to(device)
         seed = _seed(cfg.eval.seed, kind, sigma, i)
         generator = torch.Generator(device=device).manual_seed(seed)
-        yield apply_noise(kind, clean, sigma, generator=generator, clip=cfg.noise.clip), clean
+        yield apply_noise(kind, clean, sigma, generator=generator, clip=cfg.noise.clip, **cfg.noise.options()), clean
 
 
 def _seed(base: int, kind: str, sigma: float, offset: int) -> int:

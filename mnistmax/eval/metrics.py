@@ -39,25 +39,29 @@ class LPIPSUnavailable(RuntimeError):
     """LPIPS could not be set up (its backbone weights are downloaded at run time)."""
 
 
-def make_lpips(device: torch.device | str = "cpu"):
-    """A function (pred, target) -> (B,) LPIPS distances, or LPIPSUnavailable with one line."""
+def make_lpips(device: torch.device | str = "cpu", grad: bool = False, instead: str = "leave --lpips off"):
+    """A function (pred, target) -> (B,) LPIPS distances, or LPIPSUnavailable with one line.
+    grad=True: differentiable in pred (a loss); the network itself stays frozen."""
     try:
         from torchmetrics.image.lpip import LearnedPerceptualImagePatchSimilarity
 
-        with contextlib.redirect_stderr(io.StringIO()):  # torch.hub's "Downloading: ..." line
+        # torch.hub's "Downloading: ..." line (stdout or stderr, by version)
+        with contextlib.redirect_stderr(io.StringIO()), contextlib.redirect_stdout(io.StringIO()):
             metric = LearnedPerceptualImagePatchSimilarity(net_type="alex", reduction="mean", normalize=True)
         metric = metric.to(device)
     except Exception as exc:  # weights download fails offline, or the lpips package is missing
         reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
         raise LPIPSUnavailable(
             f"LPIPS unavailable: its AlexNet backbone weights could not be loaded ({reason[:160]}); "
-            "run once while online to cache them, or leave --lpips off"
+            f"run once while online to cache them, or {instead}"
         ) from None
-    net = metric.net
+    net = metric.net.eval()
+    for p in net.parameters():
+        p.requires_grad_(False)
 
     def lpips(pred: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
         to3 = lambda x: x.float().expand(-1, 3, -1, -1) * 2 - 1  # noqa: E731  [0,1] gray -> [-1,1] RGB
-        with torch.no_grad():
+        with torch.set_grad_enabled(grad and torch.is_grad_enabled()):
             return net(to3(pred), to3(target)).flatten()
 
     return lpips
@@ -101,6 +105,24 @@ def binary_scores(counts: dict, n_images: int) -> dict[str, float]:
         "ablation_efficiency": _ratio(counts["noise_removed"], counts["noise"]),
         "pixel_conservation": _ratio(counts["signal_kept"], counts["signal"]),
     }
+
+
+def binary_count_tensor(output: torch.Tensor, noisy: torch.Tensor, clean: torch.Tensor,
+                        threshold: float = 0.5) -> torch.Tensor:
+    """binary_counts as one int64 tensor in COUNT_KEYS order, left on the images' device: a
+    training loop adds it up batch by batch without waiting for the device. (len(COUNT_KEYS),)"""
+    out, noisy_on, sig = output > threshold, noisy > threshold, clean > threshold
+    noise = noisy_on & ~sig
+    masks = (out & sig, out & ~sig, ~out & sig, ~out & ~sig, noise, noise & ~out, sig, sig & out)
+    return torch.stack([m.sum() for m in masks]).long()
+
+
+def summed_binary_scores(counts: torch.Tensor, n_images: int = 0) -> dict[str, float]:
+    """binary_scores of count tensors (..., len(COUNT_KEYS)) summed over every leading dim
+    (batches, processes): ratios of the summed counts, not means of per-batch ratios
+    (`hamming` needs n_images; it is NaN without)."""
+    total = counts.reshape(-1, len(COUNT_KEYS)).sum(dim=0)
+    return binary_scores(dict(zip(COUNT_KEYS, total.tolist())), n_images)
 
 
 # ---------------------------------------------------------------- embeddings

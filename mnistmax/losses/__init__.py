@@ -10,6 +10,7 @@ import torch
 
 from mnistmax.losses.bitmap import (combined_loss, dice_loss, false_positive_penalty, precision_bce_loss,
                                     weighted_bce_loss)
+from mnistmax.losses.perceptual import perceptual_lpips_loss, perceptual_loss
 from mnistmax.losses.reconstruction import bce_loss, charbonnier_loss, l1_loss, l2_loss
 from mnistmax.registry import accepted_options, keyword_names
 
@@ -23,7 +24,15 @@ LOSSES: dict[str, Callable[[torch.Tensor, torch.Tensor], torch.Tensor]] = {
     "dice": dice_loss,
     "fp_penalty": false_positive_penalty,
     "combined": combined_loss,
+    "perceptual": perceptual_loss,  # needs `features`: the judge classifier's (tasks bind it)
+    "perceptual_lpips": perceptual_lpips_loss,  # needs `lpips`: downloaded AlexNet weights
 }
+RESOURCES = ("features", "lpips")  # options that are networks, not config values: a task provides them
+
+
+def needs(name: str) -> list[str]:
+    """The networks (RESOURCES) the loss called `name` needs bound before it can run."""
+    return [r for r in RESOURCES if takes_option(name, r)]
 
 
 def takes_option(name: str, option: str) -> bool:
@@ -39,3 +48,15 @@ def get_loss(name: str, **options):
         raise ValueError(f"unknown loss {name!r}; valid: {', '.join(LOSSES)}") from None
     accepted = accepted_options(loss, options)
     return functools.partial(loss, **accepted) if accepted else loss
+
+
+def weighted_loss(weights: dict[str, float], **options):
+    """sum(weight * loss) over `weights` ({name: weight}), each loss with its `options` bound;
+    returns (pred, target) -> (total, {name: term})."""
+    parts = {name: get_loss(name, **options) for name in weights}
+
+    def loss(pred: torch.Tensor, target: torch.Tensor):
+        terms = {name: fn(pred, target) for name, fn in parts.items()}
+        return sum(weights[name] * term for name, term in terms.items()), terms
+
+    return loss

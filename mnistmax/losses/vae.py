@@ -20,12 +20,19 @@ def gaussian_kl(mu: torch.Tensor, logvar: torch.Tensor) -> torch.Tensor:
     return 0.5 * (mu.float().pow(2) + logvar.float().exp() - 1 - logvar.float()).sum(1)
 
 
-def elbo_terms(vae, x: torch.Tensor, generator=None) -> tuple[torch.Tensor, torch.Tensor]:
-    """(reconstruction log-likelihood, KL) per image, one reparameterised sample."""
+def elbo_terms(vae, x: torch.Tensor, generator=None, target: torch.Tensor | None = None,
+               gate=None) -> tuple[torch.Tensor, torch.Tensor]:
+    """(reconstruction log-likelihood, KL) per image, one reparameterised sample.
+
+    `target`: what the decoder is scored on (a denoising VAE: q(z | noisy), p(clean | z));
+    x itself by default. `gate(logits, x)`: logits a gated denoiser's output obeys."""
     mu, logvar = vae.encode(x)
     eps = torch.randn(mu.shape, generator=generator, device=mu.device, dtype=mu.dtype)
     z = mu + eps * (0.5 * logvar).exp()
-    return bernoulli_log_likelihood(vae.decode_logits(z), x), gaussian_kl(mu, logvar)
+    logits = vae.decode_logits(z)
+    if gate is not None:
+        logits = gate(logits, x)
+    return bernoulli_log_likelihood(logits, x if target is None else target), gaussian_kl(mu, logvar)
 
 
 def importance_weighted_bound(vae, x: torch.Tensor, k: int = 100, generator=None) -> torch.Tensor:

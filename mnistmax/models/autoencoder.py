@@ -70,3 +70,13 @@ class CNNClassifier(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.head(self.encoder(x))
+
+    def features(self, x: torch.Tensor) -> list[torch.Tensor]:
+        """The activations after each conv block (16x14x14, 32x7x7, 64x4x4) and the latent:
+        what a perceptual loss compares."""
+        out = []
+        for i, layer in enumerate(self.encoder):
+            x = layer(x)
+            if isinstance(layer, nn.SiLU) or i == len(self.encoder) - 1:
+                out.append(x)
+        return out

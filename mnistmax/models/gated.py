@@ -5,7 +5,8 @@
 holds for every input and every weight, not on average: the gate is an element-wise
 minimum, so no pixel of the output is brighter than the same pixel of the input. Where the
 network's prediction is the smaller value the gradient flows to the network; elsewhere the
-input passes through unchanged. Every registered denoiser `<name>` gets `ablation_<name>`.
+input passes through unchanged. Every registered denoiser `<name>` gets `ablation_<name>`, and so
+does every VAE (`ablation_vae_conv`: GatedVAE).
 """
 
 from __future__ import annotations
@@ -33,17 +34,49 @@ class AblationGate(nn.Module):
         return torch.minimum(self.net(x), x)
 
 
+class GatedVAE(AblationGate):
+    """A gated VAE denoiser (`ablation_vae_conv`): the posterior-mean reconstruction is gated
+    like any denoiser; its Bernoulli logits are gated in logit space (sigmoid is monotone, so
+    min(sigmoid(l), x) = sigmoid(min(l, logit x))) for the ELBO; the encoder, the decoder and
+    sampling from the prior are the VAE's own (a sample has no input to gate it by)."""
+
+    @property
+    def latent_dim(self) -> int:
+        return self.net.latent_dim
+
+    def encode(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        return self.net.encode(x)
+
+    def decode_logits(self, z: torch.Tensor) -> torch.Tensor:
+        return self.net.decode_logits(z)
+
+    def decode(self, z: torch.Tensor) -> torch.Tensor:
+        return self.net.decode(z)
+
+    def sample(self, n: int, generator: torch.Generator | None = None) -> torch.Tensor:
+        return self.net.sample(n, generator)
+
+    @staticmethod
+    def gate_logits(logits: torch.Tensor, x: torch.Tensor, eps: float = 1e-4) -> torch.Tensor:
+        """Logits whose probabilities never exceed x (x clamped to [eps, 1 - eps]: logit(0) is -inf)."""
+        return torch.minimum(logits, torch.logit(x.to(logits.dtype).clamp(eps, 1 - eps)))
+
+    def reconstruct(self, x: torch.Tensor) -> torch.Tensor:
+        return self(x)
+
+
 def _register_gated(name: str) -> None:
-    factory = get_entry(name).factory
+    entry = get_entry(name)
+    factory, gate = entry.factory, GatedVAE if entry.family == "vae" else AblationGate
 
     @functools.wraps(factory)
     def build(**kwargs) -> AblationGate:
-        return AblationGate(create_model(name, **kwargs))
+        return gate(create_model(name, **kwargs))
 
     build.__signature__ = inspect.signature(factory)  # create_model reads the accepted kwargs
     register_model(f"ablation_{name}", family="denoise")(build)
 
 
-for _name in list_models("denoise"):
+for _name in [*list_models("denoise"), *list_models("vae")]:  # a VAE denoises too (task denoise)
     if not _name.startswith("ablation_"):
         _register_gated(_name)

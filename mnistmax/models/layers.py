@@ -17,6 +17,7 @@ Depth = Annotated[int, Field(ge=1, le=3)]  # stride-2 stages on 28x28 inputs
 UNetDepth = Annotated[int, Field(ge=1, le=4)]  # U-Nets pad 28x28 to a multiple of 2^depth and crop back
 Dim = Annotated[int, Field(gt=0, le=4096)]  # embedding size
 LatentDim = Annotated[int, Field(gt=0, le=1024)]
+Channels = Annotated[int, Field(ge=1, le=16)]  # image channels in or out (the data itself has 1)
 Count = Annotated[int, Field(gt=0, le=64)]  # blocks, layers, heads
 
 

@@ -5,7 +5,6 @@ from __future__ import annotations
 import torch
 
 from mnistmax.eval.metrics import per_image_psnr
-from mnistmax.losses import get_loss
 from mnistmax.tasks.base import BaseTask, register_task
 
 
@@ -17,11 +16,6 @@ class AutoencoderTask(BaseTask):
     uses_loss = True
     capabilities = frozenset({"reconstruct", "encode", "decode"})
     report_module = "autoencoder"
-
-    def __init__(self, config: dict):
-        super().__init__(config)
-        if self.uses_loss:
-            self.loss_fn = get_loss(self.cfg.train.loss, fp_weight=self.cfg.train.fp_weight)
 
     def reconstruct(self, x: torch.Tensor) -> torch.Tensor:
         with torch.no_grad():
@@ -40,8 +34,8 @@ class AutoencoderTask(BaseTask):
     def model_step(self, batch, stage: str):
         x = batch["images"]
         out = self.net.reconstruct(x)
-        loss = self.loss_fn(out, x)
-        return loss, ({} if stage == "train" else {"psnr": per_image_psnr(out.detach(), x).mean()})
+        loss, metrics = self.reconstruction_loss(out, x, stage)
+        return loss, (metrics if stage == "train" else {**metrics, "psnr": per_image_psnr(out.detach(), x).mean()})
 
     # ------------------------------------------------------------ evaluation and report
 

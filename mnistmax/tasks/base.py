@@ -67,6 +67,15 @@ class TrainingDiverged(MnistmaxError):
     """The loss became NaN or infinite."""
 
 
+def _lpips(device="cpu"):
+    from mnistmax.eval.metrics import LPIPSUnavailable, make_lpips
+
+    try:
+        return make_lpips(device, grad=True, instead="use train.loss=perceptual (no download)")
+    except LPIPSUnavailable as exc:
+        raise RunError(f"train.loss perceptual_lpips: {exc}") from None
+
+
 def warmup_cosine(step: int, warmup_steps: int, total_steps: int, floor: float = 0.01) -> float:
     """LR multiplier: linear warmup to 1, then cosine decay to `floor`."""
     if warmup_steps > 0 and step < warmup_steps:
@@ -78,9 +87,12 @@ def warmup_cosine(step: int, warmup_steps: int, total_steps: int, floor: float =
 class BaseTask(L.LightningModule):
     name: ClassVar[str]
     family: ClassVar[str]  # the registry family of the networks it trains
+    also_trains: ClassVar[tuple[str, ...]] = ()  # further families it accepts (denoise: a VAE denoises too)
     sections: ClassVar[tuple[str, ...]] = ()  # optional config sections it reads (OPTIONAL_SECTIONS)
     uses_loss: ClassVar[bool] = False  # whether train.loss chooses its loss
-    capabilities: ClassVar[frozenset[str]] = frozenset()  # reconstruct, denoise, embed, encode, decode, sample, classify
+    # reconstruct, denoise, embed, encode, decode, sample, classify; an instance may add what its network
+    # can do (a denoise run with a VAE also encodes, decodes and samples): ask `task.capabilities`
+    capabilities: ClassVar[frozenset[str]] = frozenset()
     eval_stem: ClassVar[str] = "eval"  # `mnistmax eval` writes eval/<eval_stem>.{json,csv,md}
     report_module: ClassVar[str | None] = None  # mnistmax.report.<name>: its SECTIONS and prepare()
 
@@ -89,6 +101,7 @@ class BaseTask(L.LightningModule):
         self.save_hyperparameters({"config": config})  # plain dict: the checkpoint rebuilds the model
         self.cfg = RunConfig.model_validate(config)
         self.net = create_model(self.cfg.model.name, **self.cfg.model.options())
+        self._loss = None  # loss_function(), built on first use
 
     # ------------------------------------------------------------ what the task uses
 
@@ -97,11 +110,11 @@ class BaseTask(L.LightningModule):
         """{dotted key or section: why this task does not use it} for this config."""
         out = {s: reason for s, reason in OPTIONAL_SECTIONS.items() if s not in cls.sections}
         if not cls.uses_loss:
-            out["train.loss"] = out["train.fp_weight"] = "its loss is fixed"
+            out["train.loss"] = out["train.fp_weight"] = out["train.loss_weights"] = "its loss is fixed"
         else:
             from mnistmax.losses import takes_option
 
-            if not takes_option(cfg.train.loss, "fp_weight"):
+            if not any(takes_option(name, "fp_weight") for name in cfg.train.loss_terms()):
                 out["train.fp_weight"] = f"train.loss={cfg.train.loss} has no false-positive weight"
         if not cfg.data.binarize:
             out["data.threshold"] = "data.binarize is off"
@@ -115,11 +128,15 @@ class BaseTask(L.LightningModule):
         return out
 
     @classmethod
-    def require(cls, capability: str, what: str) -> None:
-        """A one-line error when this task's models cannot do `capability`."""
-        if capability not in cls.capabilities:
+    def families(cls) -> tuple[str, ...]:
+        """The registry families of the networks this task trains."""
+        return (cls.family, *cls.also_trains)
+
+    def require(self, capability: str, what: str) -> None:
+        """A one-line error when this model cannot do `capability`."""
+        if capability not in self.capabilities:
             raise RunError(f"{what} needs a run whose task can {capability} "
-                           f"({', '.join(tasks_that(capability))}); this is a {cls.name} run")
+                           f"({', '.join(tasks_that(capability))}); this is a {self.name} run")
 
     # ------------------------------------------------------------ data and training
 
@@ -129,6 +146,47 @@ class BaseTask(L.LightningModule):
         from mnistmax.data.datamodule import plain_batch
 
         return plain_batch(images, labels, self.cfg, generator, training)
+
+    @classmethod
+    def prepare(cls, cfg: RunConfig, echo=print) -> None:
+        """Before training: make what the loss needs and cannot make mid-run (the judge classifier
+        of a perceptual loss is trained and cached first; LPIPS fails here, in one line)."""
+        from mnistmax.losses import needs
+
+        if "train.loss" in cls.unused(cfg):
+            return
+        wanted = {r for name in cfg.train.loss_terms() for r in needs(name)}
+        if "features" in wanted:
+            from mnistmax.analysis.judge import judge_for
+
+            judge_for(cfg, echo)
+        if "lpips" in wanted:
+            _lpips()
+
+    def loss_function(self):
+        """train.loss (plus train.loss_weights' terms) as (pred, target) -> (loss, {name: term}),
+        with the networks the terms need bound: built on first use."""
+        if getattr(self, "_loss", None) is None:
+            from mnistmax.losses import needs, weighted_loss
+
+            terms = self.cfg.train.loss_terms()
+            options = {"fp_weight": self.cfg.train.fp_weight}
+            wanted = {r for name in terms for r in needs(name)}
+            if "features" in wanted:
+                from mnistmax.analysis.judge import judge_for
+                from mnistmax.losses.perceptual import FrozenFeatures
+
+                options["features"] = FrozenFeatures(judge_for(self.cfg, echo=lambda m: None).net)
+            if "lpips" in wanted:
+                options["lpips"] = _lpips(self.device)
+            self._loss = weighted_loss(terms, **options)
+        return self._loss
+
+    def reconstruction_loss(self, pred: torch.Tensor, target: torch.Tensor, stage: str):
+        """(loss, metrics): the objective, and each term as `loss_<name>` off training when there are several."""
+        total, terms = self.loss_function()(pred, target)
+        metrics = {f"loss_{name}": term.detach() for name, term in terms.items()} if len(terms) > 1 and stage != "train" else {}
+        return total, metrics
 
     def balanced_batches(self) -> bool:
         """Whether training batches interleave the classes (losses that need positives)."""

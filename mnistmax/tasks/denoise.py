@@ -1,4 +1,6 @@
-"""DenoiseTask: noisy -> clean with a registered denoiser and a reconstruction loss."""
+"""DenoiseTask: noisy -> clean with a registered denoiser and a reconstruction loss, or with
+a VAE (`vae_conv`, gated `ablation_vae_conv`) and the ELBO of the clean digits given the
+noisy ones: q(z | noisy), p(clean | z). A VAE denoiser also encodes, decodes and samples."""
 
 from __future__ import annotations
 
@@ -6,30 +8,51 @@ from pathlib import Path
 
 import torch
 
-from mnistmax.losses import get_loss
-from mnistmax.eval.metrics import per_image_psnr
+from mnistmax.eval.metrics import COUNT_KEYS, binary_count_tensor, per_image_psnr, summed_binary_scores
+from mnistmax.registry import list_models
 from mnistmax.tasks.base import BaseTask, register_task
+
+
+VAL_BITMAP_KEYS = ("precision", "recall", "specificity", "ablation_efficiency")  # logged as val/<key> with data.binarize
+
+
+def is_vae(name: str) -> bool:
+    """Whether network `name` is a VAE (`vae_conv`) or a gated one (`ablation_vae_conv`)."""
+    return name.removeprefix("ablation_") in list_models("vae")
 
 
 @register_task
 class DenoiseTask(BaseTask):
     name = "denoise"
     family = "denoise"
-    sections = ("noise", "augment", "viz")
+    also_trains = ("vae",)
+    sections = ("noise", "augment", "viz", "vae")
     uses_loss = True
     capabilities = frozenset({"denoise", "reconstruct"})
     report_module = "denoise"
 
     def __init__(self, config: dict):
         super().__init__(config)
-        self.loss_fn = get_loss(self.cfg.train.loss, fp_weight=self.cfg.train.fp_weight)
+        self.is_vae = is_vae(self.cfg.model.name)
+        if self.is_vae:
+            self.capabilities = type(self).capabilities | {"encode", "decode", "sample"}
 
     @classmethod
     def unused(cls, cfg) -> dict[str, str]:
         out = super().unused(cfg)
         del out["eval.baselines"], out["eval.lpips"]
+        if is_vae(cfg.model.name):
+            out["train.loss"] = out["train.fp_weight"] = out["train.loss_weights"] = \
+                "a VAE denoiser's loss is the ELBO of the clean digits"
+        else:
+            out["vae"] = f"model {cfg.model.name} is not a VAE"
         if cfg.noise.train_sigma_range is not None:
             out["noise.train_sigmas"] = "noise.train_sigma_range is set"
+        if not cfg.noise.uses_mixture():
+            out["noise.kinds_per_image"] = "no mixture kind (mixed, add_mixed) in noise.kind or noise.eval_kinds"
+        schedule = cfg.noise.schedule
+        if schedule is not None and schedule.mode != "step":
+            out["noise.schedule.steps"] = "noise.schedule.mode is linear"
         return out
 
     def forward(self, noisy: torch.Tensor) -> torch.Tensor:
@@ -43,18 +66,89 @@ class DenoiseTask(BaseTask):
     def make_batch(self, images, labels, generator, training) -> dict:
         from mnistmax.data.datamodule import noisy_batch
 
-        return noisy_batch(images, labels, self.cfg, generator, training)
+        within = self.level_range() if training else None  # validation keeps the final range: comparable epochs
+        return noisy_batch(images, labels, self.cfg, generator, training, within)
+
+    def level_range(self) -> tuple[float, float] | None:
+        """noise.schedule's training level range this epoch (None without a schedule or a trainer).
+        A pure function of the epoch and the planned epochs (in the checkpoint): resume is exact."""
+        from mnistmax.data.noise import curriculum_range
+
+        schedule = self.cfg.noise.schedule
+        if schedule is None or self._trainer is None:
+            return None
+        return curriculum_range(schedule.start, self.cfg.noise.final_range(), self.current_epoch,
+                                self.trainer.max_epochs or self.cfg.train.epochs, schedule.mode, schedule.ramp,
+                                schedule.steps)
+
+    def on_train_epoch_start(self) -> None:
+        super().on_train_epoch_start()
+        current = self.level_range()
+        if current is not None:  # metrics.csv / MLflow: the curriculum's range, epoch by epoch
+            self.log("noise/level_low", current[0], on_step=False, on_epoch=True)
+            self.log("noise/level_high", current[1], on_step=False, on_epoch=True)
 
     def training_callbacks(self, run_dir: Path) -> list:
         from mnistmax.training.callbacks.pictures import DenoisingPictures
 
         return [DenoisingPictures(self.cfg, run_dir)] if self.cfg.viz.enabled else []
 
+    def encode(self, x: torch.Tensor) -> torch.Tensor:
+        """A VAE denoiser's posterior mean."""
+        with torch.no_grad():
+            return self.net.encode(x)[0].float()
+
+    def decode(self, z: torch.Tensor) -> torch.Tensor:
+        with torch.no_grad():
+            return self.net.decode(z).float()
+
     def model_step(self, batch, stage: str):
+        if self.is_vae:
+            return self._elbo_step(batch, stage)
         pred = self.net(batch["noisy"])
-        loss = self.loss_fn(pred, batch["clean"])
-        metrics = {} if stage == "train" else {"psnr": per_image_psnr(pred.detach(), batch["clean"]).mean()}
+        loss, metrics = self.reconstruction_loss(pred, batch["clean"], stage)
+        if stage != "train":
+            metrics["psnr"] = per_image_psnr(pred.detach(), batch["clean"]).mean()
+        if stage == "val":
+            self._add_bitmap_counts(pred, batch)
         return loss, metrics
+
+    def _elbo_step(self, batch, stage: str):
+        from mnistmax.tasks.vae import elbo_step
+
+        gate = getattr(self.net, "gate_logits", None)  # ablation_vae_conv: p(pixel on) never above the input
+        loss, metrics = elbo_step(self, batch["noisy"], stage, target=batch["clean"], gate=gate)
+        if stage != "train":
+            pred = self.net(batch["noisy"]).detach()
+            metrics["psnr"] = per_image_psnr(pred, batch["clean"]).mean()
+        if stage == "val":
+            self._add_bitmap_counts(pred, batch)
+        return loss, metrics
+
+    # ------------------------------------------------------------ live bitmap scores (data.binarize)
+
+    _val_counts: torch.Tensor | None = None  # pixel counts of this validation epoch, COUNT_KEYS order
+
+    def on_validation_epoch_start(self) -> None:
+        if self.cfg.data.binarize:
+            self._val_counts = torch.zeros(len(COUNT_KEYS), dtype=torch.long, device=self.device)
+
+    @torch.compiler.disable  # a side effect on the task: stays eager when train.compile compiles model_step
+    def _add_bitmap_counts(self, pred: torch.Tensor, batch: dict) -> None:
+        if self._val_counts is not None:
+            self._val_counts += binary_count_tensor(pred.detach(), batch["noisy"], batch["clean"],
+                                                    self.cfg.data.threshold)
+
+    def on_validation_epoch_end(self) -> None:
+        """val/precision, val/recall, val/specificity, val/ablation_efficiency of the epoch, defined
+        as `mnistmax eval` defines them: ratios of pixel counts summed over every batch of every
+        process (all_gather), so they are exact, not means of per-batch ratios."""
+        if self._val_counts is None:
+            return
+        scores = summed_binary_scores(self.all_gather(self._val_counts))
+        self._val_counts = None
+        for key in VAL_BITMAP_KEYS:  # the same numbers on every process: no further sync
+            self.log(f"val/{key}", scores[key], on_step=False, on_epoch=True)
 
     # ------------------------------------------------------------ evaluation and report
 
@@ -90,5 +184,6 @@ class DenoiseTask(BaseTask):
         from mnistmax.data.noise import fixed_noise
         from mnistmax.viz.run_figures import denoise
 
-        inputs = fixed_noise(torch.zeros(n, *clean.shape[1:]), self.cfg.noise.kind, 1.0, self.cfg.noise.clip, seed=7)
+        inputs = fixed_noise(torch.zeros(n, *clean.shape[1:]), self.cfg.noise.kind, 1.0, self.cfg.noise.clip, seed=7,
+                             **self.cfg.noise.options())
         return inputs, denoise(self, inputs), f"denoised pure {self.cfg.noise.kind} noise (level 1 on a blank image)"

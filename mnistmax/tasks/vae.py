@@ -10,6 +10,28 @@ from mnistmax.tasks.autoencoder import AutoencoderTask
 from mnistmax.tasks.base import register_task
 
 
+def kl_weight(task) -> float:
+    """beta, ramped linearly from 0 over vae.kl_warmup_epochs of training (step by step)."""
+    v = task.cfg.vae
+    if v.kl_warmup_epochs <= 0 or task._trainer is None:
+        return v.beta
+    batches = max(1, task.trainer.num_training_batches)
+    progress = (task.current_epoch + (task.global_step % batches) / batches) / v.kl_warmup_epochs
+    return v.beta * min(1.0, progress)
+
+
+def elbo_step(task, x: torch.Tensor, stage: str, target: torch.Tensor | None = None, gate=None):
+    """(beta-weighted negative ELBO, {kl, nelbo}) of a batch: the VAE task's step, and a denoising VAE's
+    with `target` the clean digits."""
+    log_px, kl = elbo_terms(task.net, x, target=target, gate=gate)
+    beta = kl_weight(task) if stage == "train" else task.cfg.vae.beta
+    loss = (-log_px + beta * kl).mean()
+    metrics = {"kl": kl.mean()}
+    if stage != "train":
+        metrics["nelbo"] = (-log_px + kl).mean()
+    return loss, metrics
+
+
 @register_task
 class VAETask(AutoencoderTask):
     name = "vae"
@@ -18,22 +40,8 @@ class VAETask(AutoencoderTask):
     uses_loss = False  # the ELBO
     capabilities = frozenset({"reconstruct", "encode", "decode", "sample"})
 
-    def kl_weight(self) -> float:
-        v = self.cfg.vae
-        if v.kl_warmup_epochs <= 0 or self._trainer is None:
-            return v.beta
-        batches = max(1, self.trainer.num_training_batches)
-        progress = (self.current_epoch + (self.global_step % batches) / batches) / v.kl_warmup_epochs
-        return v.beta * min(1.0, progress)
-
     def model_step(self, batch, stage: str):
-        log_px, kl = elbo_terms(self.net, batch["images"])
-        beta = self.kl_weight() if stage == "train" else self.cfg.vae.beta
-        loss = (-log_px + beta * kl).mean()
-        metrics = {"kl": kl.mean()}
-        if stage != "train":
-            metrics["nelbo"] = (-log_px + kl).mean()
-        return loss, metrics
+        return elbo_step(self, batch["images"], stage)
 
     def evaluate(self, run, lpips: bool = False, warn=print) -> list[dict]:
         from mnistmax.eval.reconstruction import evaluate_reconstruction

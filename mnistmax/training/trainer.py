@@ -21,7 +21,7 @@ from mnistmax.hardware import resolve_accelerator, resolve_precision
 from mnistmax.registry import count_parameters
 from mnistmax.runs import (create_run_dir, git_sha, load_checkpoint, now_iso, read_meta, update_meta, versions,
                            write_atomic)
-from mnistmax.tasks import build_task
+from mnistmax.tasks import build_task, get_task
 from mnistmax.training.callbacks.budget import BudgetSchedule
 from mnistmax.training.callbacks.ema import WarmupEMA
 from mnistmax.training.callbacks.interrupt import SaveOnInterrupt, sigterm_as_interrupt
@@ -106,6 +106,9 @@ def train(cfg: RunConfig, callbacks: Sequence[L.Callback] = (), echo=print, spli
     train into instead of one under outputs/runs (judges, transfer); `task_setup(task)` runs
     on the built task before training (e.g. load pretrained weights)."""
     quiet_lightning()
+    # what the loss needs (a perceptual loss's judge, trained once and cached): before the seed, so
+    # that the run's weights do not depend on whether the judge was cached, and before a run directory exists
+    get_task(cfg.task).prepare(cfg, echo)
     L.seed_everything(cfg.seed, verbose=False)
     data = MNISTDataModule(cfg, splits=splits)
     data.setup()

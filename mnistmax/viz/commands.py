@@ -79,7 +79,7 @@ def embedding_plots(run: LoadedRun) -> tuple[Path, Path]:
 
 def all_pictures(run: LoadedRun) -> list[Path]:
     """Every picture `mnistmax viz` can draw for this run's task, in one process."""
-    capabilities = type(run.task).capabilities
+    capabilities = run.task.capabilities
     written = [curves(run.run_dir)] if (run.run_dir / "metrics.csv").is_file() else []
     if "denoise" in capabilities:
         written += [recon_grid(run), sigma_panel(run), cases(run)]

@@ -25,22 +25,30 @@ def denoise(task, noisy: torch.Tensor) -> torch.Tensor:
 
 
 def render_recon_grid(task, cfg: RunConfig, clean: torch.Tensor, path: Path, title: str) -> Path:
-    noisy = fixed_noise(clean, cfg.noise.kind, cfg.viz.sigma, cfg.noise.clip)
+    noisy = fixed_noise(clean, cfg.noise.kind, cfg.viz.sigma, cfg.noise.clip, **cfg.noise.options())
     out = denoise(task, noisy)
     title = f"{title}\n{cfg.noise.kind} σ={cfg.viz.sigma:g}, mean PSNR {per_image_psnr(out, clean).mean():.2f} dB"
     return figures.recon_grid(clean, noisy, out, path, title=title, psnr=per_image_psnr(out, clean))
 
 
 def render_ablation_map(task, cfg: RunConfig, clean: torch.Tensor, path: Path, title: str) -> Path:
-    noisy = fixed_noise(clean, cfg.noise.kind, cfg.viz.sigma, cfg.noise.clip)
+    noisy = fixed_noise(clean, cfg.noise.kind, cfg.viz.sigma, cfg.noise.clip, **cfg.noise.options())
     out = denoise(task, noisy)
     return figures.ablation_map(clean, noisy, out, path, title=f"{title}\n{cfg.noise.kind} at {cfg.viz.sigma:g}",
                                 threshold=cfg.data.threshold)
 
 
+def draws_ablation_map(binarize: bool, kind: str) -> bool:
+    """Whether a run's pictures include the ablation map: bitmaps, or additive-only noise
+    (noise that only turns pixels on, which a denoiser has to turn off again)."""
+    from mnistmax.data.noise import ADDITIVE_KINDS
+
+    return bool(binarize) or kind in ADDITIVE_KINDS
+
+
 def render_sigma_panel(task, cfg: RunConfig, clean: torch.Tensor, path: Path, title: str) -> Path:
     sigmas = cfg.viz.panel_sigmas
-    noisy = [fixed_noise(clean, cfg.noise.kind, s, cfg.noise.clip) for s in sigmas]
+    noisy = [fixed_noise(clean, cfg.noise.kind, s, cfg.noise.clip, **cfg.noise.options()) for s in sigmas]
     outs = [denoise(task, x) for x in noisy]
     psnr = [per_image_psnr(o, clean) for o in outs]
     return figures.sigma_panel(noisy, outs, clean, sigmas, psnr, path, title=f"{title}  ({cfg.noise.kind} noise)")
@@ -49,7 +57,7 @@ def render_sigma_panel(task, cfg: RunConfig, clean: torch.Tensor, path: Path, ti
 def render_cases(task, cfg: RunConfig, images: torch.Tensor, path: Path, k: int = 6, title: str = "") -> Path:
     """The k best and k worst test digits by PSNR at viz.sigma."""
     clean = clean_images(images, cfg)
-    noisy = fixed_noise(clean, cfg.noise.kind, cfg.viz.sigma, cfg.noise.clip)
+    noisy = fixed_noise(clean, cfg.noise.kind, cfg.viz.sigma, cfg.noise.clip, **cfg.noise.options())
     out = denoise(task, noisy)
     psnr = per_image_psnr(out, clean)
     order = torch.argsort(psnr, descending=True)

@@ -13,13 +13,14 @@ from mnistmax.losses import l2_loss
 from mnistmax.models.layers import pad_to_multiple
 from mnistmax.registry import count_parameters, create_model, get_entry, list_models, register_model
 
-MODELS = list_models("denoise")  # encoders: tests/models/test_encoders.py
+# the conv denoisers (encoders: tests/models/test_encoders.py; VAE denoisers: tests/tasks/test_vae_denoise.py)
+MODELS = [m for m in list_models("denoise") if "base_ch" in get_entry(m).accepted_kwargs()]
 
 
 def test_registry_holds_the_denoisers():
     assert {"conv_dae", "resnet_dae", "unet_dae", "attention_dae"} <= set(MODELS)
     assert MODELS == sorted(MODELS)
-    assert set(list_models("denoise")) <= set(MODELS)
+    assert set(list_models("denoise")) - set(MODELS) == {"ablation_vae_conv"}
     assert list_models("no-such-family") == []
 
 
@@ -220,3 +221,26 @@ def test_seed_002_grid_over_latent_dim_validates():
 
     spec, _ = load_grid("grid/cdae")
     assert spec.grid["model.latent_dim"] == [64, 128, 256] and spec.cv.folds == 3
+
+
+@pytest.mark.parametrize("name", ["unet_dae", "attention_dae"])
+def test_unet_channels_in_and_out_are_real_arguments(name):
+    model = create_model(name, base_ch=8, in_ch=3, out_ch=1, num_downs=3)
+    out = model(torch.rand(2, 3, 28, 28))
+    assert out.shape == (2, 1, 28, 28) and 0 <= out.min() and out.max() <= 1
+    assert model.enc[0][0].in_channels == 3
+    two = create_model(name, base_ch=8, in_ch=1, out_ch=2)
+    assert two(torch.rand(2, 1, 28, 28)).shape == (2, 2, 28, 28)
+    with pytest.raises(RuntimeError):
+        model(torch.rand(2, 1, 28, 28))  # a 3-channel network refuses grayscale: nothing is broadcast silently
+
+
+def test_channels_other_than_the_datas_are_refused_in_a_run_config():
+    from mnistmax.errors import ConfigError
+    from tests.helpers import tiny_config
+
+    with pytest.raises(ConfigError, match=r"model\.in_ch: the data has 1 channel"):
+        tiny_config("model.in_ch=3")
+    with pytest.raises(ConfigError, match=r"model\.out_ch"):
+        tiny_config("model.out_ch=2")
+    assert tiny_config("model.in_ch=1").model.options()["in_ch"] == 1

@@ -36,14 +36,14 @@ def test_capabilities_name_the_tasks_that_have_them():
     assert tasks_that("sample") == ["vae"]
     assert tasks_that("reconstruct") == ["autoencoder", "denoise", "vae"]
     with pytest.raises(RunError, match=r"needs a run whose task can embed \(contrastive\); this is a denoise run"):
-        get_task("denoise").require("embed", "`mnistmax probe`")
+        build_task(load_config("configs/quick.yaml")).require("embed", "`mnistmax probe`")
 
 
 @pytest.mark.parametrize("path", SHIPPED)
 def test_shipped_config_builds_and_trains_one_step(path, tmp_path):
     cfg = load_config(ROOT / path, [*SMALL, f"logging.output_dir={tmp_path}"])
     task = build_task(cfg)
-    assert isinstance(task, get_task(cfg.task)) and get_entry(cfg.model.name).family == task.family
+    assert isinstance(task, get_task(cfg.task)) and get_entry(cfg.model.name).family in task.families()
     before = {k: v.clone() for k, v in task.net.state_dict().items() if v.is_floating_point()}
     data = MNISTDataModule(cfg)
     trainer = L.Trainer(fast_dev_run=1, accelerator="cpu", logger=False, enable_progress_bar=False,

@@ -20,20 +20,24 @@ class InterruptAtEpoch(L.Callback):
             raise KeyboardInterrupt
 
 
-def tiny(tmp_path, name):
+def tiny(tmp_path, name, *extra):
     return load_config("configs/quick.yaml", [*TINY, "train.epochs=3", "viz.enabled=false", "logging.progress=none",
-                                              f"logging.output_dir={tmp_path / name}"])
+                                              f"logging.output_dir={tmp_path / name}", *extra])
 
 
 def weights(run_dir):
     return torch.load(run_dir / "checkpoints" / "last.ckpt", weights_only=True)["state_dict"]
 
 
-def test_resumed_run_matches_an_uninterrupted_one(tmp_path):
-    straight = training.train(tiny(tmp_path, "a"), echo=lambda m: None)
+CURRICULUM = "noise.schedule={mode: linear, start: [0.0, 0.2], ramp: 1.0}"
+
+
+@pytest.mark.parametrize("extra", [(), (CURRICULUM,)], ids=["plain", "curriculum"])
+def test_resumed_run_matches_an_uninterrupted_one(tmp_path, extra):
+    straight = training.train(tiny(tmp_path, "a", *extra), echo=lambda m: None)
 
     with pytest.raises(KeyboardInterrupt):
-        training.train(tiny(tmp_path, "b"), callbacks=[InterruptAtEpoch(2)], echo=lambda m: None)
+        training.train(tiny(tmp_path, "b", *extra), callbacks=[InterruptAtEpoch(2)], echo=lambda m: None)
     run_dir = next((tmp_path / "b" / "runs").iterdir())
     meta = json.loads((run_dir / "meta.json").read_text())
     assert meta["status"] == "interrupted"

@@ -9,12 +9,14 @@ from __future__ import annotations
 
 import torch
 
-from mnistmax.data.noise.masks import Level, blob_masks, count_mask, line_masks, mix, per_image, rect_masks, uniform
+from mnistmax.data.noise.masks import (KindList, Level, Probability, ShapeCount, Span, blob_masks, count_mask,
+                                       line_masks, mix, per_image, rect_masks, uniform)
 
 MAX_ADDED_LINES = 5
 MAX_ADDED_BLOCKS = 4
 MAX_BLOBS = 6
 MAX_PIXEL_FRACTION = 0.2
+ADD_MIX = ("add_pixels", "add_lines", "add_blocks", "add_blobs", "add_border")  # what `add_mixed` draws from
 
 
 def _add(images: torch.Tensor, masks: torch.Tensor) -> torch.Tensor:
@@ -22,33 +24,41 @@ def _add(images: torch.Tensor, masks: torch.Tensor) -> torch.Tensor:
     return torch.maximum(images, masks.any(dim=1, keepdim=True).to(images.dtype))
 
 
-def add_pixels(images, level: Level, generator=None, clip: bool = True) -> torch.Tensor:
-    """Each pixel turns on with probability 0.2 * level (isolated specks)."""
-    return _add(images, uniform(images.shape, images, generator) < MAX_PIXEL_FRACTION * per_image(level, images))
+def add_pixels(images, level: Level, generator=None, clip: bool = True, *,
+               max_fraction: Probability = MAX_PIXEL_FRACTION) -> torch.Tensor:
+    """Each pixel turns on with probability max_fraction * level (isolated specks)."""
+    return _add(images, uniform(images.shape, images, generator) < max_fraction * per_image(level, images))
 
 
-def add_lines(images, level: Level, generator=None, clip: bool = True) -> torch.Tensor:
-    """ceil(5 * level) straight lines, 1-2 px wide, across the image."""
-    return _add(images, line_masks(images, MAX_ADDED_LINES, generator) & count_mask(level, images, MAX_ADDED_LINES))
+def add_lines(images, level: Level, generator=None, clip: bool = True, *, max_lines: ShapeCount = MAX_ADDED_LINES,
+              width: Span = (1.0, 2.0)) -> torch.Tensor:
+    """ceil(max_lines * level) straight lines, `width` px wide, across the image."""
+    return _add(images, line_masks(images, max_lines, generator, width) & count_mask(level, images, max_lines))
 
 
-def add_blocks(images, level: Level, generator=None, clip: bool = True) -> torch.Tensor:
-    """ceil(4 * level) filled rectangles with sides of 3-7 px."""
-    masks = rect_masks(images, MAX_ADDED_BLOCKS, generator, 3, 7)
-    return _add(images, masks & count_mask(level, images, MAX_ADDED_BLOCKS))
+def add_blocks(images, level: Level, generator=None, clip: bool = True, *, max_blocks: ShapeCount = MAX_ADDED_BLOCKS,
+               size_range: Span = (3.0, 7.0)) -> torch.Tensor:
+    """ceil(max_blocks * level) filled rectangles with sides in `size_range` px."""
+    masks = rect_masks(images, max_blocks, generator, *size_range)
+    return _add(images, masks & count_mask(level, images, max_blocks))
 
 
-def add_blobs(images, level: Level, generator=None, clip: bool = True) -> torch.Tensor:
-    """ceil(6 * level) ink blots (filled ellipses, radii 1.2-3 px)."""
-    return _add(images, blob_masks(images, MAX_BLOBS, generator) & count_mask(level, images, MAX_BLOBS))
+def add_blobs(images, level: Level, generator=None, clip: bool = True, *, max_blobs: ShapeCount = MAX_BLOBS,
+              radius_range: Span = (1.2, 3.0)) -> torch.Tensor:
+    """ceil(max_blobs * level) ink blots (filled ellipses, radii in `radius_range` px)."""
+    masks = blob_masks(images, max_blobs, generator, *radius_range)
+    return _add(images, masks & count_mask(level, images, max_blobs))
 
 
-def add_border(images, level: Level, generator=None, clip: bool = True) -> torch.Tensor:
-    """Scanner-edge artefacts: ceil(4 * level) of the four sides get a solid band 1-3 px deep."""
+def add_border(images, level: Level, generator=None, clip: bool = True, *,
+               depth_range: Span = (1.0, 3.0)) -> torch.Tensor:
+    """Scanner-edge artefacts: ceil(4 * level) of the four sides get a solid band `depth_range` px deep
+    (whole pixels)."""
     b, h, w = images.shape[0], *images.shape[-2:]
     ys = torch.arange(h, device=images.device, dtype=images.dtype).view(1, 1, h, 1)
     xs = torch.arange(w, device=images.device, dtype=images.dtype).view(1, 1, 1, w)
-    depth = 1 + (uniform((b, 4, 1, 1), images, generator) * 3).floor()  # (B, 4, 1, 1) in {1, 2, 3}
+    low, high = int(depth_range[0]), int(depth_range[1])
+    depth = low + (uniform((b, 4, 1, 1), images, generator) * (high - low + 1)).floor()  # (B, 4, 1, 1)
     bands = torch.cat(
         [
             (ys < depth[:, 0:1]).expand(b, 1, h, w),  # top
@@ -63,9 +73,9 @@ def add_border(images, level: Level, generator=None, clip: bool = True) -> torch
     return _add(images, bands & chosen)
 
 
-def add_mixed(images, level: Level, generator=None, clip: bool = True) -> torch.Tensor:
-    """Each image gets one of the additive kinds above, at its level."""
-    return mix([add_pixels, add_lines, add_blocks, add_blobs, add_border], images, level, generator, clip)
+def add_mixed(images, level: Level, generator=None, clip: bool = True, *, kinds: KindList = ADD_MIX) -> torch.Tensor:
+    """Each image gets one of `kinds` (the additive kinds above) at its level."""
+    return mix([ADDITIVE_FUNCTIONS[k] for k in kinds], images, level, generator, clip)
 
 
 ADDITIVE_FUNCTIONS = {

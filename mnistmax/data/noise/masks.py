@@ -4,11 +4,27 @@ blob masks, and `mix` (one kind per image). Everything is a tensor op on the ima
 from __future__ import annotations
 
 import math
-from typing import Callable
+from typing import Annotated, Callable
 
 import torch
+from pydantic import AfterValidator, Field
 
 Level = float | torch.Tensor
+
+
+def _ordered(span: tuple[float, float]) -> tuple[float, float]:
+    if span[0] > span[1]:
+        raise ValueError(f"low {span[0]} must not exceed high {span[1]}")
+    return span
+
+
+# the annotations of the kinds' parameters (noise.params.<kind>.<name>), checked by pydantic
+Probability = Annotated[float, Field(ge=0.0, le=1.0)]
+ShapeCount = Annotated[int, Field(ge=1, le=32)]  # shapes drawn at level 1
+Span = Annotated[tuple[Annotated[float, Field(gt=0.0, le=28.0)], Annotated[float, Field(gt=0.0, le=28.0)]],
+                 AfterValidator(_ordered)]  # [low, high] in pixels
+UnitSpan = Annotated[tuple[Probability, Probability], AfterValidator(_ordered)]  # [low, high] in [0, 1]
+KindList = Annotated[tuple[str, ...], Field(min_length=1)]  # a mixture's kinds (checked by the noise registry)
 
 
 def per_image(level: Level, images: torch.Tensor) -> torch.Tensor:
@@ -37,14 +53,14 @@ def count_mask(level: Level, images: torch.Tensor, maximum: int) -> torch.Tensor
     return (index < count).view(-1, maximum, 1, 1)
 
 
-def line_masks(images: torch.Tensor, n: int, generator) -> torch.Tensor:
-    """(B, n, H, W) masks of straight lines at random angle and offset, 1-2 px wide."""
+def line_masks(images: torch.Tensor, n: int, generator, width: tuple[float, float] = (1.0, 2.0)) -> torch.Tensor:
+    """(B, n, H, W) masks of straight lines at random angle and offset, `width` px wide (a range)."""
     b, h, w = images.shape[0], *images.shape[-2:]
     ys, xs = pixel_grid(images)
     params = uniform((b, n, 3), images, generator)
     theta = (params[..., 0] * math.pi).view(b, n, 1, 1)
     offset = ((params[..., 1] - 0.5) * 0.8 * min(h, w)).view(b, n, 1, 1)
-    half_width = (0.5 + 0.5 * params[..., 2]).view(b, n, 1, 1)
+    half_width = (0.5 * width[0] + 0.5 * (width[1] - width[0]) * params[..., 2]).view(b, n, 1, 1)
     dist = ((xs - (w - 1) / 2) * torch.cos(theta) + (ys - (h - 1) / 2) * torch.sin(theta) - offset).abs()
     return dist <= half_width
 
@@ -73,22 +89,30 @@ def blob_masks(images: torch.Tensor, n: int, generator, min_radius: float = 1.2,
     return ((ys - cy) / ry) ** 2 + ((xs - cx) / rx) ** 2 <= 1.0
 
 
-def mix(kinds: list[Callable], images, level: Level, generator=None, clip: bool = True) -> torch.Tensor:
-    """Each image gets one of `kinds`, chosen at random, at its level.
+def mix(kinds: list[Callable], images, level: Level, generator=None, clip: bool = True,
+        per_image_kinds: int = 1) -> torch.Tensor:
+    """Each image gets `per_image_kinds` distinct kinds of `kinds`, chosen at random, at its level,
+    applied one after the other in the order of `kinds`.
 
     On the CPU each kind is made for its own images only (add_mixed: 5x less work); on an
     accelerator every kind is made for the whole batch and selected with `where`, which needs
     no host sync to learn how many images chose each kind."""
-    choice = torch.randint(len(kinds), (images.shape[0],), generator=generator, device=images.device)
+    b = images.shape[0]
+    if per_image_kinds == 1:
+        choice = torch.randint(len(kinds), (b,), generator=generator, device=images.device)
+        chosen = choice.view(-1, 1) == torch.arange(len(kinds), device=images.device).view(1, -1)  # (B, K)
+    else:  # the k kinds with the smallest random ranks
+        rank = torch.argsort(torch.argsort(uniform((b, len(kinds)), images, generator), dim=1), dim=1)
+        chosen = rank < per_image_kinds
     out = images.clone()
     if images.device.type == "cpu":
         levels = per_image(level, images).flatten()
         for i, fn in enumerate(kinds):
-            idx = (choice == i).nonzero().flatten()
+            idx = chosen[:, i].nonzero().flatten()
             if len(idx):
-                out[idx] = fn(images[idx], levels[idx], generator=generator, clip=clip)
+                out[idx] = fn(out[idx], levels[idx], generator=generator, clip=clip)
         return out
     for i, fn in enumerate(kinds):
-        noisy = fn(images, level, generator=generator, clip=clip)
-        out = torch.where((choice == i).view(-1, 1, 1, 1), noisy, out)
+        noisy = fn(out, level, generator=generator, clip=clip)
+        out = torch.where(chosen[:, i].view(-1, 1, 1, 1), noisy, out)
     return out
