@@ -24,9 +24,13 @@ SMALL = {"denoise": ["model.base_ch=8"], "encoder": []}
 def run_of(tmp_path, name: str):
     family = get_entry(name).family
     extra = [f"model.name={name}"] if family in ("denoise", "encoder") else []
+    small = SMALL.get(family, [])
+    if family == "denoise" and "base_ch" not in get_entry(name).accepted_kwargs():  # a VAE denoiser
+        extra, small = [f"model={{name: {name}}}"], []
     if name.startswith("ablation_"):
-        extra += ["data.binarize=true", "noise.kind=add_mixed", "noise.eval_kinds=[add_mixed]", "train.loss=precision_bce"]
-    cfg = load_config(ROOT / "configs" / RECIPE[family], [*TINY_ANY, *extra, *SMALL.get(family, [])])
+        extra += ["data.binarize=true", "noise.kind=add_mixed", "noise.eval_kinds=[add_mixed]"]
+        extra += ["train.loss=precision_bce"] if small else []  # a VAE's loss is its ELBO
+    cfg = load_config(ROOT / "configs" / RECIPE[family], [*TINY_ANY, *extra, *small])
     torch.manual_seed(0)
     return fake_run(tmp_path, {"state_dict": build_task(cfg).state_dict()}, cfg=cfg)
 

@@ -95,15 +95,20 @@ def _print_table(result: dict) -> None:
 @compare_app.command("models")
 @handle_errors
 def models(runs: List[str] = RUNS, output: Optional[Path] = OUTPUT):
-    """Network, parameters, training time, throughput and PSNR/SSIM per σ, one row per run."""
-    from mnistmax.analysis.compare import compare_run, write_models
+    """Network, parameters, training time, throughput and PSNR/SSIM per σ, one row per run;
+    psnr_vs_sigma.png: every run's PSNR against σ on one plot, with the noisy input's."""
+    from mnistmax.analysis.compare import compare_run, identity_psnr, write_models, write_psnr_plot
     from mnistmax.runs import load_run, resolve_run
 
     rows = []
-    for run_dir in dict.fromkeys(resolve_run(r) for r in runs):
+    for i, run_dir in enumerate(dict.fromkeys(resolve_run(r) for r in runs)):
         echo(f"scoring {run_dir.name} ...")
-        rows.append(compare_run(load_run(run_dir)))
+        run = load_run(run_dir)
+        rows.append(compare_run(run))
+        if i == 0:  # the baseline is drawn once, from the first run's test digits
+            identity = identity_psnr(run)
     out = write_models(rows, _compare_dir(output, "models"))
+    write_psnr_plot(rows, identity, out)
     keys = list(dict.fromkeys(k for r in rows for k in r if not k.startswith("ssim")))
     table = Table(title="models on the test split (Gaussian noise, fixed seeds); SSIM in models.md")
     for key in keys:
@@ -111,4 +116,4 @@ def models(runs: List[str] = RUNS, output: Optional[Path] = OUTPUT):
     for r in rows:
         table.add_row(*("-" if r.get(k) is None else f"{r[k]:,}" if isinstance(r[k], int) else str(r[k]) for k in keys))
     console.print(table)
-    echo(f"wrote {out / 'models.json'}, models.csv, models.md")
+    echo(f"wrote {out / 'models.json'}, models.csv, models.md, psnr_vs_sigma.png")

@@ -44,6 +44,16 @@ def viz_curves(run: str = RUN):
     echo(f"wrote {commands.curves(resolve_run(run))}")
 
 
+@viz_app.command("psnr-curve")
+@handle_errors
+def viz_psnr_curve(run: str = RUN):
+    """PSNR against σ per evaluated noise kind, model and baselines, from eval/eval.json -> reports/psnr_curve.png."""
+    from mnistmax.runs import resolve_run
+    from mnistmax.viz import commands
+
+    echo(f"wrote {commands.psnr_curve(resolve_run(run))}")
+
+
 @viz_app.command("ablation-map")
 @handle_errors
 def viz_ablation_map(run: str = RUN, checkpoint: str = CHECKPOINT):
@@ -75,7 +85,8 @@ def viz_cases(run: str = RUN, checkpoint: str = CHECKPOINT, k: int = typer.Optio
 @viz_app.command("all")
 @handle_errors
 def viz_all(run: str = RUN, checkpoint: str = CHECKPOINT):
-    """Every picture above that the run's task supports (curves, grid, σ panel, cases, ablation map, embeddings)."""
+    """Every picture above that the run's task supports (curves, grid, σ panel, cases, ablation map, embeddings;
+    the PSNR curve once the run is evaluated)."""
     from mnistmax.viz import commands
 
     for path in commands.all_pictures(_open(run, checkpoint)):

@@ -121,14 +121,19 @@ def read_config_file(path: str | Path, _seen: tuple = ()) -> dict:
 
 
 def merge_layer(base: dict, layer: dict) -> dict:
-    """`layer` over `base`. When the layer names a noise.preset, the preset's keys replace the
-    base's (the schema fills them in from the preset); the layer's own noise keys still win."""
+    """`layer` over `base`, the base's keys that the layer's noise.preset sets left out."""
+    return deep_merge(without_preset_keys(base, layer), layer)
+
+
+def without_preset_keys(base: dict, layer: dict) -> dict:
+    """When `layer` names a noise.preset, `base` without the noise keys that preset sets: a preset
+    replaces what earlier layers set (the schema fills its keys in), the layer's own keys still win."""
     noise = layer.get("noise")
     name = noise.get("preset") if isinstance(noise, dict) else None
-    if name in PRESETS and isinstance(base.get("noise"), dict):
-        taken = set(PRESETS[name]) | ({"train_sigmas"} if "train_sigma_range" in PRESETS[name] else set())
-        base = {**base, "noise": {k: v for k, v in base["noise"].items() if k not in taken}}
-    return deep_merge(base, layer)
+    if name not in PRESETS or not isinstance(base.get("noise"), dict):
+        return base
+    taken = set(PRESETS[name]) | ({"train_sigmas"} if "train_sigma_range" in PRESETS[name] else set())
+    return {**base, "noise": {k: v for k, v in base["noise"].items() if k not in taken}}
 
 
 class UnusedKeyError(ConfigError):
@@ -161,7 +166,8 @@ def load_config(path: str | Path | None = None, overrides: list[str] | None = No
             except ConfigError:
                 pass  # an override may mend it: judged below
         layer = apply_overrides({}, overrides)  # a preset named by an override replaces the files' noise levels
-        cfg = validate_config(apply_overrides(merge_layer(copy.deepcopy(raw), layer), overrides), source, override_keys)
+        raw = without_preset_keys(copy.deepcopy(raw), layer)
+        cfg = validate_config(apply_overrides(raw, overrides), source, override_keys)
     unused = unused_keys(cfg, (flat_keys(base) | flat_keys(own)) - override_keys)
     if unused:
         why = "brought in by the config it extends" if not set(unused) & flat_keys(own) else "turned off by overrides"

@@ -55,6 +55,9 @@ def ablation_table(run_dir: Path) -> str | None:
 
 SECTIONS = [
     eval_table,
+    figure_section("PSNR against the noise level", "reports/psnr_curve.png",
+                   note="Test PSNR of the model and the baselines (dashed; dotted: identity, the noisy input) "
+                        "at every evaluated level, one panel per noise kind."),
     figure_section("Reconstructions", "grids/recon_test.png", "grids/recon_latest.png",
                    note="Fixed digits; columns clean | noisy | denoised | absolute error (colour bar)."),
     figure_section("Across noise levels", "panels/sigma_panel_test.png", "panels/sigma_panel_latest.png",
@@ -65,32 +68,38 @@ SECTIONS = [
     ablation_table,
     figure_section("Ablation map", "grids/ablation_map_test.png", "grids/ablation_map_latest.png",
                    note="White: kept ink; blue: removed noise; red: wrongly removed ink; yellow: missed noise."),
+    figure_section("Ablation animation", "animations/ablation.gif",
+                   note="The ablation map of the same validation digits, epoch by epoch."),
     limitations_section,
 ]
 
 
 def prepare(run_dir: Path, warn=print) -> None:
     """Evaluate and draw what the report shows and is missing; pictures already drawn by
-    `mnistmax viz` are reused."""
+    `mnistmax viz` are reused, the PSNR curve unless eval.json is newer."""
     from mnistmax.runs import load_run, read_run_yaml
     from mnistmax.viz import commands
+    from mnistmax.viz.run_figures import draws_ablation_map
 
-    bitmap = bool((read_run_yaml(run_dir).get("data") or {}).get("binarize"))
+    config = read_run_yaml(run_dir)
+    ablation = draws_ablation_map((config.get("data") or {}).get("binarize"), (config.get("noise") or {}).get("kind"))
     missing = {
         "eval": not (run_dir / "eval" / "eval.json").is_file(),
         "recon_grid": not (run_dir / "grids" / "recon_test.png").is_file(),
         "sigma_panel": not (run_dir / "panels" / "sigma_panel_test.png").is_file(),
         "cases": not (run_dir / "grids" / "cases.png").is_file(),
-        "ablation_map": bitmap and not (run_dir / "grids" / "ablation_map_test.png").is_file(),
+        "ablation_map": ablation and not (run_dir / "grids" / "ablation_map_test.png").is_file(),
     }
-    if not any(missing.values()):
-        return
-    run = load_run(run_dir)
-    if missing.pop("eval"):
-        from mnistmax.eval.tables import write_eval
+    if any(missing.values()):
+        run = load_run(run_dir)
+        if missing.pop("eval"):
+            from mnistmax.eval.tables import write_eval
 
-        write_eval(run_dir, run.task.evaluate(run, warn=warn))
-    for name, needed in missing.items():
-        if needed:
-            getattr(commands, name)(run)
+            write_eval(run_dir, run.task.evaluate(run, warn=warn))
+        for name, needed in missing.items():
+            if needed:
+                getattr(commands, name)(run)
+    curve, rows = run_dir / "reports" / "psnr_curve.png", run_dir / "eval" / "eval.json"
+    if not curve.is_file() or curve.stat().st_mtime < rows.stat().st_mtime:  # drawn from eval.json, no model
+        commands.psnr_curve(run_dir)
 

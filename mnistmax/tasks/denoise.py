@@ -13,7 +13,7 @@ from mnistmax.registry import list_models
 from mnistmax.tasks.base import BaseTask, register_task
 
 
-VAL_BITMAP_KEYS = ("precision", "recall", "specificity", "ablation_efficiency")  # logged as val/<key> with data.binarize
+VAL_BITMAP_KEYS = ("precision", "recall", "specificity", "ablation_efficiency")  # val/<key>, data.binarize runs
 
 
 def is_vae(name: str) -> bool:
@@ -44,6 +44,7 @@ class DenoiseTask(BaseTask):
         if is_vae(cfg.model.name):
             out["train.loss"] = out["train.fp_weight"] = out["train.loss_weights"] = \
                 "a VAE denoiser's loss is the ELBO of the clean digits"
+            out["vae.iw_samples"] = "a VAE denoiser is evaluated by PSNR / SSIM per noise level, not by a likelihood bound"
         else:
             out["vae"] = f"model {cfg.model.name} is not a VAE"
         if cfg.noise.train_sigma_range is not None:

@@ -3,6 +3,7 @@ pictures and return the paths."""
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import torch
@@ -10,8 +11,15 @@ import torch
 from mnistmax.data.datamodule import clean_images
 from mnistmax.data.noise import NOISE_KINDS
 from mnistmax.data.splits import select_digits
-from mnistmax.runs import LoadedRun
+from mnistmax.errors import MnistmaxError, RunError
+from mnistmax.runs import LoadedRun, read_run_yaml
 from mnistmax.viz import run_figures
+
+
+class NotEvaluated(MnistmaxError):
+    """A picture of test numbers asked of a run that `mnistmax eval` has not scored (exit code 2)."""
+
+    exit_code = 2
 
 
 def fixed_digits(run: LoadedRun, n: int) -> torch.Tensor:
@@ -46,6 +54,32 @@ def cases(run: LoadedRun, k: int = 6) -> Path:
 
 def curves(run_dir: Path) -> Path:
     return run_figures.render_curves(run_dir, run_dir / "reports" / "curves.png")
+
+
+def eval_path(run_dir: Path) -> Path:
+    """Where `mnistmax eval` writes the run's rows (eval/<its task's eval_stem>.json)."""
+    from mnistmax.tasks import get_task
+
+    return run_dir / "eval" / f"{get_task(read_run_yaml(run_dir)['task']).eval_stem}.json"
+
+
+def psnr_curve(run_dir: Path) -> Path:
+    """PSNR against σ for every evaluated noise kind, the model and the baselines, from
+    eval/eval.json (no model is loaded) -> reports/psnr_curve.png."""
+    from mnistmax.eval.baselines import BASELINES, BITMAP_BASELINES
+    from mnistmax.tasks import get_task, tasks_that
+    from mnistmax.viz.psnr_figures import psnr_vs_sigma
+
+    task = get_task(read_run_yaml(run_dir)["task"])
+    if "denoise" not in task.capabilities:
+        raise RunError(f"a PSNR curve needs a run whose task can denoise ({', '.join(tasks_that('denoise'))}); "
+                       f"this is a {task.name} run")
+    path = eval_path(run_dir)
+    if not path.is_file():
+        raise NotEvaluated(f"{path} not found: run `mnistmax eval {run_dir}` first")
+    rows = json.loads(path.read_text())
+    title = f"test PSNR against the noise level\n{run_dir.name} ({rows[0]['method']}, {rows[0]['n']} digits)"
+    return psnr_vs_sigma(rows, run_dir / "reports" / "psnr_curve.png", title, baselines={*BASELINES, *BITMAP_BASELINES})
 
 
 def noise_gallery(output_dir: Path, levels: list[float] | None = None) -> tuple[Path, Path]:
@@ -83,8 +117,10 @@ def all_pictures(run: LoadedRun) -> list[Path]:
     written = [curves(run.run_dir)] if (run.run_dir / "metrics.csv").is_file() else []
     if "denoise" in capabilities:
         written += [recon_grid(run), sigma_panel(run), cases(run)]
-        if run.cfg.data.binarize:
+        if run_figures.draws_ablation_map(run.cfg.data.binarize, run.cfg.noise.kind):
             written.append(ablation_map(run))
+        if eval_path(run.run_dir).is_file():
+            written.append(psnr_curve(run.run_dir))
     if "embed" in capabilities:
         written += list(embedding_plots(run))
     return written

@@ -119,6 +119,7 @@ def test_the_checkpoint_decides_which_network_is_built(trained_run, tmp_path):
     copy = tmp_path / "run"
     shutil.copytree(trained_run, copy)
     text = (copy / "config.yaml").read_text().replace("name: unet_dae", "name: conv_dae")
+    text = text.replace("  in_ch: 1\n", "").replace("  out_ch: 1\n", "")  # arguments conv_dae does not take
     (copy / "config.yaml").write_text(text)
     result = invoke("eval", copy, "noise.eval_kinds=[gaussian]")
     assert result.exit_code == 0, result.output

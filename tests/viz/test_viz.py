@@ -31,6 +31,11 @@ def test_callbacks_write_grids_panels_and_animation(pictured_run):
     with Image.open(pictured_run / "animations" / "training.gif") as gif:
         assert gif.n_frames == 3  # one frame per recorded epoch
         assert gif.info.get("loop") == 0
+    # Gaussian noise on grey digits: no ablation maps, no ablation animation, no bitmap scores
+    assert not list((pictured_run / "grids").glob("ablation_map_*.png"))
+    assert not (pictured_run / "animations" / "ablation.gif").exists()
+    header = (pictured_run / "metrics.csv").read_text().splitlines()[0]
+    assert "val/psnr" in header and "val/precision" not in header
 
 
 def test_every_n_epochs_and_last_epoch(tmp_path):
@@ -70,6 +75,17 @@ def test_viz_all_draws_what_the_task_supports(pictured_run):
     assert not (pictured_run / "grids" / "ablation_map_test.png").exists()  # not a bitmap run
 
 
+def test_psnr_curve_of_an_unevaluated_run_is_one_line(tmp_path):
+    from mnistmax.config import dump_yaml
+    from tests.helpers import one_error_line, tiny_config
+
+    (tmp_path / "run").mkdir()
+    (tmp_path / "run" / "config.yaml").write_text(dump_yaml(tiny_config()))
+    result = runner.invoke(app, ["viz", "psnr-curve", str(tmp_path / "run")])
+    assert result.exit_code == 2
+    assert "eval.json not found" in one_error_line(result) and "mnistmax eval" in result.output
+
+
 def test_noise_gallery_png_and_gif(tmp_path):
     result = runner.invoke(app, ["viz", "noise-gallery", "--output-dir", str(tmp_path)])
     assert result.exit_code == 0, result.output
@@ -83,12 +99,12 @@ def test_report_is_self_contained_and_has_the_eval_table(pictured_run):
     assert result.exit_code == 0, result.output
     page = (pictured_run / "reports" / "index.html").read_text()
     sources = re.findall(r'src="([^"]*)"', page)
-    assert len(sources) == 5  # curves, reconstructions, sigma panel, animation, cases
+    assert len(sources) == 6  # curves, PSNR curve, reconstructions, sigma panel, animation, cases
     assert all(s.startswith("data:image/") for s in sources)
     assert "href=" not in page.replace('href="#', "")
     assert "Evaluation on the test split" in page and "gaussian_filter PSNR" in page and "σ = 0.5" in page
-    for heading in ("Training curves", "Reconstructions", "Across noise levels", "Training animation",
-                    "Best and worst test digits", "Config"):
+    for heading in ("Training curves", "PSNR against the noise level", "Reconstructions", "Across noise levels",
+                    "Training animation", "Best and worst test digits", "Config"):
         assert heading in page
     assert "data:image/gif;base64," in page
     card = (pictured_run / "README.md").read_text()  # the model card, written with the report

@@ -19,7 +19,7 @@ from mnistmax.training.tracking import log_artifact
 from mnistmax.viz.animate import gif_from_pngs
 from mnistmax.viz.run_figures import draws_ablation_map, render_ablation_map, render_recon_grid, render_sigma_panel
 
-ABLATION_DIGITS = 4  # digits in each epoch's ablation map: a frame of animations/ablation.gif, drawn in well under a second
+ABLATION_DIGITS = 4  # digits in each epoch's ablation map (a frame of animations/ablation.gif): well under a second
 ANIMATIONS = {"recon_epoch": "training.gif", "ablation_map_epoch": "ablation.gif"}  # frames in grids/ -> animations/
 
 
