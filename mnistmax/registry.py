@@ -100,7 +100,7 @@ def model_options(name: str, options: dict) -> dict:
     except ValidationError as exc:
         err = exc.errors()[0]
         key = ".".join(str(p) for p in err["loc"])
-        raise ValueError(f"model.{key}: {err['msg']} (got {err.get('input')!r})") from None
+        raise ValueError(f"model.{key}: {err['msg'].removeprefix('Value error, ')} (got {err.get('input')!r})") from None
 
 
 def create_model(name: str, **kwargs) -> nn.Module:

@@ -54,7 +54,8 @@ def judge_config(cfg: RunConfig) -> RunConfig:
     MAX_TRAIN whatever the run's limits were: the judge should be as good as the data allows."""
     cfg = cfg.model_copy(deep=True)
     cfg.data.limit_test = None
-    return classifier_config(cfg, LATENT_DIM, MAX_TRAIN, name="judge", train=JUDGE_TRAIN)
+    return classifier_config(cfg, {"name": "cnn_classifier", "latent_dim": LATENT_DIM}, MAX_TRAIN, name="judge",
+                             train=JUDGE_TRAIN)
 
 
 def judge_for(cfg: RunConfig, echo=print) -> Judge:

@@ -1,8 +1,11 @@
-"""Transfer learning: does a pretrained conv_ae encoder help a classifier?
+"""Transfer learning: does a pretrained encoder help a classifier?
 
-Every classifier trains through the project's trainer into <encoder run>/transfer/<mode>-<labels>-<time>/.
+The encoder comes from any run whose task has one (`transfer_source`): a conv_ae or VAE run
+(its conv encoder in `cnn_classifier`), or a contrastive run, SimCLR, SupCon or triplet (its
+registered encoder in `encoder_classifier`). Every classifier trains through the project's
+trainer into <encoder run>/transfer/<mode>-<labels>-<time>/.
 
-For each number of labels per class and each mode, train `cnn_classifier` on the encoder
+For each number of labels per class and each mode, train the classifier on the encoder
 run's training split and score it on its test split:
   scratch   random encoder, everything trained
   frozen    pretrained encoder, only the head trained
@@ -27,22 +30,23 @@ MIN_STEPS = 400  # small label sets still get enough optimiser steps
 RECIPE = {"epochs": 15, "lr": 2e-3, "patience": None, "max_time_minutes": None, "ema": True}  # configs/models/classifier.yaml
 
 
-def classifier_config(base: RunConfig, latent_dim: int, limit_train: int | None, name: str = "classifier",
+def classifier_config(base: RunConfig, model: dict, limit_train: int | None, name: str = "classifier",
                       train: dict | None = None, overrides: list[str] = ()) -> RunConfig:
-    """A `cnn_classifier` run on `base`'s data (source, splits, seed, binarization) with the
-    classifier recipe (`train` replaces parts of it); small label budgets get a smaller batch
-    and enough epochs for MIN_STEPS optimiser steps. The transfer study and the judge both
-    train with this."""
+    """A classifier run (`model`: its model section) on `base`'s data (source, splits, seed,
+    binarization) with the classifier recipe (`train` replaces parts of it); small label budgets
+    get a smaller batch and enough epochs for MIN_STEPS optimiser steps, unless `overrides` set
+    train.epochs. The transfer study and the judge both train with this."""
     data = base.data.model_dump(mode="json") | {"limit_train": limit_train}
     raw = {"name": name, "seed": base.seed, "task": "classify", "data": data,
-           "model": {"name": "cnn_classifier", "latent_dim": latent_dim}, "train": {**RECIPE, **(train or {})},
+           "model": model, "train": {**RECIPE, **(train or {})},
            "logging": base.logging.model_dump(mode="json") | {"progress": "none", "mlflow": False}}
     explicit = {".".join(parse_override(o)[0]) for o in overrides}
     cfg = validate_config(apply_overrides(raw, list(overrides)), "transfer", explicit)
     n_train = len(load_splits(cfg).train[0])
     cfg.data.batch_size = min(cfg.data.batch_size, max(8, n_train // 4))
     steps_per_epoch = max(1, n_train // cfg.data.batch_size)
-    cfg.train.epochs = max(cfg.train.epochs, -(-MIN_STEPS // steps_per_epoch))
+    if "train.epochs" not in explicit:  # an epoch count the user set is what runs
+        cfg.train.epochs = max(cfg.train.epochs, -(-MIN_STEPS // steps_per_epoch))
     return cfg
 
 
@@ -70,15 +74,11 @@ def train_classifier(cfg: RunConfig, mode: str, encoder: dict, run_dir: Path) ->
             "train_seconds": round(seconds, 1), "trainable_params": trainable, "run_dir": str(run_dir)}
 
 
-def encoder_state(run_dir: Path) -> tuple[dict, int, RunConfig]:
-    """The `encoder.*` weights of a conv_ae run, its latent size and its config."""
+def encoder_state(run_dir: Path) -> tuple[dict, dict, RunConfig]:
+    """(the classifier's model section, the encoder's weights, the run's config) of an encoder run."""
     run = load_run(run_dir)
-    run.require("encode", "transfer learning")
-    if run.cfg.model.name != "conv_ae":
-        raise MnistmaxError(f"{run_dir} trained {run.cfg.model.name!r}; transfer needs a conv_ae run "
-                            "(its encoder feeds cnn_classifier)")
-    state = {k.removeprefix("encoder."): v for k, v in run.task.net.state_dict().items() if k.startswith("encoder.")}
-    return state, run.cfg.model.options()["latent_dim"], run.cfg
+    model, state = run.task.transfer_source()
+    return model, state, run.cfg
 
 
 def run_transfer(encoder_run: Path, modes: list[str], labels_per_class: list[int | None], overrides: list[str],
@@ -86,10 +86,10 @@ def run_transfer(encoder_run: Path, modes: list[str], labels_per_class: list[int
     bad = [m for m in modes if m not in MODES]
     if bad:
         raise MnistmaxError(f"unknown transfer mode {bad[0]!r}; valid: {', '.join(MODES)}, all")
-    encoder, latent_dim, base = encoder_state(encoder_run)
+    model, encoder, base = encoder_state(encoder_run)
     rows = []
     for n in labels_per_class:
-        cfg = classifier_config(base, latent_dim, None if n is None else n * 10, overrides=overrides)
+        cfg = classifier_config(base, model, None if n is None else n * 10, overrides=overrides)
         for mode in modes:
             run_dir = create_unique_dir(Path(encoder_run) / "transfer", f"{mode}-{n or 'all'}")
             run_dir.rmdir()  # train() makes it anew: it never trains into an existing directory

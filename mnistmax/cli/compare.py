@@ -1,4 +1,4 @@
-"""compare limitations, compare models: several runs side by side."""
+"""compare limitations, compare models, compare encoders: several runs side by side."""
 
 from __future__ import annotations
 
@@ -10,7 +10,8 @@ from rich.table import Table
 
 from mnistmax.cli.common import app, console, echo, handle_errors
 
-compare_app = typer.Typer(help="Compare runs: limitations of denoising, architectures.", no_args_is_help=True)
+compare_app = typer.Typer(help="Compare runs: limitations of denoising, denoiser architectures, encoders.",
+                          no_args_is_help=True)
 app.add_typer(compare_app, name="compare")
 RUNS = typer.Argument(..., help="run directories, names under outputs/runs, or 'latest'")
 OUTPUT = typer.Option(None, "--output", "-o", help="folder for the comparison files (default outputs/compare/<kind>-<time>)")
@@ -117,3 +118,34 @@ def models(runs: List[str] = RUNS, output: Optional[Path] = OUTPUT):
         table.add_row(*("-" if r.get(k) is None else f"{r[k]:,}" if isinstance(r[k], int) else str(r[k]) for k in keys))
     console.print(table)
     echo(f"wrote {out / 'models.json'}, models.csv, models.md, psnr_vs_sigma.png")
+
+
+@compare_app.command("encoders")
+@handle_errors
+def encoders(runs: List[str] = RUNS, output: Optional[Path] = OUTPUT):
+    """Encoder runs side by side: linear probe, kNN, NMI, ARI, P@1, MAP@R, 1/5/10-shot, training time,
+    parameters, with raw pixels as a row; encoders.png: probe accuracy against labels per class."""
+    from mnistmax.analysis.compare_encoders import compare_encoders, write_encoders
+    from mnistmax.runs import load_run, resolve_run
+
+    table = compare_encoders([load_run(d) for d in dict.fromkeys(resolve_run(r) for r in runs)], echo=echo)
+    out = write_encoders(table, _compare_dir(output, "encoders"))
+    keys = [k for k in table[0] if k not in ("model", "labels_per_class_all")]
+    shown = Table(title="encoders: frozen embeddings of the test split (probe accuracies in %)")
+    for key in keys:
+        shown.add_column(key.replace("_", " ").replace("precision at 1", "P@1").replace("map at r", "MAP@R"),
+                         justify="left" if key in ("run", "loss") else "right")
+    for r in table:
+        shown.add_row(*(_encoder_cell(k, r[k]) for k in keys))
+    console.print(shown)
+    echo(f"wrote {out / 'encoders.json'}, encoders.csv, encoders.md, encoders.tex, encoders.png")
+
+
+def _encoder_cell(key: str, value) -> str:
+    if value is None:
+        return "-"
+    if key in ("linear_probe", "knn") or key.endswith("-shot"):
+        return f"{100 * value:.1f}"
+    if isinstance(value, float):
+        return f"{value:.1f}" if key == "train_s" else f"{value:.3f}"
+    return f"{value:,}" if isinstance(value, int) else str(value)

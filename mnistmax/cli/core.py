@@ -22,6 +22,7 @@ def train(config: Optional[Path] = typer.Option(None, "--config", "-c", help="YA
     """Train a model; writes outputs/runs/<name>-<time>/ and prints where (or --resume a run)."""
     from mnistmax.config import load_config
     from mnistmax.errors import ConfigError
+    from mnistmax.tasks import get_task
     from mnistmax.training import train as train_run
 
     if resume is not None:
@@ -32,13 +33,14 @@ def train(config: Optional[Path] = typer.Option(None, "--config", "-c", help="YA
 
         run_dir = resolve_run(resume)
         saved = read_run_config(read_yaml_mapping(run_dir / "config.yaml"), str(run_dir / "config.yaml"))
+        cfg = saved
         run_dir = train_run(saved, echo=echo, resume_dir=run_dir)
     elif config is None:
         raise ConfigError("train needs --config FILE (e.g. configs/mnist.yaml) or --resume RUN_DIR")
     else:
-        run_dir = train_run(load_config(config, overrides or [], warn=lambda m: typer.echo(f"warning: {m}", err=True)),
-                            echo=echo)
-    echo(f"[green]done[/green]: {run_dir}  (next: mnistmax eval {run_dir})")
+        cfg = load_config(config, overrides or [], warn=lambda m: typer.echo(f"warning: {m}", err=True))
+        run_dir = train_run(cfg, echo=echo)
+    echo(f"[green]done[/green]: {run_dir}  (next: mnistmax {get_task(cfg.task).next_command} {run_dir})")
 
 
 @app.command("eval")

@@ -66,11 +66,10 @@ def viz_ablation_map(run: str = RUN, checkpoint: str = CHECKPOINT):
 @viz_app.command("embeddings")
 @handle_errors
 def viz_embeddings(run: str = RUN, checkpoint: str = CHECKPOINT):
-    """PCA and t-SNE scatter of an encoder's test embeddings -> grids/embeddings_{pca,tsne}.png."""
+    """PCA and t-SNE (and UMAP with umap-learn installed) of an encoder's test embeddings -> grids/embeddings_*.png."""
     from mnistmax.viz import commands
 
-    pca, tsne = commands.embedding_plots(_open(run, checkpoint))
-    echo(f"wrote {pca} and {tsne}")
+    echo("wrote " + ", ".join(map(str, commands.embedding_plots(_open(run, checkpoint)))))
 
 
 @viz_app.command("cases")

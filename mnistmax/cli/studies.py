@@ -54,7 +54,8 @@ def embed(run: str = RUN,
 @app.command()
 @handle_errors
 def transfer(
-    encoder_run: str = typer.Option(..., "--encoder-run", help="a conv_ae run whose encoder is reused"),
+    encoder_run: str = typer.Option(..., "--encoder-run", help="a run whose encoder is reused: conv_ae, vae, or a "
+                                    "contrastive run (SimCLR, SupCon, triplet)"),
     mode: str = typer.Option("all", help="scratch, frozen, finetune or all"),
     labels_per_class: str = typer.Option("10,100,all", help="comma-separated label budgets per class"),
     overrides: Optional[List[str]] = OVERRIDES,

@@ -72,6 +72,9 @@ class ContrastiveConfig(Section):
     projection_dim: int = Field(128, gt=0)
     margin: float = Field(0.2, gt=0)
     mining: Literal["batch_all", "batch_hard", "semi_hard"] = "batch_hard"
+    # triplet loss: `mined` inside each batch of two views (mining), or `sampled` (anchor, positive,
+    # negative) triplets drawn from the labels (augment.consistent: one warp per triplet)
+    triplets: Literal["mined", "sampled"] = "mined"
     probe_lr: float = Field(1e-2, gt=0)
 
     def uses_labels(self) -> bool:
@@ -80,7 +83,7 @@ class ContrastiveConfig(Section):
 
 class AugmentConfig(AugmentParams):
     enabled: bool = False  # denoise / autoencoder / vae / classify: augment the clean training digits (contrastive always augments)
-    consistent: bool = False  # one warp, erasing box and brightness for the whole batch
+    consistent: bool = False  # one warp, erasing box and brightness for the whole batch (sampled triplets: per triplet)
 
 
 class NoiseSchedule(Section):

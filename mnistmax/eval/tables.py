@@ -25,6 +25,16 @@ def rows_to_markdown(rows: list[dict]) -> str:
     return "\n".join(lines) + "\n"
 
 
+def rows_to_latex(rows: list[dict], keys: list[str] | None = None) -> str:
+    """A booktabs tabular of the rows (every value as the Markdown table shows it)."""
+    keys = keys or list(dict.fromkeys(k for r in rows for k in r))
+    esc = lambda s: str(s).replace("_", r"\_").replace("±", r"$\pm$").replace("%", r"\%").replace("@", r"@{}")  # noqa: E731
+    tex = [r"\begin{tabular}{" + "l" * len(keys) + "}", r"\toprule", " & ".join(esc(k) for k in keys) + r" \\",
+           r"\midrule"]
+    tex += [" & ".join(esc(_fmt(k, r.get(k, ""))) for k in keys) + r" \\" for r in rows]
+    return "\n".join([*tex, r"\bottomrule", r"\end{tabular}"]) + "\n"
+
+
 def _fmt(key: str, value) -> str:
     if isinstance(value, float):
         if key.startswith("psnr") or key.endswith("_s"):  # dB, seconds: psnr@0.5, train_s

@@ -8,7 +8,7 @@ import io
 from pathlib import Path
 
 from mnistmax.experiments.spec import config_for, describe
-from mnistmax.eval.tables import write_eval
+from mnistmax.eval.tables import rows_to_latex, write_eval
 from mnistmax.runs import write_atomic, write_json
 from mnistmax.training import train
 
@@ -61,10 +61,6 @@ def write_leaderboard(result: dict, test: dict | None) -> Path:
     md = ["| " + " | ".join(metric if k == "test" else k for k in keys) + " |", "|" + "---|" * len(keys)]
     md += ["| " + " | ".join(str(r.get(k, "")) for k in keys) + " |" for r in rows]
     write_atomic(out / "leaderboard.md", "\n".join(md) + "\n")
-    esc = lambda s: str(s).replace("_", r"\_").replace("±", r"$\pm$").replace("%", r"\%")  # noqa: E731
-    tex = [r"\begin{tabular}{" + "l" * len(keys) + "}", r"\toprule", " & ".join(esc(k) for k in keys) + r" \\", r"\midrule"]
-    tex += [" & ".join(esc(r.get(k, "")) for k in keys) + r" \\" for r in rows]
-    tex += [r"\bottomrule", r"\end{tabular}"]
-    write_atomic(out / "leaderboard.tex", "\n".join(tex) + "\n")
+    write_atomic(out / "leaderboard.tex", rows_to_latex(rows, keys))
     write_json(out / "leaderboard.json", {"rows": result["rows"], "test": test})
     return out

@@ -1,66 +1,80 @@
 """Pure contrastive and metric-learning losses on embeddings (solo-learn style).
 
 All take float embeddings; they L2-normalise internally where the method calls for it.
+`two_view_loss` is what the contrastive task calls: under DDP it gathers every process's
+embeddings (`gather_with_grad`) so that the negatives, positives and mined triplets come from
+the global batch, as they would on one device.
 """
 
 from __future__ import annotations
 
 import torch
+import torch.distributed
 import torch.nn.functional as F
 
+# Each loss is the mean of per-anchor (triplet `batch_all`: per-triplet) terms. `_*_terms` return
+# (sum of the terms, how many) for the anchors in `anchors` (row indices; all rows when None),
+# scored against the whole batch, so one process can score its own anchors against a gathered batch.
 
-def nt_xent_loss(z1: torch.Tensor, z2: torch.Tensor, temperature: float = 0.2) -> torch.Tensor:
-    """SimCLR's NT-Xent: for each of the 2B views, the other view of the same image is the
-    positive and the remaining 2B - 2 views are negatives. z1, z2: (B, D)."""
+
+def _rows(n: int, anchors: torch.Tensor | None, device) -> torch.Tensor:
+    return torch.arange(n, device=device) if anchors is None else anchors
+
+
+def _mean(total: torch.Tensor, count) -> torch.Tensor:
+    """total / count; 0 (still on the graph) when there is no term. InfoNCE's total holds one sum
+    per direction: the mean of the two directions' means, rounded as before anchors existed."""
+    return (total / torch.as_tensor(count).clamp(min=1)).mean()
+
+
+def _nt_xent_terms(z1, z2, temperature, anchors=None):
     z = F.normalize(torch.cat([z1, z2]).float(), dim=1)  # (2B, D)
     n = z1.shape[0]
-    logits = z @ z.T / temperature
-    logits.fill_diagonal_(float("-inf"))
-    targets = torch.cat([torch.arange(n, 2 * n), torch.arange(0, n)]).to(z.device)
-    return F.cross_entropy(logits, targets)
+    rows = _rows(n, anchors, z.device)  # (b,) pairs whose two views are anchors
+    views = torch.cat([rows, rows + n])  # (2b,)
+    logits = z[views] @ z.T / temperature  # (2b, 2B)
+    logits = logits.masked_fill(views.view(-1, 1) == torch.arange(2 * n, device=z.device), float("-inf"))
+    targets = torch.cat([rows + n, rows])
+    return F.cross_entropy(logits, targets, reduction="sum"), len(views)
 
 
-def info_nce_loss(query: torch.Tensor, key: torch.Tensor, temperature: float = 0.2) -> torch.Tensor:
-    """InfoNCE: query i must pick key i among all B keys (no same-view negatives),
-    symmetrised over the two directions. query, key: (B, D)."""
+def _info_nce_terms(query, key, temperature, anchors=None):
     q, k = F.normalize(query.float(), dim=1), F.normalize(key.float(), dim=1)
-    logits = q @ k.T / temperature
-    targets = torch.arange(len(q), device=q.device)
-    return 0.5 * (F.cross_entropy(logits, targets) + F.cross_entropy(logits.T, targets))
+    rows = _rows(len(q), anchors, q.device)  # (b,)
+    q_to_k = q[rows] @ k.T / temperature  # (b, B): these queries against every key
+    k_to_q = (q @ k[rows].T).T / temperature  # (b, B): these keys against every query
+    sums = [F.cross_entropy(logits, rows, reduction="sum") for logits in (q_to_k, k_to_q)]
+    return torch.stack(sums), len(rows)  # (2,): each direction over b anchors
 
 
-def supcon_loss(z: torch.Tensor, labels: torch.Tensor, temperature: float = 0.1) -> torch.Tensor:
-    """Supervised contrastive loss (Khosla et al., L_out): every other sample with the same
-    label is a positive. z: (N, D) (all views stacked), labels: (N,)."""
-    z = F.normalize(z.float(), dim=1)
-    logits = z @ z.T / temperature
-    self_mask = torch.eye(len(z), dtype=torch.bool, device=z.device)
+def _supcon_terms(z, labels, temperature, anchors=None):
+    z = F.normalize(z.float(), dim=1)  # (N, D)
+    rows = _rows(len(z), anchors, z.device)  # (A,)
+    logits = z[rows] @ z.T / temperature  # (A, N)
+    self_mask = rows.view(-1, 1) == torch.arange(len(z), device=z.device)
     logits = logits.masked_fill(self_mask, float("-inf"))
     log_prob = logits - torch.logsumexp(logits, dim=1, keepdim=True)
-    positives = (labels.view(-1, 1) == labels.view(1, -1)) & ~self_mask
+    positives = (labels[rows].view(-1, 1) == labels.view(1, -1)) & ~self_mask
     n_pos = positives.sum(1)
     mean_log_prob = log_prob.masked_fill(~positives, 0.0).sum(1) / n_pos.clamp(min=1)
-    return -(mean_log_prob[n_pos > 0]).mean()
+    has_pos = n_pos > 0
+    return -mean_log_prob[has_pos].sum(), has_pos.sum()
 
 
-def triplet_loss(embeddings: torch.Tensor, labels: torch.Tensor, margin: float = 0.2,
-                 mining: str = "batch_hard") -> torch.Tensor:
-    """Triplet loss on L2-normalised embeddings, triplets mined inside the batch:
-    `batch_all` (mean over triplets that still violate the margin), `batch_hard` (hardest
-    positive and hardest negative per anchor), `semi_hard` (the closest negative that is
-    farther than the positive; the hardest negative when there is none)."""
+def _triplet_terms(embeddings, labels, margin, mining, anchors=None):
     e = F.normalize(embeddings.float(), dim=1)
-    dist = torch.cdist(e, e)  # (N, N)
-    same = labels.view(-1, 1) == labels.view(1, -1)
-    eye = torch.eye(len(e), dtype=torch.bool, device=e.device)
+    rows = _rows(len(e), anchors, e.device)  # (A,)
+    dist = torch.cdist(e[rows], e)  # (A, N)
+    same = labels[rows].view(-1, 1) == labels.view(1, -1)
+    eye = rows.view(-1, 1) == torch.arange(len(e), device=e.device)
     pos_mask, neg_mask = same & ~eye, ~same
     if mining == "batch_all":
         losses = dist.unsqueeze(2) - dist.unsqueeze(1) + margin  # [a, p, n]
         valid = pos_mask.unsqueeze(2) & neg_mask.unsqueeze(1)
         losses = F.relu(losses)[valid]
         active = losses > 1e-12
-        return losses[active].mean() if active.any() else losses.sum() * 0.0
-    hardest_pos = dist.masked_fill(~pos_mask, float("-inf")).amax(1)  # (N,)
+        return losses[active].sum(), active.sum()
+    hardest_pos = dist.masked_fill(~pos_mask, float("-inf")).amax(1)  # (A,)
     far = torch.finfo(dist.dtype).max
     if mining == "batch_hard":
         neg = dist.masked_fill(~neg_mask, far).amin(1)
@@ -71,4 +85,114 @@ def triplet_loss(embeddings: torch.Tensor, labels: torch.Tensor, margin: float =
     else:
         raise ValueError(f"unknown mining {mining!r}; valid: batch_all, batch_hard, semi_hard")
     has_both = pos_mask.any(1) & neg_mask.any(1)
-    return F.relu(hardest_pos - neg + margin)[has_both].mean()
+    return F.relu(hardest_pos - neg + margin)[has_both].sum(), has_both.sum()
+
+
+def nt_xent_loss(z1: torch.Tensor, z2: torch.Tensor, temperature: float = 0.2) -> torch.Tensor:
+    """SimCLR's NT-Xent: for each of the 2B views, the other view of the same image is the
+    positive and the remaining 2B - 2 views are negatives. z1, z2: (B, D)."""
+    return _mean(*_nt_xent_terms(z1, z2, temperature))
+
+
+def info_nce_loss(query: torch.Tensor, key: torch.Tensor, temperature: float = 0.2) -> torch.Tensor:
+    """InfoNCE: query i must pick key i among all B keys (no same-view negatives),
+    symmetrised over the two directions. query, key: (B, D)."""
+    return _mean(*_info_nce_terms(query, key, temperature))
+
+
+def supcon_loss(z: torch.Tensor, labels: torch.Tensor, temperature: float = 0.1) -> torch.Tensor:
+    """Supervised contrastive loss (Khosla et al., L_out): every other sample with the same
+    label is a positive; anchors without one are left out (0 when none has one).
+    z: (N, D) (all views stacked), labels: (N,)."""
+    return _mean(*_supcon_terms(z, labels, temperature))
+
+
+def triplet_loss(embeddings: torch.Tensor, labels: torch.Tensor, margin: float = 0.2,
+                 mining: str = "batch_hard") -> torch.Tensor:
+    """Triplet loss on L2-normalised embeddings, triplets mined inside the batch:
+    `batch_all` (mean over triplets that still violate the margin), `batch_hard` (hardest
+    positive and hardest negative per anchor), `semi_hard` (the closest negative that is
+    farther than the positive; the hardest negative when there is none). Anchors without a
+    positive or a negative are left out (0 when none has both)."""
+    return _mean(*_triplet_terms(embeddings, labels, margin, mining))
+
+
+def sampled_triplet_loss(anchor: torch.Tensor, positive: torch.Tensor, negative: torch.Tensor,
+                         margin: float = 0.2) -> torch.Tensor:
+    """Triplet loss on explicit (anchor, positive, negative) rows (T, D), L2-normalised like the mined
+    one: mean of max(0, |a - p| - |a - n| + margin)."""
+    a, p, n = (F.normalize(x.float(), dim=1) for x in (anchor, positive, negative))
+    terms = F.relu((a - p).norm(dim=1) - (a - n).norm(dim=1) + margin)
+    return terms.mean() if len(terms) else terms.sum()  # 0 for a batch without a triplet (no digit twice)
+
+
+# ------------------------------------------------------------------ across processes
+
+
+def _world_size() -> int:
+    dist = torch.distributed
+    return dist.get_world_size() if dist.is_available() and dist.is_initialized() else 1
+
+
+class _AllGather(torch.autograd.Function):
+    """all_gather forward; backward, the gradients of every process's loss for the gathered batch
+    summed (all_reduce), each process keeping its own rows (a reduce-scatter that gloo can do;
+    torch.distributed.nn.functional.all_gather does the same but is deprecated)."""
+
+    @staticmethod
+    def forward(ctx, x):
+        x = x.contiguous()
+        parts = [torch.empty_like(x) for _ in range(torch.distributed.get_world_size())]
+        torch.distributed.all_gather(parts, x)
+        return torch.cat(parts)
+
+    @staticmethod
+    def backward(ctx, grad):
+        grad = grad.clone(memory_format=torch.contiguous_format)
+        torch.distributed.all_reduce(grad)
+        return grad.chunk(torch.distributed.get_world_size())[torch.distributed.get_rank()]
+
+
+def gather_with_grad(x: torch.Tensor) -> torch.Tensor:
+    """x of every process concatenated along dim 0 in rank order, (W·B, ...); x itself without
+    a process group or with one process. Every process must pass the same shape. Differentiable:
+    each process's rows get the sum of the gradients that all processes' losses send them."""
+    return x if _world_size() == 1 else _AllGather.apply(x)
+
+
+def two_view_loss(name: str, z1: torch.Tensor, z2: torch.Tensor, labels: torch.Tensor, *,
+                  temperature: float = 0.2, margin: float = 0.2, mining: str = "batch_hard",
+                  gather: bool = False) -> torch.Tensor:
+    """`name` (ntxent, infonce, supcon, triplet) on two views z1, z2 (B, D) of B images with
+    labels (B,); supcon and triplet stack the views, each with its image's label.
+
+    gather=True under DDP (every process with the same B): each process scores its own anchors
+    against the global batch of W·B images and returns W × (its sum of terms) / (the global count),
+    so the mean over processes (what `sync_dist` logs) is the global-batch loss. Backward, the
+    gather sums all W losses' gradients for a process's rows (W × the global loss's gradient) and
+    DDP divides by W: the parameters get the single-device gradient of the global-batch loss.
+    Triplet `batch_all` then holds a (2B, 2WB, 2WB) tensor on each process.
+    Without a process group it is the plain loss of the local batch, bit for bit."""
+    world, rows = (_world_size() if gather else 1), None
+    if world > 1:
+        rows = torch.distributed.get_rank() * len(z1) + torch.arange(len(z1), device=z1.device)  # ours, globally
+        z1, z2 = gather_with_grad(torch.stack([z1, z2], dim=1).float()).unbind(1)  # (W·B, D) each
+        labels = gather_with_grad(labels)
+    if name == "ntxent":
+        total, count = _nt_xent_terms(z1, z2, temperature, rows)
+    elif name == "infonce":
+        total, count = _info_nce_terms(z1, z2, temperature, rows)
+    else:
+        views = None if rows is None else torch.cat([rows, rows + len(z1)])  # both views of our images
+        z, both = torch.cat([z1, z2]), torch.cat([labels, labels])
+        if name == "supcon":
+            total, count = _supcon_terms(z, both, temperature, views)
+        elif name == "triplet":
+            total, count = _triplet_terms(z, both, margin, mining, views)
+        else:
+            raise ValueError(f"unknown contrastive loss {name!r}; valid: ntxent, infonce, supcon, triplet")
+    if world == 1:
+        return _mean(total, count)
+    count = torch.as_tensor(count, device=total.device, dtype=torch.long).clone()
+    torch.distributed.all_reduce(count)  # terms in the global batch
+    return world * _mean(total, count)

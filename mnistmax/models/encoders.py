@@ -4,11 +4,14 @@ contrastive task, not here."""
 
 from __future__ import annotations
 
+from typing import Annotated, Any
+
 import torch
 import torch.nn as nn
+from pydantic import AfterValidator
 
 from mnistmax.models.layers import Count, Dim, ResBlock, Width
-from mnistmax.registry import register_model
+from mnistmax.registry import create_model, register_model
 
 
 @register_model("simple_cnn", family="encoder")
@@ -81,3 +84,35 @@ class ViTEncoder(nn.Module):
         return self.head(self.norm(self.blocks(tokens)[:, 0]))
 
     forward = embed
+
+
+def _an_encoder(name: str) -> str:
+    from mnistmax.registry import list_models
+
+    valid = list_models("encoder")
+    if name not in valid:
+        raise ValueError(f"{name!r} is not a registered encoder; valid: {', '.join(valid)}")
+    return name
+
+
+EncoderName = Annotated[str, AfterValidator(_an_encoder)]
+
+
+@register_model("encoder_classifier", family="classifier")
+class EncoderClassifier(nn.Module):
+    """Any registered encoder (`encoder`, built with `encoder_options`) and a head on its embedding:
+    Linear(embedding_dim -> 128) + ReLU + Dropout + Linear(128 -> classes). Transfer learning
+    fine-tunes (or freezes) a contrastive run's encoder in it; `.encoder` is the encoder itself."""
+
+    def __init__(self, encoder: EncoderName = "simple_cnn", encoder_options: dict[str, Any] | None = None,
+                 num_classes: int = 10, dropout: float = 0.2):
+        super().__init__()
+        try:
+            self.encoder = create_model(encoder, **(encoder_options or {}))
+        except ValueError as exc:  # name the key as the config spells it
+            raise ValueError(str(exc).replace("model.", "model.encoder_options.", 1)) from None
+        self.head = nn.Sequential(nn.Linear(self.encoder.embedding_dim, 128), nn.ReLU(inplace=True), nn.Dropout(dropout),
+                                  nn.Linear(128, num_classes))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.head(self.encoder.embed(x))

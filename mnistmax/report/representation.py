@@ -7,6 +7,7 @@ import html
 import json
 from pathlib import Path
 
+from mnistmax.report.autoencoder import transfer_table
 from mnistmax.report.html import figure_section
 
 
@@ -32,8 +33,10 @@ def probe_table(run_dir: Path) -> str | None:
 
 SECTIONS = [
     probe_table,
+    transfer_table,
     figure_section("Test embeddings: PCA", "grids/embeddings_pca.png"),
     figure_section("Test embeddings: t-SNE", "grids/embeddings_tsne.png"),
+    figure_section("Test embeddings: UMAP", "grids/embeddings_umap.png"),
     figure_section("Clustering, epoch by epoch", "animations/clustering.gif",
                    note="PCA of 25 fixed validation digits per class after each epoch."),
 ]

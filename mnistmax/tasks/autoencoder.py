@@ -31,6 +31,11 @@ class AutoencoderTask(BaseTask):
         with torch.no_grad():
             return self.net.decode(z).float()
 
+    def transfer_source(self) -> tuple[dict, dict]:
+        """cnn_classifier around this run's conv encoder (a VAE's: mean and log-variance, 2 x latent_dim)."""
+        state = {k.removeprefix("encoder."): v for k, v in self.net.state_dict().items() if k.startswith("encoder.")}
+        return {"name": "cnn_classifier", "latent_dim": self.net.encoder[-1].out_features}, state
+
     def model_step(self, batch, stage: str):
         x = batch["images"]
         out = self.net.reconstruct(x)

@@ -94,6 +94,7 @@ class BaseTask(L.LightningModule):
     # can do (a denoise run with a VAE also encodes, decodes and samples): ask `task.capabilities`
     capabilities: ClassVar[frozenset[str]] = frozenset()
     eval_stem: ClassVar[str] = "eval"  # `mnistmax eval` writes eval/<eval_stem>.{json,csv,md}
+    next_command: ClassVar[str] = "eval"  # what `mnistmax train` suggests running next on the run
     report_module: ClassVar[str | None] = None  # mnistmax.report.<name>: its SECTIONS and prepare()
 
     def __init__(self, config: dict):
@@ -198,6 +199,11 @@ class BaseTask(L.LightningModule):
 
     def model_step(self, batch, stage: str) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
         raise NotImplementedError
+
+    def transfer_source(self) -> tuple[dict, dict]:
+        """(a classifier's model section, its `encoder` weights) for transfer learning from this run."""
+        raise RunError(f"transfer learning needs a run with an encoder (tasks autoencoder, vae, contrastive); "
+                       f"this is a {self.name} run")
 
     # ------------------------------------------------------------ evaluation and report
 

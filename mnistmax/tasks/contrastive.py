@@ -10,7 +10,7 @@ import torch.nn.functional as F
 
 from pathlib import Path
 
-from mnistmax.losses.contrastive import info_nce_loss, nt_xent_loss, supcon_loss, triplet_loss
+from mnistmax.losses.contrastive import sampled_triplet_loss, two_view_loss
 from mnistmax.tasks.base import BaseTask, register_task
 
 N_CLASSES = 10
@@ -23,6 +23,7 @@ class ContrastiveTask(BaseTask):
     sections = ("contrastive", "augment", "viz")
     capabilities = frozenset({"embed"})
     eval_stem = "probe"
+    next_command = "probe"  # `mnistmax eval` runs the probe too
     report_module = "representation"
 
     def __init__(self, config: dict):
@@ -42,8 +43,11 @@ class ContrastiveTask(BaseTask):
         c = cfg.contrastive
         if c.loss == "triplet":
             out["contrastive.temperature"] = "the triplet loss has a margin, not a temperature"
+            if c.triplets == "sampled":
+                out["contrastive.mining"] = "contrastive.triplets=sampled draws its triplets from the labels"
         else:
-            out["contrastive.margin"] = out["contrastive.mining"] = f"contrastive.loss={c.loss} mines no triplets"
+            out["contrastive.margin"] = out["contrastive.mining"] = out["contrastive.triplets"] = \
+                f"contrastive.loss={c.loss} uses no triplets"
         return out
 
     def balanced_batches(self) -> bool:
@@ -51,13 +55,21 @@ class ContrastiveTask(BaseTask):
 
     def make_batch(self, images, labels, generator, training) -> dict:
         from mnistmax.data.datamodule import view_batch
+        from mnistmax.data.triplets import triplet_batch
 
+        if self.cfg.contrastive.loss == "triplet" and self.cfg.contrastive.triplets == "sampled":
+            return triplet_batch(images, labels, self.cfg, generator)
         return view_batch(images, labels, self.cfg, generator)
 
     def training_callbacks(self, run_dir: Path) -> list:
         from mnistmax.training.callbacks.embeddings import EmbeddingEvolution
 
         return [EmbeddingEvolution(self.cfg, run_dir)] if self.cfg.viz.enabled else []
+
+    def transfer_source(self) -> tuple[dict, dict]:
+        """encoder_classifier around this run's encoder network (the projection head and probe stay here)."""
+        model = {"name": "encoder_classifier", "encoder": self.cfg.model.name, "encoder_options": self.cfg.model.options()}
+        return model, self.net.state_dict()
 
     def embed(self, x: torch.Tensor) -> torch.Tensor:
         """Embeddings of clean images (B, embedding_dim), float32, without gradients."""
@@ -69,21 +81,26 @@ class ContrastiveTask(BaseTask):
         # every loss sees the projection head's output, never the embedding itself: a triplet loss
         # on normalised raw embeddings let weight decay shrink them to a single point (measured)
         z1, z2 = self.projector(h1), self.projector(h2)
-        if c.loss == "triplet":
-            return triplet_loss(torch.cat([z1, z2]), torch.cat([labels, labels]), c.margin, c.mining)
-        if c.loss == "ntxent":
-            return nt_xent_loss(z1, z2, c.temperature)
-        if c.loss == "infonce":
-            return info_nce_loss(z1, z2, c.temperature)
-        return supcon_loss(torch.cat([z1, z2]), torch.cat([labels, labels]), c.temperature)
+        # training under DDP scores against every process's batch (same size on all: drop_last);
+        # validation batches may differ in size and count between processes, so they stay local
+        return two_view_loss(c.loss, z1, z2, labels, temperature=c.temperature, margin=c.margin, mining=c.mining,
+                             gather=self.training)
 
     def model_step(self, batch, stage: str):
-        h1, h2 = self.net.embed(batch["view1"]), self.net.embed(batch["view2"])
-        loss = self.contrastive_loss(h1, h2, batch["labels"])
-        features = h1.detach().float() if stage == "train" else self.net.embed(batch["images"]).detach().float()
-        logits = self.probe(features)
-        probe_loss = F.cross_entropy(logits, batch["labels"])
-        metrics = {"probe_acc": (logits.argmax(1) == batch["labels"]).float().mean()}
+        if "anchor" in batch:  # contrastive.triplets: sampled
+            members = torch.cat([batch["anchor"], batch["positive"], batch["negative"]])
+            h = self.net.embed(members)
+            za, zp, zn = self.projector(h).chunk(3)  # one projector call: one set of BatchNorm statistics
+            loss = sampled_triplet_loss(za, zp, zn, self.cfg.contrastive.margin)
+            h1, labels = h[: len(batch["anchor"])], batch["triplet_labels"]
+        else:
+            h1, h2 = self.net.embed(batch["view1"]), self.net.embed(batch["view2"])
+            loss, labels = self.contrastive_loss(h1, h2, batch["labels"]), batch["labels"]
+        if stage != "train":
+            h1, labels = self.net.embed(batch["images"]), batch["labels"]
+        logits = self.probe(h1.detach().float())
+        probe_loss = F.cross_entropy(logits, labels)
+        metrics = {"probe_acc": (logits.argmax(1) == labels).float().mean()}
         if stage == "train":  # the probe trains on detached features: label gradients never reach the encoder
             metrics["aux_loss"] = probe_loss
         return loss, metrics

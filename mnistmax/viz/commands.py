@@ -93,8 +93,11 @@ def noise_gallery(output_dir: Path, levels: list[float] | None = None) -> tuple[
                                             output_dir / "noise_gallery.png", output_dir / "noise_gallery.gif")
 
 
-def embedding_plots(run: LoadedRun) -> tuple[Path, Path]:
-    """PCA and t-SNE of the test embeddings, coloured by digit."""
+def embedding_plots(run: LoadedRun) -> list[Path]:
+    """PCA and t-SNE of the test embeddings, coloured by digit, and UMAP when umap-learn is
+    installed (`pip install mnistmax[umap]`)."""
+    import importlib.util
+
     from sklearn.manifold import TSNE
 
     from mnistmax.eval.embeddings import embed_images
@@ -108,7 +111,13 @@ def embedding_plots(run: LoadedRun) -> tuple[Path, Path]:
     pca = figures.embedding_scatter(pca_2d(z), y, run.run_dir / "grids" / "embeddings_pca.png", name, "PCA")
     tsne_points = TSNE(2, init="pca", perplexity=30, random_state=run.cfg.seed).fit_transform(z)
     tsne = figures.embedding_scatter(tsne_points, y, run.run_dir / "grids" / "embeddings_tsne.png", name, "t-SNE")
-    return pca, tsne
+    written = [pca, tsne]
+    if importlib.util.find_spec("umap") is not None:
+        from umap import UMAP
+
+        points = UMAP(n_components=2, random_state=run.cfg.seed, n_jobs=1).fit_transform(z)
+        written.append(figures.embedding_scatter(points, y, run.run_dir / "grids" / "embeddings_umap.png", name, "UMAP"))
+    return written
 
 
 def all_pictures(run: LoadedRun) -> list[Path]:

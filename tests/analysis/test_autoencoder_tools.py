@@ -71,9 +71,10 @@ def test_eval_reports_reconstruction(ae_run):
 
 
 def test_frozen_keeps_and_finetune_changes_the_encoder(ae_run, tmp_path):
-    encoder, latent_dim, base = encoder_state(ae_run)
+    model, encoder, base = encoder_state(ae_run)
+    assert model == {"name": "cnn_classifier", "latent_dim": 12}
     for mode, should_change in (("frozen", False), ("finetune", True)):
-        cfg = classifier_config(base, latent_dim, 50, overrides=["train.epochs=1", "data.batch_size=16"])
+        cfg = classifier_config(base, model, 50, overrides=["train.epochs=1", "data.batch_size=16"])
         row = train_classifier(cfg, mode, encoder, tmp_path / mode)
         after = load_run(row["run_dir"], "best").task.net.encoder.state_dict()
         changed = any(not torch.equal(after[k], encoder[k]) for k in encoder)
