@@ -106,3 +106,25 @@ def test_compare_encoders_refuses_a_denoiser_in_one_line(simclr_run, tmp_path):
     result = invoke("compare", "encoders", simclr_run, next((tmp_path / "runs").iterdir()), "-o", tmp_path / "cmp")
     assert "compare encoders needs a run whose task can embed" in one_error_line(result)
     assert not (tmp_path / "cmp").exists()
+
+
+def test_viz_embeddings_draws_umap_when_umap_is_installed(simclr_run, monkeypatch):
+    import sys
+    import types
+
+    import numpy as np
+
+    class FakeUMAP:  # umap-learn is an optional extra; its interface: UMAP(...).fit_transform(z)
+        def __init__(self, n_components, random_state, n_jobs):
+            assert n_components == 2
+
+        def fit_transform(self, z):
+            return np.asarray(z)[:, :2]
+
+    fake = types.ModuleType("umap")
+    fake.UMAP = FakeUMAP
+    fake.__spec__ = types.SimpleNamespace(name="umap")
+    monkeypatch.setitem(sys.modules, "umap", fake)
+    result = invoke("viz", "embeddings", simclr_run)
+    assert result.exit_code == 0, result.output
+    assert (simclr_run / "grids" / "embeddings_umap.png").is_file() and "embeddings_umap.png" in result.output
