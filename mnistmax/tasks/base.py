@@ -95,6 +95,7 @@ class BaseTask(L.LightningModule):
     capabilities: ClassVar[frozenset[str]] = frozenset()
     eval_stem: ClassVar[str] = "eval"  # `mnistmax eval` writes eval/<eval_stem>.{json,csv,md}
     next_command: ClassVar[str] = "eval"  # what `mnistmax train` suggests running next on the run
+    sync_batchnorm: ClassVar[bool] = False  # several processes: BatchNorm statistics over the global batch
     report_module: ClassVar[str | None] = None  # mnistmax.report.<name>: its SECTIONS and prepare()
 
     def __init__(self, config: dict):

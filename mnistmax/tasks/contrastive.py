@@ -24,6 +24,7 @@ class ContrastiveTask(BaseTask):
     capabilities = frozenset({"embed"})
     eval_stem = "probe"
     next_command = "probe"  # `mnistmax eval` runs the probe too
+    sync_batchnorm = True  # the losses see the global batch (gathered), so does the projector's BatchNorm
     report_module = "representation"
 
     def __init__(self, config: dict):

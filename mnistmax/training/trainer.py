@@ -67,6 +67,7 @@ def build_trainer(cfg: RunConfig, run_dir: Path, echo=print, mlflow_run_id: str 
         num_nodes=t.num_nodes,
         precision=resolve_precision(t.amp, accelerator),
         gradient_clip_val=t.grad_clip,
+        sync_batchnorm=get_task(cfg.task).sync_batchnorm,  # applied by DDP-family strategies only
         callbacks=callbacks,
         logger=build_loggers(cfg, run_dir, mlflow_run_id),
         log_every_n_steps=10,

@@ -128,3 +128,16 @@ def test_viz_embeddings_draws_umap_when_umap_is_installed(simclr_run, monkeypatc
     result = invoke("viz", "embeddings", simclr_run)
     assert result.exit_code == 0, result.output
     assert (simclr_run / "grids" / "embeddings_umap.png").is_file() and "embeddings_umap.png" in result.output
+
+
+def test_contrastive_runs_ask_for_synchronised_batchnorm_only_across_processes(tmp_path):
+    from mnistmax.config import load_config
+    from mnistmax.training import build_trainer
+
+    cfg = load_config("configs/models/simclr.yaml", [*TINY_ANY, "viz.enabled=false", "logging.progress=none"])
+    trainer = build_trainer(cfg, tmp_path, echo=lambda m: None)
+    assert trainer._accelerator_connector._layer_sync is not None  # DDP would convert BatchNorm to SyncBatchNorm
+    denoiser = build_trainer(load_config("configs/quick.yaml", [*TINY, "logging.progress=none"]), tmp_path / "d",
+                             echo=lambda m: None)
+    assert denoiser._accelerator_connector._layer_sync is None
+    assert not hasattr(trainer.strategy, "_layer_sync")  # one device: the plugin is never applied
