@@ -77,13 +77,7 @@ def binary_counts(output: torch.Tensor, noisy: torch.Tensor, clean: torch.Tensor
     tp/fp/fn/tn of output vs clean, `noise` = pixels on in noisy but off in clean,
     `noise_removed` = those the output turned off, `signal` = clean on-pixels,
     `signal_kept` = those still on in the output."""
-    out, noisy_on, sig = output > threshold, noisy > threshold, clean > threshold
-    noise = noisy_on & ~sig
-    counts = {
-        "tp": out & sig, "fp": out & ~sig, "fn": ~out & sig, "tn": ~out & ~sig,
-        "noise": noise, "noise_removed": noise & ~out, "signal": sig, "signal_kept": sig & out,
-    }
-    return {k: int(v.sum()) for k, v in counts.items()}
+    return dict(zip(COUNT_KEYS, binary_count_tensor(output, noisy, clean, threshold).tolist()))
 
 
 def _ratio(num: float, den: float) -> float:

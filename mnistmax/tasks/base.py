@@ -67,15 +67,6 @@ class TrainingDiverged(MnistmaxError):
     """The loss became NaN or infinite."""
 
 
-def _lpips(device="cpu"):
-    from mnistmax.eval.metrics import LPIPSUnavailable, make_lpips
-
-    try:
-        return make_lpips(device, grad=True, instead="use train.loss=perceptual (no download)")
-    except LPIPSUnavailable as exc:
-        raise RunError(f"train.loss perceptual_lpips: {exc}") from None
-
-
 def warmup_cosine(step: int, warmup_steps: int, total_steps: int, floor: float = 0.01) -> float:
     """LR multiplier: linear warmup to 1, then cosine decay to `floor`."""
     if warmup_steps > 0 and step < warmup_steps:
@@ -153,35 +144,18 @@ class BaseTask(L.LightningModule):
     def prepare(cls, cfg: RunConfig, echo=print) -> None:
         """Before training: make what the loss needs and cannot make mid-run (the judge classifier
         of a perceptual loss is trained and cached first; LPIPS fails here, in one line)."""
-        from mnistmax.losses import needs
+        from mnistmax.tasks.objective import loss_networks
 
-        if "train.loss" in cls.unused(cfg):
-            return
-        wanted = {r for name in cfg.train.loss_terms() for r in needs(name)}
-        if "features" in wanted:
-            from mnistmax.analysis.judge import judge_for
-
-            judge_for(cfg, echo)
-        if "lpips" in wanted:
-            _lpips()
+        if "train.loss" not in cls.unused(cfg):
+            loss_networks(cfg, echo=echo)
 
     def loss_function(self):
         """train.loss (plus train.loss_weights' terms) as (pred, target) -> (loss, {name: term}),
         with the networks the terms need bound: built on first use."""
-        if getattr(self, "_loss", None) is None:
-            from mnistmax.losses import needs, weighted_loss
+        if self._loss is None:
+            from mnistmax.tasks.objective import build_objective
 
-            terms = self.cfg.train.loss_terms()
-            options = {"fp_weight": self.cfg.train.fp_weight}
-            wanted = {r for name in terms for r in needs(name)}
-            if "features" in wanted:
-                from mnistmax.analysis.judge import judge_for
-                from mnistmax.losses.perceptual import FrozenFeatures
-
-                options["features"] = FrozenFeatures(judge_for(self.cfg, echo=lambda m: None).net)
-            if "lpips" in wanted:
-                options["lpips"] = _lpips(self.device)
-            self._loss = weighted_loss(terms, **options)
+            self._loss = build_objective(self.cfg, self.device)
         return self._loss
 
     def reconstruction_loss(self, pred: torch.Tensor, target: torch.Tensor, stage: str):

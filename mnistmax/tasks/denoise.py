@@ -10,6 +10,7 @@ import torch
 
 from mnistmax.eval.metrics import COUNT_KEYS, binary_count_tensor, per_image_psnr, summed_binary_scores
 from mnistmax.registry import list_models
+from mnistmax.tasks.autoencoder import AutoencoderTask
 from mnistmax.tasks.base import BaseTask, register_task
 
 
@@ -94,14 +95,9 @@ class DenoiseTask(BaseTask):
 
         return [DenoisingPictures(self.cfg, run_dir)] if self.cfg.viz.enabled else []
 
-    def encode(self, x: torch.Tensor) -> torch.Tensor:
-        """A VAE denoiser's posterior mean."""
-        with torch.no_grad():
-            return self.net.encode(x)[0].float()
-
-    def decode(self, z: torch.Tensor) -> torch.Tensor:
-        with torch.no_grad():
-            return self.net.decode(z).float()
+    # a VAE denoiser's latent space, as the VAE task's (the posterior mean)
+    encode = AutoencoderTask.encode
+    decode = AutoencoderTask.decode
 
     def model_step(self, batch, stage: str):
         if self.is_vae:
