@@ -1,4 +1,4 @@
-"""probe, embed, transfer, grid, splits, ui: studies across runs and configurations."""
+"""probe, embed, transfer, search, grid, splits, ui: studies across runs and configurations."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ from typing import List, Optional
 import typer
 from rich.table import Table
 
-from mnistmax.cli.common import (CHECKPOINT, CONFIG, OVERRIDES, RUN, app, console, echo, handle_errors,
+from mnistmax.cli.common import (CHECKPOINT, OVERRIDES, RUN, app, console, echo, handle_errors,
                                  print_tables)
 
 
@@ -79,20 +79,48 @@ def transfer(
     echo(f"wrote {run_dir / 'eval' / 'transfer.json'} and transfer.md")
 
 
+WORKERS = typer.Option(1, "--workers", min=1, help="worker processes on this machine; the study is made first, "
+                       "then they share its trials")
+WORKER = typer.Option(False, "--worker", help="only run the study's trials until none is left, then exit (an extra "
+                      "machine on a shared storage); no leaderboard, no test")
+STORAGE = typer.Option(None, "--storage", help="the study's storage, over the file's storage: (sqlite:///PATH, "
+                       "postgresql://USER@HOST/DB, journal:PATH)", show_default=False)
+TEST = typer.Option(True, help="retrain the best configuration and test it once")
+
+
 @app.command()
 @handle_errors
-def grid(config: Path = CONFIG, test: bool = typer.Option(True, help="retrain the best configuration and test it once")):
-    """Grid search x stratified k-fold CV, tracked in MLflow; writes outputs/grids/<name>/leaderboard.*"""
-    from mnistmax.experiments.grid import run_grid
-    from mnistmax.experiments.leaderboard import table_rows, test_best, write_leaderboard
+def search(config: Path = typer.Option(..., "--config", "-c", help="search file (base:, space:, sampler:, trials:, "
+                                       "cv:, pruner:, storage:), grid file, or shipped one by name (search/unet_tpe)"),
+           workers: int = WORKERS, worker: bool = WORKER, storage: Optional[str] = STORAGE, test: bool = TEST):
+    """Configuration search x stratified k-fold CV on an Optuna study (grid, TPE, random; pruning; many workers
+    on one storage); writes outputs/searches/<name>/ (leaderboard, plots)."""
+    _search(config, workers, worker, storage, test, require_grid=False)
+
+
+@app.command()
+@handle_errors
+def grid(config: Path = typer.Option(..., "--config", "-c", help="grid file (base:, grid:, cv:) or a shipped one "
+                                     "by name (grid/denoise)"),
+         workers: int = WORKERS, worker: bool = WORKER, storage: Optional[str] = STORAGE, test: bool = TEST):
+    """Grid search x stratified k-fold CV: `search` with a grid file, every point once; writes
+    outputs/grids/<name>/ (leaderboard, plots)."""
+    _search(config, workers, worker, storage, test, require_grid=True)
+
+
+def _search(config: Path, workers: int, worker: bool, storage: str | None, test: bool, require_grid: bool) -> None:
+    from mnistmax.experiments.leaderboard import table_rows
+    from mnistmax.experiments.search import finish_search, run_search
     from mnistmax.training import quiet_lightning
 
     quiet_lightning()
-    result = run_grid(config, echo=echo)
-    tested = test_best(result, echo=echo) if test else None
-    out = write_leaderboard(result, tested)
+    result = run_search(config, workers=workers, worker_only=worker, storage=storage, require_grid=require_grid,
+                        echo=echo)
+    if worker:
+        return
+    out, tested = finish_search(result, test, echo=echo)
     rows = table_rows(result, tested)
-    title = f"leaderboard {result['spec'].name}: validation mean ± std over {result['spec'].cv.folds} folds"
+    title = f"leaderboard {result['search'].name}: validation mean ± std over {result['search'].cv.folds} folds"
     table = Table(title=title + (f"; test = {tested['metric']}" if tested else ""))
     keys = list(dict.fromkeys(k for r in rows for k in r))
     for key in keys:
@@ -100,7 +128,7 @@ def grid(config: Path = CONFIG, test: bool = typer.Option(True, help="retrain th
     for r in rows:
         table.add_row(*(str(r.get(k, "")) for k in keys))
     console.print(table)
-    echo(f"wrote {out}/leaderboard.csv, .md, .tex")
+    echo(f"wrote {out}/leaderboard.csv, .md, .tex, .json and plots")
 
 
 @app.command()
@@ -113,7 +141,7 @@ def splits(
 ):
     """Write the stratified fold assignment of the train split as CSV (index, label, fold)."""
     from mnistmax.config import load_config
-    from mnistmax.experiments.grid import training_pool, write_splits_file
+    from mnistmax.experiments.folds import training_pool, write_splits_file
 
     pool = training_pool(load_config(config), folds, seed)
     path = write_splits_file(output_dir / "splits.csv", pool.labels, pool.folds)

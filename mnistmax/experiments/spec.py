@@ -1,11 +1,19 @@
-"""The grid file: a base config, a grid of dotted keys to value lists, and cv settings.
+"""The search file: a base config, a space of dotted keys, a sampler, cv and where the study lives.
 
-    name: denoise-grid
-    base: ../quick.yaml          # a config file (relative to this one) or an inline mapping
-    grid:
-      model.base_ch: [8, 16]
-      train.lr: [1.0e-3, 3.0e-3]
+    name: unet-tpe
+    base: ../quick.yaml            # a config file (relative to this one) or an inline mapping
+    space:
+      train.lr: {low: 1.0e-4, high: 1.0e-2, log: true}   # float range (int range when low and high are ints)
+      model.base_ch: [8, 16, 32]                          # a list: categorical (or the grid's values)
+    sampler: tpe                   # grid | tpe | random
+    trials: 12                     # tpe / random; a grid runs each of its points once
+    pruner: median                 # none | median | hyperband
     cv: {folds: 3, seed: 0, splits_file: null}
+    storage: null                  # default sqlite:///<logging.output_dir>/optuna.db; any SQLAlchemy URL or journal:PATH
+
+A grid file (`grid:` instead of `space:`, lists only) is a search with sampler grid.
+Everything is checked before anything is written: keys against the config schema, every
+value of a list and both ends of a range built into a config.
 """
 
 from __future__ import annotations
@@ -13,13 +21,16 @@ from __future__ import annotations
 import hashlib
 import itertools
 import json
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from mnistmax.config import RunConfig, apply_overrides, read_config_file, read_yaml_mapping, validate_config
 from mnistmax.errors import ConfigError
+
+SCALARS = (type(None), bool, int, float, str)  # what an Optuna categorical choice may be
 
 
 class CVConfig(BaseModel):
@@ -29,56 +40,238 @@ class CVConfig(BaseModel):
     splits_file: str | None = None
 
 
-class GridSpec(BaseModel):
+class HeartbeatConfig(BaseModel):
+    """A worker beats every `interval` s; a trial silent for `grace` s is failed and retried
+    (at most `retries` times) by whichever worker notices."""
+    model_config = ConfigDict(extra="forbid")
+    interval: int = Field(10, ge=1)
+    grace: int = Field(30, ge=1)
+    retries: int = Field(2, ge=0)
+
+    @model_validator(mode="after")
+    def _grace_after_interval(self):
+        if self.grace <= self.interval:
+            raise ValueError(f"grace ({self.grace}) must be longer than interval ({self.interval})")
+        return self
+
+
+class SearchFile(BaseModel):
     model_config = ConfigDict(extra="forbid")
     name: str = Field(pattern=r"^[A-Za-z0-9_.-]+$")
     base: str | dict[str, Any]
-    grid: dict[str, list[Any]]
+    space: dict[str, Any] | None = None
+    grid: dict[str, list[Any]] | None = None
+    sampler: Literal["grid", "tpe", "random"] | None = None
+    trials: int | None = Field(None, ge=1)
+    startup_trials: int | None = Field(None, ge=1)
+    seed: int = 0
+    pruner: Literal["none", "median", "hyperband"] = "none"
     cv: CVConfig = Field(default_factory=CVConfig)
+    storage: str | None = None
+    heartbeat: HeartbeatConfig = Field(default_factory=HeartbeatConfig)
 
 
-def load_grid(path: str | Path) -> tuple[GridSpec, dict]:
-    """(spec, base config as a raw dict); every combination is validated up front so a typo
-    in the grid fails before the first job runs."""
+@dataclass(frozen=True)
+class Dimension:
+    """One searched key: a list of values, or a [low, high] range (int when both ends are)."""
+    key: str
+    choices: tuple | None = None
+    low: float | None = None
+    high: float | None = None
+    log: bool = False
+
+    @property
+    def integer(self) -> bool:
+        return self.choices is None and isinstance(self.low, int) and isinstance(self.high, int)
+
+    @property
+    def encoded(self) -> bool:
+        """Lists and mappings are not Optuna choices: such a key's values travel as JSON text."""
+        return self.choices is not None and not all(isinstance(c, SCALARS) for c in self.choices)
+
+    def distribution(self):
+        from optuna.distributions import CategoricalDistribution, FloatDistribution, IntDistribution
+
+        if self.choices is not None:
+            return CategoricalDistribution([self.encode(c) for c in self.choices])
+        if self.integer:
+            return IntDistribution(self.low, self.high, log=self.log)
+        return FloatDistribution(float(self.low), float(self.high), log=self.log)
+
+    def encode(self, value):
+        return json.dumps(value) if self.encoded else value
+
+    def decode(self, value):
+        return json.loads(value) if self.encoded else value
+
+    def probes(self) -> list:
+        """The values a config is built with before anything runs."""
+        return list(self.choices) if self.choices is not None else [self.low, self.high]
+
+
+@dataclass
+class Search:
+    """A validated search file."""
+    path: Path
+    spec: SearchFile
+    base: dict
+    dims: dict[str, Dimension]
+    kind: Literal["grid", "search"]  # a grid file (`grid:`) or a search file (`space:`)
+    sampler: str
+    trials: int
+
+    @property
+    def name(self) -> str:
+        return self.spec.name
+
+    @property
+    def cv(self) -> CVConfig:
+        return self.spec.cv
+
+
+def load_search(path: str | Path, require_grid: bool = False) -> Search:
+    """Read and check a search (or grid) file; nothing is written. `require_grid`: `mnistmax grid`."""
     from mnistmax.config.load import resolve_config
 
-    path = resolve_config(path)  # a file, or a shipped grid by name (grid/denoise)
-    raw = read_yaml_mapping(path)
+    path = resolve_config(path)  # a file, or a shipped one by name (grid/denoise, search/unet_tpe)
+    spec = _validate_file(path, read_yaml_mapping(path))
+    if require_grid and spec.grid is None:
+        raise ConfigError(f"{path}: grid: Field required (`mnistmax grid` takes a grid file; `mnistmax search` "
+                          "also takes space:)")
+    if spec.grid is not None and spec.space is not None:
+        raise ConfigError(f"{path}: give either grid: or space:, not both")
+    if spec.grid is None and spec.space is None:
+        raise ConfigError(f"{path}: space: Field required (dotted config keys to value lists or {{low, high, log}})")
+    if spec.grid is not None:
+        if not spec.grid or any(not values for values in spec.grid.values()):
+            empty = next((k for k, v in spec.grid.items() if not v), None)
+            raise ConfigError(f"{path}: grid needs at least one key with a non-empty list of values"
+                              + (f" (grid.{empty} is empty)" if empty else ""))
+        if spec.sampler not in (None, "grid"):
+            raise ConfigError(f"{path}: sampler: a grid: file runs sampler grid; write space: for {spec.sampler}")
+    kind = "grid" if spec.grid is not None else "search"
+    dims = parse_space(spec.grid if spec.grid is not None else spec.space, "grid" if kind == "grid" else "space", path)
+    sampler = spec.sampler or ("grid" if kind == "grid" else "tpe")
+    trials = _trials(spec, sampler, dims, path)
+    if spec.cv.splits_file and not Path(spec.cv.splits_file).is_file():
+        raise ConfigError(f"{path}: cv.splits_file {spec.cv.splits_file!r} not found")
+    base = _base(spec, path)
+    search = Search(path, spec, base, dims, kind, sampler, trials)
+    for combo in probe_combinations(search):
+        config_for(base, combo, source=f"{path} {kind} {combo}")
+    return search
+
+
+def _validate_file(path: Path, raw: dict) -> SearchFile:
     try:
-        spec = GridSpec.model_validate(raw)
+        return SearchFile.model_validate(raw)
     except ValidationError as exc:
         err = exc.errors()[0]
         key = ".".join(str(p) for p in err["loc"])
-        raise ConfigError(f"{path}: {key}: {err['msg']}") from None
-    if isinstance(spec.base, str):
-        base_path = spec.base if Path(spec.base).is_absolute() else path.parent / spec.base
-        base = read_config_file(base_path)
-    else:
-        base = spec.base
-    if not spec.grid or any(not values for values in spec.grid.values()):
-        raise ConfigError(f"{path}: grid needs at least one key with a non-empty list of values")
-    if spec.cv.splits_file and not Path(spec.cv.splits_file).is_file():
-        raise ConfigError(f"{path}: cv.splits_file {spec.cv.splits_file!r} not found")
-    for combo in combinations(spec):
-        config_for(base, combo, source=f"{path} grid {combo}")
-    return spec, base
+        raise ConfigError(f"{path}: {key}: {err['msg'].removeprefix('Value error, ')}") from None
 
 
-def combinations(spec: GridSpec) -> list[dict[str, Any]]:
-    keys = list(spec.grid)
-    return [dict(zip(keys, values)) for values in itertools.product(*(spec.grid[k] for k in keys))]
+def _base(spec: SearchFile, path: Path) -> dict:
+    if isinstance(spec.base, dict):
+        return spec.base
+    return read_config_file(spec.base if Path(spec.base).is_absolute() else path.parent / spec.base)
 
 
-def config_for(base: dict, combo: dict[str, Any], source: str = "grid") -> RunConfig:
+def parse_space(raw: dict, section: str, path: Path | str) -> dict[str, Dimension]:
+    """`{key: [values] | {low, high, log}}` -> Dimensions; one line naming the key when one is wrong."""
+    if not raw:
+        raise ConfigError(f"{path}: {section} needs at least one key")
+    return {key: parse_dimension(key, value, f"{path}: {section}.{key}") for key, value in raw.items()}
+
+
+def parse_dimension(key: str, value, where: str) -> Dimension:
+    if isinstance(value, list):
+        if not value:
+            raise ConfigError(f"{where}: an empty list; give at least one value")
+        seen = [json.dumps(v, sort_keys=True) for v in value]
+        twice = next((v for v in seen if seen.count(v) > 1), None)
+        if twice is not None:
+            raise ConfigError(f"{where}: the value {twice} is listed twice")
+        return Dimension(key, choices=tuple(value))
+    if not isinstance(value, dict):
+        raise ConfigError(f"{where}: a list of values or a range {{low, high, log}}, not {value!r}")
+    unknown = sorted(set(value) - {"low", "high", "log"})
+    if unknown:
+        raise ConfigError(f"{where}: unknown range key {unknown[0]!r}; a range has low, high and log")
+    if "low" not in value or "high" not in value:
+        raise ConfigError(f"{where}: an empty range; give low and high (and log: true for a log scale)")
+    low, high, log = value["low"], value["high"], value.get("log", False)
+    for end, number in (("low", low), ("high", high)):
+        if isinstance(number, bool) or not isinstance(number, (int, float)):
+            hint = " (YAML reads 1e-3 as text: write 1.0e-3)" if isinstance(number, str) and "e" in number else ""
+            raise ConfigError(f"{where}.{end}: a number, not {number!r}{hint}")
+    if not isinstance(log, bool):
+        raise ConfigError(f"{where}.log: true or false, not {log!r}")
+    if low > high:
+        raise ConfigError(f"{where}: low ({low}) > high ({high})")
+    if log and low <= 0:
+        raise ConfigError(f"{where}: a log range needs low > 0 (got {low})")
+    return Dimension(key, low=low, high=high, log=log)
+
+
+def _trials(spec: SearchFile, sampler: str, dims: dict[str, Dimension], path: Path) -> int:
+    if sampler == "grid":
+        ranged = next((d.key for d in dims.values() if d.choices is None), None)
+        if ranged:
+            raise ConfigError(f"{path}: space.{ranged}: sampler grid needs a list of values, not a range")
+        points = len(grid_points(dims))
+        if spec.trials is not None and spec.trials != points:
+            raise ConfigError(f"{path}: trials: a grid runs each of its {points} points once; leave trials out")
+        if spec.startup_trials is not None:
+            raise ConfigError(f"{path}: startup_trials: only sampler tpe has random startup trials; remove it")
+        return points
+    if spec.trials is None:
+        raise ConfigError(f"{path}: trials: needed with sampler {sampler} (how many configurations to try)")
+    if spec.startup_trials is not None and sampler != "tpe":
+        raise ConfigError(f"{path}: startup_trials: only sampler tpe has random startup trials; remove it")
+    return spec.trials
+
+
+def grid_points(dims: dict[str, Dimension]) -> list[dict[str, Any]]:
+    """Every combination of the dimensions' values, in file order."""
+    keys = list(dims)
+    return [dict(zip(keys, values)) for values in itertools.product(*(dims[k].choices for k in keys))]
+
+
+def probe_combinations(search: Search) -> list[dict[str, Any]]:
+    """The configs checked up front: every grid point; for a sampled space, each value of each
+    key (its ends for a range) with the other keys at their first value."""
+    if search.sampler == "grid":
+        return grid_points(search.dims)
+    first = {k: d.probes()[0] for k, d in search.dims.items()}
+    return [first] + [{**first, k: v} for k, d in search.dims.items() for v in d.probes()[1:]]
+
+
+def load_grid(path: str | Path) -> tuple[SearchFile, dict]:
+    """(the file, its base config) of a grid file, checked as `mnistmax grid` checks it."""
+    search = load_search(path, require_grid=True)
+    return search.spec, search.base
+
+
+def config_for(base: dict, combo: dict[str, Any], source: str = "search") -> RunConfig:
+    """The base config with `combo`'s dotted keys set; a key the task would not use is refused."""
     overrides = [f"{k}={json.dumps(v)}" for k, v in combo.items()]
-    return validate_config(apply_overrides(json.loads(json.dumps(base)), overrides), source=source)
+    return validate_config(apply_overrides(json.loads(json.dumps(base)), overrides), source=source,
+                           explicit=list(combo))
+
+
+def fingerprint(search: Search) -> str:
+    """What makes two runs of a search the same study: base (less logging), space, sampler, cv."""
+    base = {k: v for k, v in search.base.items() if k != "logging"}
+    space = {k: [d.choices, d.low, d.high, d.log] for k, d in search.dims.items()}
+    text = json.dumps([base, space, search.sampler, search.cv.model_dump()], sort_keys=True, default=str)
+    return hashlib.sha1(text.encode()).hexdigest()[:16]
 
 
 def config_key(combo: dict[str, Any]) -> str:
-    """A stable id for a combination (the MLflow tag that makes jobs idempotent)."""
+    """A stable id for a configuration (its grid slot, its MLflow tag)."""
     return hashlib.sha1(json.dumps(combo, sort_keys=True).encode()).hexdigest()[:12]
 
 
 def describe(combo: dict[str, Any]) -> str:
     return ", ".join(f"{k}={json.dumps(v)}" for k, v in combo.items()) or "base config"
-

@@ -42,7 +42,7 @@ def require_mlflow():
     except ImportError:
         from mnistmax.errors import ConfigError
 
-        raise ConfigError("MLflow is not installed (logging.mlflow, grid and ui need it): "
+        raise ConfigError("MLflow is not installed (logging.mlflow and ui need it): "
                           "pip install 'mnistmax[mlflow]'") from None
     return mlflow
 
@@ -58,7 +58,7 @@ def mlflow_experiment_id(tracking_uri: str, experiment: str) -> str:
 
 
 def build_loggers(cfg: RunConfig, run_dir: Path, mlflow_run_id: str | None = None) -> list:
-    """CSV always; MLflow when logging.mlflow is on, or into an existing run (grid folds)."""
+    """CSV always; MLflow when logging.mlflow is on, or into an existing run (search folds)."""
     loggers = [CSVLogger(save_dir=str(run_dir), name="", version="")]
     if cfg.logging.mlflow or mlflow_run_id:
         from lightning.pytorch.loggers import MLFlowLogger

@@ -1,15 +1,18 @@
-"""A 2-configuration x 2-fold grid through the CLI against a temporary SQLite MLflow store."""
+"""`mnistmax grid`: a 2-configuration x 2-fold grid of real tiny trainings through the CLI, on
+an Optuna study and a MLflow store (temporary SQLite files); folds and splits files."""
 
 import csv
+import json
 
 import mlflow
+import optuna
 import pytest
 import torch
 from typer.testing import CliRunner
 
 from mnistmax.cli import app
 from mnistmax.data.splits import stratified_kfold
-from tests.helpers import grid_file
+from tests.helpers import assert_picture, grid_file
 
 runner = CliRunner()
 
@@ -23,7 +26,7 @@ def grid_run(tmp_path_factory):
     return tmp, path, result.output
 
 
-def test_store_holds_parents_with_nested_folds(grid_run):
+def test_store_holds_a_parent_per_trial_with_nested_folds(grid_run):
     tmp, _, _ = grid_run
     client = mlflow.MlflowClient(tracking_uri=f"sqlite:///{tmp / 'mlflow.db'}")
     exp = client.get_experiment_by_name("grid-tiny-grid")
@@ -31,9 +34,12 @@ def test_store_holds_parents_with_nested_folds(grid_run):
     parents = [r for r in runs if r.data.tags.get("kind") == "config"]
     children = [r for r in runs if r.data.tags.get("kind") == "fold"]
     assert len(parents) == 2 and len(children) == 4
+    assert sorted(p.data.tags["trial"] for p in parents) == ["0", "1"]
     for parent in parents:
+        assert parent.data.tags["study"] == "tiny-grid"
         kids = [c for c in children if c.data.tags["mlflow.parentRunId"] == parent.info.run_id]
         assert sorted(c.data.tags["fold"] for c in kids) == ["0", "1"]
+        assert {c.data.tags["trial"] for c in kids} == {parent.data.tags["trial"]}
         assert parent.info.status == "FINISHED" and parent.data.params["train.lr"] in ("0.001", "0.003")
         assert {"val_loss_mean", "val_loss_std", "val_psnr_mean"} <= set(parent.data.metrics)
         mean = sum(c.data.metrics["fold_val_loss"] for c in kids) / 2
@@ -44,25 +50,44 @@ def test_store_holds_parents_with_nested_folds(grid_run):
             assert {"model", "grids", "training_metrics.json"} <= names
 
 
+def test_study_ran_each_grid_point_once_in_its_own_run_directories(grid_run):
+    tmp, _, _ = grid_run
+    study = optuna.load_study(study_name="tiny-grid", storage=f"sqlite:///{tmp / 'out' / 'optuna.db'}")
+    assert [t.state.name for t in study.trials] == ["COMPLETE", "COMPLETE"]
+    assert sorted(t.params["train.lr"] for t in study.trials) == [0.001, 0.003]
+    dirs = [f["run_dir"] for t in study.trials for f in t.user_attrs["folds"]]
+    assert len(set(dirs)) == 4 and all("tiny-grid-t" in d for d in dirs)
+    for t in study.trials:
+        losses = [f["val_loss"] for f in t.user_attrs["folds"]]
+        assert t.value == pytest.approx(sum(losses) / 2)
+        assert t.intermediate_values == pytest.approx({0: losses[0], 1: sum(losses) / 2})  # running mean per fold
+
+
 def test_leaderboard_files_rank_by_mean_validation_loss(grid_run):
     tmp, _, output = grid_run
     out = tmp / "out" / "grids" / "tiny-grid"
-    for name in ("leaderboard.csv", "leaderboard.md", "leaderboard.tex"):
+    for name in ("leaderboard.csv", "leaderboard.md", "leaderboard.tex", "leaderboard.json"):
         assert (out / name).is_file()
     rows = list(csv.DictReader(open(out / "leaderboard.csv")))
     ranked = [r for r in rows if r["rank"] != "baseline"]
     losses = [float(r["val_loss"].split(" ± ")[0]) for r in ranked]
     assert losses == sorted(losses) and len(ranked) == 2
     assert {r["configuration"] for r in rows if r["rank"] == "baseline"} == {"identity", "gaussian_filter", "median_filter"}
-    assert ranked[0]["test"] != ""
+    assert ranked[0]["test"] != "" and ranked[1]["test"] == ""
     assert r"\begin{tabular}" in (out / "leaderboard.tex").read_text()
+    board = json.loads((out / "leaderboard.json").read_text())
+    assert board["test"]["trial"] == int(ranked[0]["trial"]) and board["missing"] == []
+    for plot in ("optimization_history", "param_importances", "parallel_coordinate"):
+        assert_picture(out / f"{plot}.png")
 
 
-def test_second_invocation_skips_finished_jobs(grid_run):
-    _, path, _ = grid_run
-    result = runner.invoke(app, ["grid", "-c", str(path), "--no-test"])
+def test_second_invocation_trains_nothing(grid_run):
+    tmp, path, _ = grid_run
+    before = sorted((tmp / "out" / "runs").iterdir())
+    result = runner.invoke(app, ["grid", "-c", str(path)])
     assert result.exit_code == 0, result.output
-    assert "ran 0 jobs, skipped 4 already finished" in result.output
+    assert "ran 0 jobs, skipped 4 already finished" in result.output and "tested before" in result.output
+    assert sorted((tmp / "out" / "runs").iterdir()) == before  # not a fold, not the best: nothing trained
 
 
 def test_folds_are_disjoint_cover_and_repeat():
@@ -90,7 +115,13 @@ def test_splits_file_round_trip(tmp_path):
 
 def test_bad_grid_key_is_named(tmp_path):
     path = grid_file(tmp_path)
-    text = path.read_text().replace("train.lr", "train.learning_rate")
-    path.write_text(text)
+    path.write_text(path.read_text().replace("train.lr", "train.learning_rate"))
     result = runner.invoke(app, ["grid", "-c", str(path)])
     assert result.exit_code == 2 and "train.learning_rate" in result.output
+
+
+def test_a_search_file_is_not_a_grid_file(tmp_path):
+    from tests.experiments.files import search_file
+
+    result = runner.invoke(app, ["grid", "-c", str(search_file(tmp_path))])
+    assert result.exit_code == 2 and "grid: Field required" in result.output

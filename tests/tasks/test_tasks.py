@@ -14,7 +14,7 @@ from mnistmax.registry import get_entry, list_models
 from mnistmax.tasks import TASKS, build_task, get_task, tasks_that
 
 ROOT = Path(__file__).resolve().parents[2]
-SHIPPED = sorted(p.relative_to(ROOT).as_posix() for p in (ROOT / "configs").rglob("*.yaml") if p.parent.name != "grid")
+SHIPPED = sorted(p.relative_to(ROOT).as_posix() for p in (ROOT / "configs").rglob("*.yaml") if p.parent.name not in ("grid", "search"))
 SMALL = ["data.source=embedded", "data.limit_train=64", "data.limit_test=20", "data.batch_size=32",
          "train.max_time_minutes=null", "logging.progress=none"]
 

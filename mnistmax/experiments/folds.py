@@ -1,0 +1,85 @@
+"""Stratified k-fold cross-validation over the train split: the pool of digits with a fold id
+each, the splits file that fixes those ids, and the numbers a fold's run leaves behind."""
+
+from __future__ import annotations
+
+import csv
+import statistics
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+
+from mnistmax.config import RunConfig
+from mnistmax.data.datamodule import Splits, load_splits
+from mnistmax.data.splits import stratified_kfold
+from mnistmax.errors import ConfigError
+from mnistmax.runs import read_history
+
+FOLD_METRICS = ("val/loss", "val/psnr", "val/probe_acc")
+
+
+@dataclass
+class Pool:
+    images: torch.Tensor
+    labels: torch.Tensor
+    folds: torch.Tensor
+    test: tuple[torch.Tensor, torch.Tensor]
+
+    def fold(self, f: int) -> Splits:
+        held = self.folds == f
+        return Splits((self.images[~held], self.labels[~held]), (self.images[held], self.labels[held]), self.test)
+
+
+def training_pool(cfg: RunConfig, folds: int, seed: int, splits_file: str | None = None) -> Pool:
+    """The train split (train + val of the config) with a stratified fold id per digit."""
+    splits = load_splits(cfg)
+    images = torch.cat([splits.train[0], splits.val[0]])
+    labels = torch.cat([splits.train[1], splits.val[1]])
+    fold_ids = read_splits_file(splits_file, labels, folds) if splits_file else stratified_kfold(labels, folds, seed)
+    return Pool(images, labels, fold_ids, splits.test)
+
+
+def write_splits_file(path: Path, labels: torch.Tensor, folds: torch.Tensor) -> Path:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with open(path, "w", newline="") as f:
+        writer = csv.writer(f)
+        writer.writerow(["index", "label", "fold"])
+        writer.writerows(zip(range(len(labels)), labels.tolist(), folds.tolist()))
+    return path
+
+
+def read_splits_file(path: str, labels: torch.Tensor, folds: int) -> torch.Tensor:
+    with open(path, newline="") as f:
+        rows = list(csv.DictReader(f))
+    if len(rows) != len(labels) or any(int(r["label"]) != int(y) for r, y in zip(rows, labels.tolist())):
+        raise ConfigError(f"cv.splits_file {path!r} does not match this data ({len(rows)} rows for {len(labels)} digits, "
+                          "or different labels); write it again with `mnistmax splits` and the same config")
+    fold_ids = torch.tensor([int(r["fold"]) for r in rows])
+    if fold_ids.min() < 0 or fold_ids.max() >= folds:
+        raise ConfigError(f"cv.splits_file {path!r} has fold ids outside 0..{folds - 1} (cv.folds={folds})")
+    return fold_ids
+
+
+def fold_metrics(run_dir: Path) -> dict[str, float]:
+    """Best val/loss and the other val metrics at that epoch."""
+    history = read_history(run_dir / "metrics.csv")
+    losses = dict(history.get("val/loss", []))
+    best_epoch = min(losses, key=losses.get)
+    out = {"val_loss": losses[best_epoch]}
+    for key in FOLD_METRICS[1:]:
+        values = dict(history.get(key, []))
+        if best_epoch in values:
+            out[key.replace("/", "_")] = values[best_epoch]
+    return out
+
+
+def summarise(folds: list[dict]) -> dict[str, float]:
+    """{metric}_mean and {metric}_std over the folds' metrics (std 0 for a single fold)."""
+    keys = sorted({k for m in folds for k in m if k in ("val_loss", "val_psnr", "val_probe_acc")})
+    out = {}
+    for key in keys:
+        values = [m[key] for m in folds if key in m]
+        out[f"{key}_mean"] = statistics.fmean(values)
+        out[f"{key}_std"] = statistics.stdev(values) if len(values) > 1 else 0.0
+    return out
