@@ -48,11 +48,22 @@ class Model:
     """A trained mnistmax model with the methods its task supports (`capabilities`)."""
 
     def __init__(self, task, cfg, source: str, run_dir: Path | None = None, checkpoint: str | None = None,
-                 device: str | torch.device | None = None, batch_size: int = BATCH_SIZE):
+                 device: str | torch.device | None = None, batch_size: int = BATCH_SIZE, threshold: float | None = None):
         self.task, self.cfg, self.source = task.eval(), cfg, source
         self.run_dir, self.checkpoint = run_dir, checkpoint
         self.batch_size = batch_size
         self.to(device or "cpu")
+        # a bitmap denoiser's output is ink above this (None: the raw [0, 1] output); set it to change it
+        self.threshold: float | None = threshold if threshold is not None else self._operating_threshold()
+
+    def _operating_threshold(self) -> float | None:
+        if not (self.cfg.data.binarize and "denoise" in self.capabilities):
+            return None
+        from mnistmax.data.datamodule import load_splits
+        from mnistmax.eval.operating import operating_threshold
+
+        val = load_splits(self.cfg).val[0] if self.cfg.eval.operating_point and self.run_dir is not None else None
+        return operating_threshold(self.cfg, self.task.reconstruct, self.run_dir, val)
 
     def __repr__(self) -> str:
         return (f"<mnistmax.Model {self.cfg.model.name} ({self.cfg.task}) from {self.source}; "
@@ -95,12 +106,18 @@ class Model:
         """The task's `task_method` over the inputs, results in the input's form."""
         self._require(capability, capability)
         batch = self._inputs(x, preprocess)
-        out = self._run(getattr(self.task, task_method), batch.images)
+        out = self._run(getattr(self.task, task_method) if isinstance(task_method, str) else task_method, batch.images)
         return batch.images_back(out) if images_out else batch.vectors_back(out)
 
     def denoise(self, x, preprocess: bool | None = None):
-        """Clean estimates of noisy digits, in the input's kind, dtype and shape."""
-        return self._apply("denoise", "reconstruct", x, preprocess, images_out=True)
+        """Clean estimates of noisy digits, in the input's kind, dtype and shape. A bitmap denoiser's
+        are 0/1 bitmaps: its output cut at `self.threshold` (the operating point `mnistmax eval`
+        chose, see eval.operating_point; set `model.threshold = None` for the raw output)."""
+        if self.threshold is None:
+            return self._apply("denoise", "reconstruct", x, preprocess, images_out=True)
+        threshold = self.threshold
+        return self._apply("denoise", lambda images: (self.task.reconstruct(images) > threshold).float(), x,
+                           preprocess, images_out=True)
 
     def reconstruct(self, x, preprocess: bool | None = None):
         """The model's reconstruction of (clean) digits: an autoencoder's or VAE's output, a denoiser's output."""
@@ -174,8 +191,8 @@ def load(source: str | Path, checkpoint: str | None = None, device: str | torch.
     if path.is_dir() and (path / "model.json").is_file() and not (path / "config.yaml").is_file():
         from mnistmax.export import load_export
 
-        task, cfg = load_export(path)
-        return Model(task, cfg, str(path), None, None, device, batch_size)
+        task, cfg, threshold = load_export(path)
+        return Model(task, cfg, str(path), None, None, device, batch_size, threshold)
     if path.suffix == ".ckpt":
         if not path.is_file():
             raise RunError(f"checkpoint {path} not found")

@@ -11,7 +11,8 @@
 
 Every ONNX and TorchScript file is checked against the PyTorch model on test digits (a batch
 size other than the one traced, so the dynamic axis is exercised); the largest absolute
-difference is written to model.json and must be <= 1e-4.
+difference is written to model.json and must be <= 1e-4. A bitmap denoiser's graph ends in its
+output threshold (model.json `threshold`: the operating point `mnistmax eval` chose).
 """
 
 from __future__ import annotations
@@ -48,6 +49,19 @@ class Graph:
     output_name: str
     output_shape: list
     output_range: str
+    threshold: float | None = None  # the graph cuts `raw`'s output at this (a bitmap denoiser)
+    raw: Callable[[torch.Tensor], torch.Tensor] | None = None
+
+
+def mismatch(got: torch.Tensor, want: torch.Tensor, graph: Graph, x: torch.Tensor) -> float:
+    """The largest difference between an exported graph's output and PyTorch's. A thresholded
+    graph's pixels may flip only where the raw output lies within TOLERANCE of the threshold
+    (runtimes round differently there); any other flip counts as 1."""
+    if graph.threshold is None:
+        return float((got - want).abs().max())
+    with torch.no_grad():
+        near = (graph.raw(x).float() - graph.threshold).abs() <= TOLERANCE
+    return float(((got - want).abs() * ~near).max())
 
 
 class _Wrap(torch.nn.Module):
@@ -61,11 +75,16 @@ class _Wrap(torch.nn.Module):
         return self.fn(x)
 
 
-def graphs(task) -> list[Graph]:
-    """The graphs a task's model exports: its main function, plus encoder/decoder for autoencoders."""
+def graphs(task, threshold: float | None = None) -> list[Graph]:
+    """The graphs a task's model exports: its main function, plus encoder/decoder for autoencoders.
+    A bitmap denoiser's graph ends in its output threshold (`threshold`), like `Model.denoise`."""
     caps = task.capabilities
     img = ["batch", 1, 28, 28]
     if "denoise" in caps:
+        if threshold is not None:
+            return [Graph("model", "denoise", lambda x: (task.net(x) > threshold).float(), "noisy", img,
+                          "{0, 1} float32", "denoised", img, f"{{0, 1}} float32 (ink where the output > {threshold:g})",
+                          threshold, task.net)]
         return [Graph("model", "denoise", task.net, "noisy", img, "[0, 1] float32", "denoised", img, "[0, 1] float32")]
     if "classify" in caps:
         n = task.net(torch.zeros(1, 1, 28, 28)).shape[1]
@@ -181,7 +200,8 @@ def export_run(run, fmt: str, out_dir: Path | None = None, force: bool = False, 
         raise ExportError(f"--format {fmt!r}: use one of {', '.join(FORMATS)}")
     out_dir = Path(out_dir or run.run_dir / "export")
     task = run.task.eval().cpu()
-    gs = graphs(task)
+    threshold = run_threshold(run)
+    gs = graphs(task, threshold)
     files = {"onnx": [out_dir / f"{g.name}.onnx" for g in gs],
              "torchscript": [out_dir / f"{g.name}.torchscript.pt" for g in gs],
              "safetensors": [out_dir / "model.safetensors"]}[fmt]
@@ -191,7 +211,7 @@ def export_run(run, fmt: str, out_dir: Path | None = None, force: bool = False, 
     out_dir.mkdir(parents=True, exist_ok=True)
     meta_path = out_dir / "model.json"
     meta = json.loads(meta_path.read_text()) if meta_path.is_file() else {}
-    meta.update(model_card_fields(run))
+    meta.update(model_card_fields(run) | {"threshold": threshold})
     meta.setdefault("files", {})
     images = clean_images(run.test_images[:5], run.cfg) if fmt != "safetensors" else None
     if fmt == "safetensors":
@@ -208,8 +228,8 @@ def export_run(run, fmt: str, out_dir: Path | None = None, force: bool = False, 
             with torch.no_grad():
                 want = g.fn(check_with).float()
             got = (run_onnx if fmt == "onnx" else run_torchscript)(tmp, check_with).float()
-            diff = float((got - want).abs().max())
-            if diff > TOLERANCE or got.shape != want.shape:
+            diff = mismatch(got, want, g, check_with) if got.shape == want.shape else float("inf")
+            if diff > TOLERANCE:
                 tmp.unlink(missing_ok=True)
                 raise ExportError(f"{fmt} export of {g.name} does not match PyTorch (max abs diff {diff:.2e} > "
                                   f"{TOLERANCE:g}); nothing written")
@@ -222,6 +242,16 @@ def export_run(run, fmt: str, out_dir: Path | None = None, force: bool = False, 
             echo(f"wrote {path} (max abs diff vs PyTorch {diff:.1e} on {len(check_with)} test digits)")
     write_json(meta_path, meta)
     return meta_path
+
+
+def run_threshold(run) -> float | None:
+    """A bitmap denoiser's output threshold (the operating point eval chose), else None."""
+    if not (run.cfg.data.binarize and "denoise" in run.task.capabilities):
+        return None
+    from mnistmax.eval.operating import operating_threshold
+
+    val = run.splits.val[0] if run.cfg.eval.operating_point else None
+    return operating_threshold(run.cfg, run.task.reconstruct, run.run_dir, val)
 
 
 def read_export(folder: Path) -> dict:
@@ -239,7 +269,7 @@ def read_export(folder: Path) -> dict:
 
 
 def load_export(folder: Path):
-    """(task, cfg) from an export folder's model.json and model.safetensors."""
+    """(task, cfg, output threshold or None) from an export folder's model.json and model.safetensors."""
     from mnistmax.config import read_run_config
     from mnistmax.tasks import build_task
 
@@ -255,4 +285,4 @@ def load_export(folder: Path):
         task.net.load_state_dict(safetensors_torch.load_file(str(weights)), strict=True)
     except RuntimeError as exc:
         raise ExportError(f"{weights} does not match {cfg.model.name}: {str(exc).splitlines()[0][:160]}") from None
-    return task, cfg
+    return task, cfg, meta.get("threshold")

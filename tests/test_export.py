@@ -42,6 +42,7 @@ def test_onnx_matches_pytorch_for_every_network(tmp_path, name):
     for file, info in meta["files"].items():
         assert info["max_abs_diff_vs_pytorch"] <= TOLERANCE
         # run it again here, at a batch size never seen, against the PyTorch function
+        near = torch.zeros(())
         if info["input"]["name"] == "latent":
             x = torch.randn(7, info["input"]["shape"][1])
             want = run.task.decode(x)
@@ -51,8 +52,12 @@ def test_onnx_matches_pytorch_for_every_network(tmp_path, name):
                 x = (x >= run.cfg.data.threshold).float()
             method = {"denoise": "reconstruct"}.get(info["method"], info["method"])
             want = getattr(run.task, method)(x)
+            if meta["threshold"] is not None:  # a bitmap denoiser's graph ends in its threshold
+                assert info["method"] == "denoise" and meta["threshold"] == run.cfg.eval.threshold
+                near = (want - meta["threshold"]).abs() <= TOLERANCE  # where runtimes may round either way
+                want = (want > meta["threshold"]).float()
         got = run_onnx(run.run_dir / "export" / file, x)
-        assert got.shape == want.shape and float((got - want).abs().max()) <= TOLERANCE
+        assert got.shape == want.shape and float(((got - want).abs() * ~near.bool()).max()) <= TOLERANCE
 
 
 @pytest.mark.parametrize("name", ["unet_dae", "ablation_unet_dae", "conv_ae", "simple_cnn", "cnn_classifier"])
@@ -74,6 +79,7 @@ def test_gated_export_never_adds_ink(tmp_path):
     x = (torch.rand(6, 1, 28, 28) > 0.7).float()
     out = run_onnx(run.run_dir / "export" / "model.onnx", x)
     assert bool((out <= x + 1e-6).all())
+    assert set(out.unique().tolist()) <= {0.0, 1.0}  # a bitmap in, a bitmap out
 
 
 def test_safetensors_folder_loads_back_with_the_same_outputs(tmp_path):

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Optional
 
 import typer
 
@@ -52,6 +53,31 @@ def viz_psnr_curve(run: str = RUN):
     from mnistmax.viz import commands
 
     echo(f"wrote {commands.psnr_curve(resolve_run(run))}")
+
+
+@viz_app.command("operating-points")
+@handle_errors
+def viz_operating_points(run: str = RUN, checkpoint: str = CHECKPOINT,
+                         levels: Optional[str] = typer.Option(None, help="noise levels, e.g. 0.3,0.5 (default: the "
+                                                                           "operating point's, else the eval levels)")):
+    """A bitmap denoiser's precision / recall / efficiency at every output threshold, validation and test, the
+    chosen point marked (eval.operating_point) and seed 000's drawn -> reports/operating_points.png."""
+    from mnistmax.errors import ConfigError
+    from mnistmax.viz import commands
+
+    try:
+        parsed = [float(v) for v in levels.split(",")] if levels else None
+    except ValueError:
+        raise ConfigError(f"--levels {levels!r}: give numbers in [0, 1] separated by commas") from None
+    if parsed and not all(0 <= v <= 1 for v in parsed):
+        raise ConfigError(f"--levels {levels!r}: every level must be in [0, 1]")
+    path, table = commands.operating_points(_open(run, checkpoint), parsed)
+    for r in table:
+        echo(f"{r['point']:>14} t={r['threshold']:.2f}  {r['noise']} {r['level']:g}  "
+             + "  ".join(f"{split} P {100 * r[f'{split}_precision']:.2f} R {100 * r[f'{split}_recall']:.2f} "
+                         f"Rvis {100 * r[f'{split}_recall_visible']:.2f} S {100 * r[f'{split}_specificity']:.2f} "
+                         f"E {100 * r[f'{split}_ablation_efficiency']:.2f}" for split in ("validation", "test")))
+    echo(f"wrote {path}")
 
 
 @viz_app.command("ablation-map")

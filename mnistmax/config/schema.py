@@ -163,12 +163,62 @@ class TrainConfig(Section):
         return value
 
 
+POINT_SCORES = ("precision", "recall", "recall_visible", "specificity", "ablation_efficiency", "f_beta")
+PointScore = Literal["precision", "recall", "recall_visible", "specificity", "ablation_efficiency", "f_beta"]
+
+
+class OperatingPoint(Section):
+    """A rule that picks a bitmap model's output threshold on the validation split: the threshold
+    whose `subject_to` minimums hold at every one of `levels` and whose `maximize` score, averaged
+    over them, is highest (`mnistmax.eval.operating.choose_threshold`)."""
+
+    maximize: PointScore = "ablation_efficiency"
+    subject_to: dict[PointScore, float] = Field(default_factory=dict)
+    beta: float = Field(1.0, gt=0)  # f_beta's beta: below 1 weighs precision more, above 1 recall
+    noise: str | None = None  # the noise kind drawn on validation (default: noise.kind)
+    levels: list[float] | None = None  # its levels (default: the levels eval reports)
+
+    @field_validator("subject_to")
+    @classmethod
+    def _fractions(cls, bounds: dict) -> dict:
+        for key, value in bounds.items():
+            if not 0 <= value <= 1:
+                raise ValueError(f"{key}: a minimum is a fraction in [0, 1] (got {value})")
+        return bounds
+
+    @field_validator("noise")
+    @classmethod
+    def _known_kind(cls, kind: str | None) -> str | None:
+        from mnistmax.data.noise import check_noise_kind
+
+        return kind if kind is None else check_noise_kind(kind)
+
+    @field_validator("levels")
+    @classmethod
+    def _levels(cls, levels):
+        if levels is not None and not levels:
+            raise ValueError("give at least one level, or leave levels out for the eval levels")
+        return levels if levels is None else NoiseConfig._levels_in_range(levels)
+
+
 class EvalConfig(Section):
     batch_size: int = Field(1000, gt=0)
     seed: int = 1234
     baselines: bool = True
     lpips: bool = False  # `mnistmax eval` also computes LPIPS (--lpips / --no-lpips override it)
     checkpoint: Literal["best", "last"] = "best"  # what eval, viz, report and compare load (--checkpoint overrides it)
+    # bitmap runs (data.binarize): the model's output is ink where it is above `threshold`, unless
+    # operating_point (one rule, or {name: rule}; the first is the one used) chooses it on validation
+    threshold: float = Field(0.5, gt=0, lt=1)
+    operating_point: dict[str, OperatingPoint] | None = None
+
+    @field_validator("operating_point", mode="before")
+    @classmethod
+    def _named(cls, value):
+        """One rule is the point named `main`."""
+        if isinstance(value, dict) and value and set(value) <= set(OperatingPoint.model_fields):
+            return {"main": value}
+        return value
 
 
 class VizConfig(Section):

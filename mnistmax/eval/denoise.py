@@ -12,9 +12,10 @@ import torch
 
 from mnistmax.config import RunConfig
 from mnistmax.data.datamodule import clean_images, test_images
-from mnistmax.data.noise import apply_noise
+from mnistmax.data.noise import ADDITIVE_KINDS, apply_noise
 from mnistmax.eval.baselines import BASELINES, BITMAP_BASELINES
-from mnistmax.eval.metrics import COUNT_KEYS, METRIC_KEYS, binary_counts, binary_scores, image_metrics
+from mnistmax.eval.metrics import METRIC_KEYS, image_metrics
+from mnistmax.eval.operating import SWEEP_KEYS, point_scores, sweep_counts
 from mnistmax.models.gated import AblationGate
 
 CPU_FORWARD_CHUNK = 250  # images per forward pass on the CPU (docs/PERFORMANCE.md, Evaluation)
@@ -32,12 +33,22 @@ def in_chunks(method: Callable[[torch.Tensor], torch.Tensor], chunk: int | None)
 
 def noisy_test_batches(images: torch.Tensor, kind: str, sigma: float, cfg: RunConfig, device):
     """Yield (noisy, clean) batches; the noise depends only on (eval.seed, kind, sigma, batch)."""
+    for noisy, clean, _ in noisy_batches(images, kind, sigma, cfg, device):
+        yield noisy, clean
+
+
+def noisy_batches(images: torch.Tensor, kind: str, sigma: float, cfg: RunConfig, device, seed: int | None = None):
+    """Yield (noisy, clean, added) batches, the noise drawn from `seed` (default eval.seed), kind,
+    sigma and the batch. `added` is the ink an additive kind added (None for other kinds): the
+    same draw on a blank image, since additive noise is max(clean, ink) with ink independent of
+    the image (tests/data/noise check it for every additive kind)."""
     bs = cfg.eval.batch_size
+    base = cfg.eval.seed if seed is None else seed
     for i in range(0, len(images), bs):
         clean = clean_images(images[i : i + bs], cfg).to(device)
-        seed = _seed(cfg.eval.seed, kind, sigma, i)
-        generator = torch.Generator(device=device).manual_seed(seed)
-        yield apply_noise(kind, clean, sigma, generator=generator, clip=cfg.noise.clip, **cfg.noise.options()), clean
+        draw = lambda x: apply_noise(kind, x, sigma, clip=cfg.noise.clip, **cfg.noise.options(),  # noqa: E731
+                                     generator=torch.Generator(device=device).manual_seed(_seed(base, kind, sigma, i)))
+        yield draw(clean), clean, (draw(torch.zeros_like(clean)) if kind in ADDITIVE_KINDS else None)
 
 
 def _seed(base: int, kind: str, sigma: float, offset: int) -> int:
@@ -51,18 +62,22 @@ def evaluate_methods(
     cfg: RunConfig,
     device: torch.device | str = "cpu",
     lpips: Callable | None = None,
+    thresholds: dict[str, float] | None = None,
 ) -> list[dict]:
     """One row per (method, kind, sigma): mean per-image MSE, PSNR, SSIM (and LPIPS); with
-    data.binarize also bitmap and ablation scores pooled over all test pixels."""
+    data.binarize also bitmap and ablation scores pooled over all test pixels, each method's
+    output thresholded at `thresholds[method]` (default eval.threshold), with recall_visible and
+    hidden_ink for additive noise (mnistmax.eval.operating)."""
     rows = []
     bitmap = cfg.data.binarize
+    thresholds = {name: (thresholds or {}).get(name, cfg.eval.threshold) for name in methods}
     chunk = CPU_FORWARD_CHUNK if torch.device(device).type == "cpu" else None
     methods = {name: in_chunks(method, chunk) for name, method in methods.items()}
     for kind in cfg.noise.kinds_to_evaluate():
         for sigma in cfg.noise.levels_to_evaluate():
             sums = {name: dict.fromkeys((*METRIC_KEYS, "lpips"), 0.0) for name in methods}
-            counts = {name: dict.fromkeys(COUNT_KEYS, 0) for name in methods}
-            for noisy, clean in noisy_test_batches(images, kind, sigma, cfg, device):
+            counts = {name: torch.zeros(len(SWEEP_KEYS), dtype=torch.long) for name in methods}
+            for noisy, clean, added in noisy_batches(images, kind, sigma, cfg, device):
                 for name, method in methods.items():
                     with torch.no_grad():
                         out = method(noisy).float().clamp(0, 1)
@@ -71,8 +86,8 @@ def evaluate_methods(
                     if lpips is not None:
                         sums[name]["lpips"] += lpips(out, clean).sum().item()
                     if bitmap:
-                        batch = binary_counts(out, noisy, clean, cfg.data.threshold)
-                        counts[name] = {k: counts[name][k] + batch[k] for k in COUNT_KEYS}
+                        counts[name] += sweep_counts(out, noisy, clean, added, torch.tensor([thresholds[name]]),
+                                                     cfg.data.threshold)[0]
             n = len(images)
             for name in methods:
                 row = {"method": name, "noise": kind, "sigma": sigma, "n": n}
@@ -80,7 +95,11 @@ def evaluate_methods(
                 if lpips is not None:
                     row["lpips"] = sums[name]["lpips"] / n
                 if bitmap:
-                    row |= binary_scores(counts[name], n)
+                    scores = point_scores(dict(zip(SWEEP_KEYS, counts[name].tolist())), n)
+                    del scores["f_beta"]
+                    if kind not in ADDITIVE_KINDS:  # no added-ink mask: nothing is hidden or visible
+                        del scores["recall_visible"], scores["hidden_ink"]
+                    row |= scores | {"threshold": thresholds[name]}
                 rows.append(row)
     return rows
 
@@ -97,10 +116,23 @@ def methods_for(cfg: RunConfig, task) -> dict[str, Callable[[torch.Tensor], torc
     return methods
 
 
-def evaluate_run(cfg: RunConfig, task, use_lpips: bool = False, warn=print) -> list[dict]:
-    """Evaluate a loaded task (and the baselines) on the test split of `cfg`'s data."""
+def evaluate_run(cfg: RunConfig, task, use_lpips: bool = False, warn=print, val_images: torch.Tensor | None = None
+                 ) -> list[dict]:
+    """Evaluate a loaded task (and the baselines) on the test split of `cfg`'s data. A bitmap run
+    with eval.operating_point has its threshold chosen on `val_images` first: the model's rows use
+    the first point's, and each further point adds the model's rows as "<model> @<point>"."""
     device = next(task.parameters()).device
     methods = methods_for(cfg, task)
+    thresholds, points = {}, []
+    if cfg.data.binarize and cfg.eval.operating_point:
+        from mnistmax.eval.operating import describe_point, select_points
+
+        points = select_points(cfg, task.reconstruct, val_images, device)
+        names = [cfg.model.name, *(f"{cfg.model.name} @{p['point']}" for p in points[1:])]
+        methods = {names[0]: methods.pop(names[0]), **{name: task.reconstruct for name in names[1:]}, **methods}
+        thresholds = {name: p["threshold"] for name, p in zip(names, points)}
+        for p in points:
+            warn(describe_point(p))
     lpips = None
     if use_lpips:
         from mnistmax.eval.metrics import LPIPSUnavailable, make_lpips
@@ -109,4 +141,10 @@ def evaluate_run(cfg: RunConfig, task, use_lpips: bool = False, warn=print) -> l
             lpips = make_lpips(device)
         except LPIPSUnavailable as exc:
             warn(str(exc))
-    return evaluate_methods(methods, test_images(cfg), cfg, device, lpips)
+    rows = evaluate_methods(methods, test_images(cfg), cfg, device, lpips, thresholds)
+    named = dict(zip(names, points)) if points else {}
+    for row in rows:
+        if row["method"] in named:
+            p = named[row["method"]]
+            row |= {"point": p["point"], "point_rule": p["rule"], "point_met": p["met"]}
+    return rows

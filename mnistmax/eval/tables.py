@@ -72,7 +72,28 @@ def denoise_tables(rows: list[dict]) -> list[dict]:
                        "rows": body, "highlight": 1})
         if "precision" in rows[0]:
             tables.append(ablation_table([r for r in rows if r["noise"] == kind], methods, kind))
+            mine = [r for r in rows if r["noise"] == kind and "recall_visible" in r and r["method"].startswith(model)]
+            if mine:
+                tables.append(visible_table(mine, kind))
     return tables
+
+
+def visible_table(rows: list[dict], kind: str) -> dict:
+    """The model at its threshold(s): precision, recall, visible recall, specificity and ablation
+    efficiency (%) per level, with the share of the clean ink the added ink hides."""
+    pct = lambda v: "-" if v != v else f"{100 * v:.2f}"  # noqa: E731  (NaN -> -)
+    keys = ("precision", "recall", "recall_visible", "specificity", "ablation_efficiency")
+    methods = list(dict.fromkeys(r["method"] for r in rows))
+    body = []
+    for sigma in dict.fromkeys(r["sigma"] for r in rows):
+        by = {r["method"]: r for r in rows if r["sigma"] == sigma}
+        body.append([f"{sigma:g}", pct(next(iter(by.values()))["hidden_ink"]),
+                     *(" / ".join(pct(by[m][k]) for k in keys) for m in methods)])
+    threshold = {r["method"]: r["threshold"] for r in rows}
+    columns = [m.replace("_", "\n") + f"\nt={threshold[m]:.2f}" for m in methods]
+    return {"title": f"{kind}: precision / recall / visible recall / specificity / efficiency (%) at the output "
+                     "threshold; hidden ink: clean ink under added ink",
+            "columns": ["σ", "hidden\nink", *columns], "rows": body, "highlight": 2}
 
 
 def ablation_table(rows: list[dict], methods: list[str], kind: str) -> dict:

@@ -118,6 +118,7 @@ class BaseTask(L.LightningModule):
                 if key != "enabled":
                     out[f"augment.{key}"] = "augment.enabled is off"
         out["eval.baselines"] = out["eval.lpips"] = "its evaluation has no baselines or LPIPS"
+        out["eval.threshold"] = out["eval.operating_point"] = "only bitmap denoisers (data.binarize) threshold their output"
         return out
 
     @classmethod

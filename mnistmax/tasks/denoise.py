@@ -42,6 +42,10 @@ class DenoiseTask(BaseTask):
     def unused(cls, cfg) -> dict[str, str]:
         out = super().unused(cfg)
         del out["eval.baselines"], out["eval.lpips"]
+        if cfg.data.binarize:
+            del out["eval.threshold"], out["eval.operating_point"]
+        else:
+            out["eval.threshold"] = out["eval.operating_point"] = "data.binarize is off: the output is not thresholded"
         if is_vae(cfg.model.name):
             out["train.loss"] = out["train.fp_weight"] = out["train.loss_weights"] = \
                 "a VAE denoiser's loss is the ELBO of the clean digits"
@@ -134,7 +138,7 @@ class DenoiseTask(BaseTask):
     def _add_bitmap_counts(self, pred: torch.Tensor, batch: dict) -> None:
         if self._val_counts is not None:
             self._val_counts += binary_count_tensor(pred.detach(), batch["noisy"], batch["clean"],
-                                                    self.cfg.data.threshold)
+                                                    self.cfg.eval.threshold)
 
     def on_validation_epoch_end(self) -> None:
         """val/precision, val/recall, val/specificity, val/ablation_efficiency of the epoch, defined
@@ -152,7 +156,8 @@ class DenoiseTask(BaseTask):
     def evaluate(self, run, lpips: bool = False, warn=print) -> list[dict]:
         from mnistmax.eval.denoise import evaluate_run
 
-        return evaluate_run(run.cfg, self, use_lpips=lpips, warn=warn)
+        val = run.splits.val[0] if run.cfg.data.binarize and run.cfg.eval.operating_point else None
+        return evaluate_run(run.cfg, self, use_lpips=lpips, warn=warn, val_images=val)
 
     @classmethod
     def eval_tables(cls, rows: list[dict]) -> list[dict]:

@@ -130,6 +130,53 @@ def all_pictures(run: LoadedRun) -> list[Path]:
             written.append(ablation_map(run))
         if eval_path(run.run_dir).is_file():
             written.append(psnr_curve(run.run_dir))
+        if run.cfg.data.binarize:
+            written.append(operating_points(run)[0])
     if "embed" in capabilities:
         written += list(embedding_plots(run))
     return written
+
+
+def operating_points(run: LoadedRun, levels: list[float] | None = None) -> tuple[Path, list[dict]]:
+    """A bitmap denoiser's scores at every output threshold on validation and test, each
+    eval.operating_point chosen on validation (eval.threshold when none is configured)
+    -> reports/operating_points.png and .json. Returns (the picture, one row per point and level
+    with its validation and test scores)."""
+    from mnistmax.eval.operating import (THRESHOLDS, VALIDATION_SEED_OFFSET, model_sweeps, point_setting,
+                                         select_points, sweep_scores)
+    from mnistmax.runs import write_json
+    from mnistmax.viz.operating_figures import operating_points_figure
+
+    run.require("denoise", "operating points")
+    cfg = run.cfg
+    if not cfg.data.binarize:
+        raise RunError("operating points need a bitmap run (data.binarize: true): this run's output is not thresholded")
+    val_images = run.splits.val[0]
+    if cfg.eval.operating_point:
+        points = select_points(cfg, run.task.reconstruct, val_images)
+        kind, default_levels = point_setting(cfg, next(iter(cfg.eval.operating_point.values())))
+    else:
+        points = [{"point": "eval.threshold", "threshold": cfg.eval.threshold, "rule": "eval.threshold", "met": True}]
+        kind, default_levels = cfg.noise.kind, cfg.noise.levels_to_evaluate()
+    levels = levels or default_levels
+    seeds = {"validation": cfg.eval.seed + VALIDATION_SEED_OFFSET, "test": cfg.eval.seed}
+    images = {"validation": val_images, "test": run.test_images}
+    sweeps = {split: {lv: sweep_scores(counts, THRESHOLDS, len(images[split]))
+                      for lv, counts in model_sweeps(cfg, run.task.reconstruct, images[split], kind, levels,
+                                                     seeds[split]).items()}
+              for split in seeds}
+    table = []
+    for p in points:
+        for lv in levels:
+            at = {split: min(sweeps[split][lv], key=lambda r: abs(r["threshold"] - p["threshold"])) for split in seeds}
+            table.append({"point": p["point"], "rule": p["rule"], "met_on_validation": p["met"], "noise": kind,
+                          "level": lv, "threshold": p["threshold"]}
+                         | {f"{split}_{k}": at[split][k] for split in seeds
+                            for k in ("precision", "recall", "recall_visible", "hidden_ink", "specificity",
+                                      "ablation_efficiency")})
+    out = run.run_dir / "reports"
+    write_json(out / "operating_points.json", {"points": table, "sweeps": sweeps})
+    path = operating_points_figure(sweeps, points, out / "operating_points.png", noise=kind,
+                                   title=f"{run.title().replace(', test digits', '')}: operating points "
+                                         f"(chosen on validation)")
+    return path, table

@@ -35,7 +35,7 @@ def render_ablation_map(task, cfg: RunConfig, clean: torch.Tensor, path: Path, t
     noisy = fixed_noise(clean, cfg.noise.kind, cfg.viz.sigma, cfg.noise.clip, **cfg.noise.options())
     out = denoise(task, noisy)
     return figures.ablation_map(clean, noisy, out, path, title=f"{title}\n{cfg.noise.kind} at {cfg.viz.sigma:g}",
-                                threshold=cfg.data.threshold)
+                                threshold=cfg.eval.threshold)
 
 
 def draws_ablation_map(binarize: bool, kind: str) -> bool:

@@ -141,3 +141,21 @@ def test_contrastive_runs_ask_for_synchronised_batchnorm_only_across_processes(t
                              echo=lambda m: None)
     assert denoiser._accelerator_connector._layer_sync is None
     assert not hasattr(trainer.strategy, "_layer_sync")  # one device: the plugin is never applied
+
+
+def test_the_scratch_baseline_trains_longer_than_a_pretrained_encoder(simclr_run, monkeypatch):
+    """A random encoder gets SCRATCH_MIN_STEPS optimiser steps, a pretrained one MIN_STEPS; an epoch
+    count the user sets is what runs for every mode."""
+    from mnistmax.analysis import transfer
+
+    seen = {}
+    monkeypatch.setattr(transfer, "train_classifier", lambda cfg, mode, encoder, run_dir: seen.setdefault(
+        (mode, cfg.data.limit_train), {"mode": mode, "labels_per_class": 10, "test_acc": 0.5, "train_seconds": 0,
+                                       "trainable_params": 1, "epochs": cfg.train.epochs,
+                                       "steps": cfg.train.epochs * (cfg.data.limit_train // cfg.data.batch_size)}))
+    transfer.run_transfer(simclr_run, ["scratch", "frozen"], [10], [], echo=lambda *_: None)
+    scratch, frozen = seen[("scratch", 100)], seen[("frozen", 100)]
+    assert scratch["steps"] >= transfer.SCRATCH_MIN_STEPS > frozen["steps"] >= transfer.MIN_STEPS
+    seen.clear()
+    transfer.run_transfer(simclr_run, ["scratch", "frozen"], [10], ["train.epochs=7"], echo=lambda *_: None)
+    assert {r["epochs"] for r in seen.values()} == {7}

@@ -54,34 +54,23 @@ def test_ablation_map_command_and_report(gated_run):
     assert "Ablation scores (bitmaps)" in page and "Ablation map" in page
 
 
-def test_operating_points_script_matches_eval_and_trades_recall_for_precision(gated_run, capsys):
-    import importlib.util
-    from pathlib import Path
-
-    from mnistmax.data.datamodule import test_images
+def test_the_threshold_sweep_matches_eval_and_trades_recall_for_precision(gated_run):
+    from mnistmax.eval.operating import THRESHOLDS, model_sweeps, sweep_scores
     from mnistmax.runs import load_run
 
-    path = Path(__file__).resolve().parents[2] / "scripts" / "ablation_operating_points.py"
-    spec = importlib.util.spec_from_file_location("ablation_operating_points", path)
-    script = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(script)
     run = load_run(gated_run)
-    cfg, task = run.cfg, run.task
-    rows = script.sweep(task, test_images(cfg), "add_mixed", 0.3, [0.0, 0.1, 0.3, 0.5, 1.0], cfg)
-    fps, fns = [r["fp"] for r in rows], [r["fn"] for r in rows]
-    assert fps == sorted(fps, reverse=True) and fns == sorted(fns)  # a higher threshold keeps fewer pixels
-    assert rows[-1]["recall"] == 0 and rows[-1]["ablation_efficiency"] == 1  # nothing is above 1.0
-
+    counts = model_sweeps(run.cfg, run.task.reconstruct, run.test_images, "add_mixed", [0.3], run.cfg.eval.seed)[0.3]
+    rows = sweep_scores(counts, THRESHOLDS, len(run.test_images))
+    tp = [int(c) for c in counts[:, 0]]
+    fp = [int(c) for c in counts[:, 1]]
+    assert fp == sorted(fp, reverse=True) and tp == sorted(tp, reverse=True)  # a higher threshold keeps fewer pixels
     assert runner.invoke(app, ["eval", str(gated_run)]).exit_code == 0
     evaluated = {r["method"]: r for r in json.loads((gated_run / "eval" / "eval.json").read_text())
                  if r["noise"] == "add_mixed" and r["sigma"] == 0.3}
-    # threshold 0: a sigmoid is never 0, so every pixel on in the input stays on, like `identity`
-    # threshold 0.5: what `mnistmax eval` reports for the model
-    for threshold_row, method in ((rows[0], "identity"), (rows[3], "ablation_unet_dae")):
-        for key in ("precision", "recall", "ablation_efficiency"):
-            assert threshold_row[key] == pytest.approx(evaluated[method][key], nan_ok=True)
-    assert rows[0]["recall"] == 1 and rows[0]["ablation_efficiency"] == 0
-
-    script.main([str(gated_run), "--levels", "0.3", "--thresholds", "0.5"])
-    printed = capsys.readouterr().out
-    assert "threshold 0.5" in printed and "add_blocks" in printed and "touching/apart" in printed
+    # the recipe's operating point, chosen on validation, is the threshold `mnistmax eval` reports the model at
+    model = evaluated["ablation_unet_dae"]
+    assert model["point"] == "seed000" and model["threshold"] in THRESHOLDS
+    at = rows[THRESHOLDS.index(model["threshold"])]
+    for key in ("precision", "recall", "recall_visible", "hidden_ink", "ablation_efficiency", "specificity"):
+        assert at[key] == pytest.approx(model[key], nan_ok=True)
+    assert evaluated["ablation_unet_dae @precise"]["point"] == "precise"

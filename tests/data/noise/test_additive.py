@@ -57,3 +57,14 @@ def test_border_touches_only_the_edges():
     noisy = apply_noise("add_border", torch.zeros(32, 1, 28, 28), 1.0, torch.Generator().manual_seed(0))
     assert noisy[..., 3:25, 3:25].sum() == 0  # bands are at most 3 px deep
     assert (noisy[..., 0, :].sum(-1) > 0).all()  # level 1: all four sides
+
+
+@settings(max_examples=40, deadline=None)
+@given(kind=st.sampled_from(KINDS), seed=st.integers(0, 2**31 - 1), level=st.floats(0.0, 1.0),
+       per_image=st.integers(1, 3))
+def test_the_added_ink_does_not_depend_on_the_image(kind, seed, level, per_image):
+    """What eval's recall_visible rests on: the same draw on a blank image is the ink the noise added."""
+    clean = (torch.rand(5, 1, 28, 28, generator=torch.Generator().manual_seed(seed + 1)) > 0.8).float()
+    draw = lambda x: apply_noise(kind, x, level, generator=torch.Generator().manual_seed(seed),  # noqa: E731
+                                 kinds_per_image=per_image)
+    assert torch.equal(draw(clean), torch.maximum(clean, draw(torch.zeros_like(clean))))

@@ -1,0 +1,191 @@
+"""Operating points of a bitmap denoiser: its scores at every output threshold, and the threshold
+a rule picks.
+
+A bitmap model's output is a number in [0, 1] per pixel, ink where it is above a threshold
+(`eval.threshold`). A higher threshold keeps less: precision and ablation efficiency rise,
+recall falls. `eval.operating_point` states where to stand, e.g. {maximize: ablation_efficiency,
+subject_to: {recall: 0.986}}, and the threshold is chosen on the validation split, never on test.
+
+Counts at every threshold come from one pass (sorted outputs and `searchsorted`), so a sweep
+over 99 thresholds costs about as much as scoring one. Besides the counts of
+`mnistmax.eval.metrics.COUNT_KEYS`, additive noise gives `hidden` (clean ink under added ink:
+nothing in the input shows it), `visible` (the rest of the clean ink) and `visible_kept`, hence
+`recall_visible` (recall over the ink the input shows) and `hidden_ink` (the share that it hides).
+"""
+
+from __future__ import annotations
+
+import math
+
+import torch
+
+from mnistmax.eval.metrics import COUNT_KEYS, _ratio, binary_scores
+
+THRESHOLDS: tuple[float, ...] = tuple(round(0.01 * i, 2) for i in range(1, 100))  # what a rule chooses from
+VISIBLE_KEYS = ("hidden", "visible", "visible_kept")
+SWEEP_KEYS = (*COUNT_KEYS, *VISIBLE_KEYS)
+SEED_000 = {"precision": 0.956, "recall": 0.986, "specificity": 0.993, "ablation_efficiency": 0.80}  # its reported point
+
+
+def _above(values: torch.Tensor, thresholds: torch.Tensor) -> torch.Tensor:
+    """How many of `values` are above each threshold. (T,) int64"""
+    ordered = values.flatten().float().sort().values
+    return len(ordered) - torch.searchsorted(ordered, thresholds, right=True)
+
+
+def sweep_counts(output: torch.Tensor, noisy: torch.Tensor, clean: torch.Tensor, added: torch.Tensor | None,
+                 thresholds: torch.Tensor, data_threshold: float = 0.5) -> torch.Tensor:
+    """Counts (T, len(SWEEP_KEYS)) of one batch with the output thresholded at each of `thresholds`
+    (the inputs at `data_threshold`; they are 0/1 already). `added`: the ink the noise added
+    (additive kinds), else None and the visible counts are 0."""
+    output, thresholds = output.float().cpu(), thresholds.float().cpu()
+    sig, noisy_on = clean.cpu() > data_threshold, noisy.cpu() > data_threshold
+    noise = noisy_on & ~sig
+    tp, fp = _above(output[sig], thresholds), _above(output[~sig], thresholds)
+    kept_noise = _above(output[noise], thresholds)
+    n_sig, n_off, n_noise = int(sig.sum()), int((~sig).sum()), int(noise.sum())
+    if added is not None:
+        hidden_mask = sig & (added.cpu() > data_threshold)
+        visible_kept = _above(output[sig & ~hidden_mask], thresholds)
+        hidden = int(hidden_mask.sum())
+    else:
+        visible_kept, hidden = torch.zeros_like(tp), 0
+    full = lambda n: torch.full_like(tp, n)  # noqa: E731
+    columns = {"tp": tp, "fp": fp, "fn": n_sig - tp, "tn": n_off - fp, "noise": full(n_noise),
+               "noise_removed": n_noise - kept_noise, "signal": full(n_sig), "signal_kept": tp,
+               "hidden": full(hidden), "visible": full(n_sig - hidden if added is not None else 0),
+               "visible_kept": visible_kept}
+    return torch.stack([columns[k] for k in SWEEP_KEYS], dim=1).long()
+
+
+def point_scores(counts: dict, n_images: int, beta: float = 1.0) -> dict[str, float]:
+    """binary_scores, and recall_visible, hidden_ink (NaN without the added-ink mask) and f_beta."""
+    scores = binary_scores(counts, n_images)
+    masked = counts.get("visible", 0) + counts.get("hidden", 0) > 0
+    scores["recall_visible"] = _ratio(counts["visible_kept"], counts["visible"]) if masked else math.nan
+    scores["hidden_ink"] = _ratio(counts["hidden"], counts["signal"]) if masked else math.nan
+    p, r, b2 = scores["precision"], scores["recall"], beta * beta
+    scores["f_beta"] = _ratio((1 + b2) * p * r, b2 * p + r) if not (math.isnan(p) or math.isnan(r)) else math.nan
+    return scores
+
+
+def sweep_scores(counts: torch.Tensor, thresholds, n_images: int, beta: float = 1.0) -> list[dict]:
+    """One row per threshold: {threshold, scores...} from sweep_counts summed over batches."""
+    return [{"threshold": float(t)} | point_scores(dict(zip(SWEEP_KEYS, row.tolist())), n_images, beta)
+            for t, row in zip(thresholds, counts)]
+
+
+def choose_threshold(levels: list[list[dict]], maximize: str, subject_to: dict[str, float],
+                     prefer: float = 0.5) -> dict:
+    """The threshold a rule picks from per-level sweeps (`levels`: one sweep_scores list per noise
+    level, the same thresholds in each): among thresholds where every minimum in `subject_to` holds
+    at every level, the highest mean `maximize` over the levels (ties: the threshold nearest
+    `prefer`). When none meets them all, the one that misses its worst minimum by least (`met`
+    False). A score that is undefined at every threshold of a level (efficiency with no noise)
+    does not bind there; one undefined at some thresholds (precision with no ink kept) fails.
+
+    Returns {threshold, met, objective (mean maximize), shortfall (worst score - minimum, >= 0 when met)}."""
+    if not levels or not levels[0]:
+        raise ValueError("choose_threshold needs at least one level and one threshold")
+    structural = [{k for k in (maximize, *subject_to) if all(math.isnan(row[k]) for row in sweep)} for sweep in levels]
+    best = None
+    for i in range(len(levels[0])):
+        rows = [sweep[i] for sweep in levels]
+        margins = [(-math.inf if math.isnan(row[k]) else row[k] - v)
+                   for row, skip in zip(rows, structural) for k, v in subject_to.items() if k not in skip]
+        shortfall = min(margins, default=math.inf)
+        values = [row[maximize] for row, skip in zip(rows, structural) if maximize not in skip]
+        objective = -math.inf if not values or any(math.isnan(v) for v in values) else sum(values) / len(values)
+        t = rows[0]["threshold"]
+        met = shortfall >= 0
+        key = (met, objective if met else shortfall, -abs(t - prefer))
+        if best is None or key > best[0]:
+            best = (key, {"threshold": t, "met": met, "objective": objective, "shortfall": shortfall})
+    return best[1]
+
+
+def describe_rule(maximize: str, subject_to: dict[str, float]) -> str:
+    """'max ablation_efficiency s.t. recall >= 0.986'."""
+    bounds = ", ".join(f"{k} >= {v:g}" for k, v in subject_to.items())
+    return f"max {maximize}" + (f" s.t. {bounds}" if bounds else "")
+
+
+# ---------------------------------------------------------------- a model's sweeps and points
+
+VALIDATION_SEED_OFFSET = 1  # validation noise is drawn from eval.seed + 1: other draws than test's
+
+
+def model_sweeps(cfg, reconstruct, images: torch.Tensor, kind: str, levels: list[float], seed: int,
+                 device="cpu", thresholds=THRESHOLDS) -> dict[float, torch.Tensor]:
+    """{level: sweep_counts summed over `images`} of `reconstruct` under `kind` noise, the noise drawn
+    as eval draws it (mnistmax.eval.denoise.noisy_batches) from `seed`."""
+    from mnistmax.eval.denoise import CPU_FORWARD_CHUNK, in_chunks, noisy_batches
+
+    fn = in_chunks(reconstruct, CPU_FORWARD_CHUNK if torch.device(device).type == "cpu" else None)
+    t = torch.tensor(thresholds)
+    out = {}
+    for level in levels:
+        total = torch.zeros(len(t), len(SWEEP_KEYS), dtype=torch.long)
+        for noisy, clean, added in noisy_batches(images, kind, level, cfg, device, seed=seed):
+            with torch.no_grad():
+                total += sweep_counts(fn(noisy).float().clamp(0, 1), noisy, clean, added, t, cfg.data.threshold)
+        out[level] = total
+    return out
+
+
+def point_setting(cfg, rule) -> tuple[str, list[float]]:
+    """(noise kind, levels) a rule is chosen under: its own, else noise.kind and the eval levels."""
+    return rule.noise or cfg.noise.kind, list(rule.levels or cfg.noise.levels_to_evaluate())
+
+
+def select_points(cfg, reconstruct, val_images: torch.Tensor, device="cpu") -> list[dict]:
+    """Each of eval.operating_point's rules applied on the validation split:
+    [{point, rule, noise, levels, threshold, met, objective, shortfall}], the used one first."""
+    sweeps: dict[str, dict[float, torch.Tensor]] = {}
+    seed = cfg.eval.seed + VALIDATION_SEED_OFFSET
+    points = []
+    for name, rule in (cfg.eval.operating_point or {}).items():
+        kind, levels = point_setting(cfg, rule)
+        have = sweeps.setdefault(kind, {})
+        missing = [lv for lv in levels if lv not in have]
+        if missing:
+            have |= model_sweeps(cfg, reconstruct, val_images, kind, missing, seed, device)
+        per_level = [sweep_scores(have[lv], THRESHOLDS, len(val_images), rule.beta) for lv in levels]
+        choice = choose_threshold(per_level, rule.maximize, rule.subject_to, prefer=cfg.eval.threshold)
+        points.append({"point": name, "rule": describe_rule(rule.maximize, rule.subject_to), "noise": kind,
+                       "levels": levels} | choice)
+    return points
+
+
+def describe_point(p: dict) -> str:
+    """One line: where a point stands and whether its rule was met on validation."""
+    levels = ", ".join(f"{lv:g}" for lv in p["levels"])
+    line = f"operating point {p['point']} ({p['rule']}; validation, {p['noise']} {levels}): threshold {p['threshold']:.2f}"
+    if not p["met"]:
+        line += f"; NOT met on validation: no threshold does, this one misses a minimum by {-p['shortfall']:.4f} at worst"
+    return line
+
+
+def saved_threshold(run_dir, model_name: str) -> float | None:
+    """The threshold `mnistmax eval` used for the model (eval/eval.json), or None before eval."""
+    import json
+    from pathlib import Path
+
+    path = Path(run_dir) / "eval" / "eval.json"
+    try:
+        rows = json.loads(path.read_text())
+    except (OSError, ValueError):
+        return None
+    return next((float(r["threshold"]) for r in rows if isinstance(r, dict) and r.get("method") == model_name
+                 and "threshold" in r), None)
+
+
+def operating_threshold(cfg, reconstruct, run_dir=None, val_images: torch.Tensor | None = None) -> float:
+    """The threshold a bitmap model's output is cut at outside eval: the one eval chose (eval.json),
+    else the first eval.operating_point's choice on validation (computed now), else eval.threshold."""
+    saved = saved_threshold(run_dir, cfg.model.name) if run_dir is not None else None
+    if saved is not None:
+        return saved
+    if cfg.eval.operating_point and val_images is not None and len(val_images):
+        return select_points(cfg, reconstruct, val_images)[0]["threshold"]
+    return cfg.eval.threshold
