@@ -93,9 +93,9 @@ def test_two_grid_workers_share_one_sqlite_store(tmp_path):
     assert all(r.info.status == "FINISHED" for r in runs)
     keys = {r.data.tags["config_key"] for r in parents}
     assert len(keys) == 2  # the 2 configurations, each with a finished parent
-    for key in keys:  # each of its 2 folds finished by at least one worker, at most by both
+    for key in keys:  # each of its 2 folds run exactly once, by one of the two workers (the Optuna study's queue)
         done = [r.data.tags["fold"] for r in folds if r.data.tags["config_key"] == key]
-        assert set(done) == {"0", "1"} and len(done) <= 4
+        assert sorted(done) == ["0", "1"]
         assert all("fold_val_loss" in r.metrics for r in [f.data for f in folds if f.data.tags["config_key"] == key])
     # a third worker reads the store and has nothing left to do
     again = finish(mnistmax("grid", "-c", path, "--no-test"))[0]
