@@ -54,16 +54,11 @@ class Model:
         self.batch_size = batch_size
         self.to(device or "cpu")
         # a bitmap denoiser's output is ink above this (None: the raw [0, 1] output); set it to change it
-        self.threshold: float | None = threshold if threshold is not None else self._operating_threshold()
+        if threshold is None:
+            from mnistmax.eval.operating import operating_threshold
 
-    def _operating_threshold(self) -> float | None:
-        if not (self.cfg.data.binarize and "denoise" in self.capabilities):
-            return None
-        from mnistmax.data.datamodule import load_splits
-        from mnistmax.eval.operating import operating_threshold
-
-        val = load_splits(self.cfg).val[0] if self.cfg.eval.operating_point and self.run_dir is not None else None
-        return operating_threshold(self.cfg, self.task.reconstruct, self.run_dir, val)
+            threshold = operating_threshold(cfg, task, run_dir)
+        self.threshold: float | None = threshold
 
     def __repr__(self) -> str:
         return (f"<mnistmax.Model {self.cfg.model.name} ({self.cfg.task}) from {self.source}; "

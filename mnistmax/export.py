@@ -200,7 +200,9 @@ def export_run(run, fmt: str, out_dir: Path | None = None, force: bool = False, 
         raise ExportError(f"--format {fmt!r}: use one of {', '.join(FORMATS)}")
     out_dir = Path(out_dir or run.run_dir / "export")
     task = run.task.eval().cpu()
-    threshold = run_threshold(run)
+    from mnistmax.eval.operating import operating_threshold
+
+    threshold = operating_threshold(run.cfg, task, run.run_dir)
     gs = graphs(task, threshold)
     files = {"onnx": [out_dir / f"{g.name}.onnx" for g in gs],
              "torchscript": [out_dir / f"{g.name}.torchscript.pt" for g in gs],
@@ -242,16 +244,6 @@ def export_run(run, fmt: str, out_dir: Path | None = None, force: bool = False, 
             echo(f"wrote {path} (max abs diff vs PyTorch {diff:.1e} on {len(check_with)} test digits)")
     write_json(meta_path, meta)
     return meta_path
-
-
-def run_threshold(run) -> float | None:
-    """A bitmap denoiser's output threshold (the operating point eval chose), else None."""
-    if not (run.cfg.data.binarize and "denoise" in run.task.capabilities):
-        return None
-    from mnistmax.eval.operating import operating_threshold
-
-    val = run.splits.val[0] if run.cfg.eval.operating_point else None
-    return operating_threshold(run.cfg, run.task.reconstruct, run.run_dir, val)
 
 
 def read_export(folder: Path) -> dict:

@@ -33,13 +33,15 @@ def in_chunks(method: Callable[[torch.Tensor], torch.Tensor], chunk: int | None)
 
 def noisy_test_batches(images: torch.Tensor, kind: str, sigma: float, cfg: RunConfig, device):
     """Yield (noisy, clean) batches; the noise depends only on (eval.seed, kind, sigma, batch)."""
-    for noisy, clean, _ in noisy_batches(images, kind, sigma, cfg, device):
+    for noisy, clean, _ in noisy_batches(images, kind, sigma, cfg, device, with_added=False):
         yield noisy, clean
 
 
-def noisy_batches(images: torch.Tensor, kind: str, sigma: float, cfg: RunConfig, device, seed: int | None = None):
+def noisy_batches(images: torch.Tensor, kind: str, sigma: float, cfg: RunConfig, device, seed: int | None = None,
+                  with_added: bool = True):
     """Yield (noisy, clean, added) batches, the noise drawn from `seed` (default eval.seed), kind,
-    sigma and the batch. `added` is the ink an additive kind added (None for other kinds): the
+    sigma and the batch. `added` is the ink an additive kind added (None for other kinds, or
+    without `with_added`): the
     same draw on a blank image, since additive noise is max(clean, ink) with ink independent of
     the image (tests/data/noise check it for every additive kind)."""
     bs = cfg.eval.batch_size
@@ -48,7 +50,7 @@ def noisy_batches(images: torch.Tensor, kind: str, sigma: float, cfg: RunConfig,
         clean = clean_images(images[i : i + bs], cfg).to(device)
         draw = lambda x: apply_noise(kind, x, sigma, clip=cfg.noise.clip, **cfg.noise.options(),  # noqa: E731
                                      generator=torch.Generator(device=device).manual_seed(_seed(base, kind, sigma, i)))
-        yield draw(clean), clean, (draw(torch.zeros_like(clean)) if kind in ADDITIVE_KINDS else None)
+        yield draw(clean), clean, (draw(torch.zeros_like(clean)) if with_added and kind in ADDITIVE_KINDS else None)
 
 
 def _seed(base: int, kind: str, sigma: float, offset: int) -> int:
@@ -77,7 +79,7 @@ def evaluate_methods(
         for sigma in cfg.noise.levels_to_evaluate():
             sums = {name: dict.fromkeys((*METRIC_KEYS, "lpips"), 0.0) for name in methods}
             counts = {name: torch.zeros(len(SWEEP_KEYS), dtype=torch.long) for name in methods}
-            for noisy, clean, added in noisy_batches(images, kind, sigma, cfg, device):
+            for noisy, clean, added in noisy_batches(images, kind, sigma, cfg, device, with_added=bitmap):
                 for name, method in methods.items():
                     with torch.no_grad():
                         out = method(noisy).float().clamp(0, 1)

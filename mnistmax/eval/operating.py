@@ -138,10 +138,12 @@ def point_setting(cfg, rule) -> tuple[str, list[float]]:
     return rule.noise or cfg.noise.kind, list(rule.levels or cfg.noise.levels_to_evaluate())
 
 
-def select_points(cfg, reconstruct, val_images: torch.Tensor, device="cpu") -> list[dict]:
+def select_points(cfg, reconstruct, val_images: torch.Tensor, device="cpu",
+                  sweeps: dict[str, dict[float, torch.Tensor]] | None = None) -> list[dict]:
     """Each of eval.operating_point's rules applied on the validation split:
-    [{point, rule, noise, levels, threshold, met, objective, shortfall}], the used one first."""
-    sweeps: dict[str, dict[float, torch.Tensor]] = {}
+    [{point, rule, noise, levels, threshold, met, objective, shortfall}], the used one first.
+    `sweeps` ({kind: {level: model_sweeps counts}}) is filled with the validation sweeps it made."""
+    sweeps = {} if sweeps is None else sweeps
     seed = cfg.eval.seed + VALIDATION_SEED_OFFSET
     points = []
     for name, rule in (cfg.eval.operating_point or {}).items():
@@ -180,12 +182,19 @@ def saved_threshold(run_dir, model_name: str) -> float | None:
                  and "threshold" in r), None)
 
 
-def operating_threshold(cfg, reconstruct, run_dir=None, val_images: torch.Tensor | None = None) -> float:
-    """The threshold a bitmap model's output is cut at outside eval: the one eval chose (eval.json),
-    else the first eval.operating_point's choice on validation (computed now), else eval.threshold."""
+def operating_threshold(cfg, task, run_dir=None) -> float | None:
+    """The threshold a bitmap denoiser's output is cut at outside eval (None for any other model):
+    the one eval chose (eval.json), else the first eval.operating_point's choice on the validation
+    split (computed now, for a run directory), else eval.threshold."""
+    if not (cfg.data.binarize and "denoise" in task.capabilities):
+        return None
     saved = saved_threshold(run_dir, cfg.model.name) if run_dir is not None else None
     if saved is not None:
         return saved
-    if cfg.eval.operating_point and val_images is not None and len(val_images):
-        return select_points(cfg, reconstruct, val_images)[0]["threshold"]
+    if cfg.eval.operating_point and run_dir is not None:
+        from mnistmax.data.datamodule import load_splits
+
+        val_images = load_splits(cfg).val[0]
+        if len(val_images):
+            return select_points(cfg, task.reconstruct, val_images)[0]["threshold"]
     return cfg.eval.threshold

@@ -152,8 +152,9 @@ def operating_points(run: LoadedRun, levels: list[float] | None = None) -> tuple
     if not cfg.data.binarize:
         raise RunError("operating points need a bitmap run (data.binarize: true): this run's output is not thresholded")
     val_images = run.splits.val[0]
+    made: dict = {}  # validation sweeps the rules were chosen on: reused below
     if cfg.eval.operating_point:
-        points = select_points(cfg, run.task.reconstruct, val_images)
+        points = select_points(cfg, run.task.reconstruct, val_images, sweeps=made)
         kind, default_levels = point_setting(cfg, next(iter(cfg.eval.operating_point.values())))
     else:
         points = [{"point": "eval.threshold", "threshold": cfg.eval.threshold, "rule": "eval.threshold", "met": True}]
@@ -161,9 +162,11 @@ def operating_points(run: LoadedRun, levels: list[float] | None = None) -> tuple
     levels = levels or default_levels
     seeds = {"validation": cfg.eval.seed + VALIDATION_SEED_OFFSET, "test": cfg.eval.seed}
     images = {"validation": val_images, "test": run.test_images}
-    sweeps = {split: {lv: sweep_scores(counts, THRESHOLDS, len(images[split]))
-                      for lv, counts in model_sweeps(cfg, run.task.reconstruct, images[split], kind, levels,
-                                                     seeds[split]).items()}
+    counts = {"validation": dict(made.get(kind, {})), "test": {}}
+    for split, have in counts.items():
+        missing = [lv for lv in levels if lv not in have]
+        have |= model_sweeps(cfg, run.task.reconstruct, images[split], kind, missing, seeds[split]) if missing else {}
+    sweeps = {split: {lv: sweep_scores(counts[split][lv], THRESHOLDS, len(images[split])) for lv in levels}
               for split in seeds}
     table = []
     for p in points:
