@@ -54,10 +54,6 @@ class Model:
         self.batch_size = batch_size
         self.to(device or "cpu")
         # a bitmap denoiser's output is ink above this (None: the raw [0, 1] output); set it to change it
-        if threshold is None:
-            from mnistmax.eval.operating import operating_threshold
-
-            threshold = operating_threshold(cfg, task, run_dir)
         self.threshold: float | None = threshold
 
     def __repr__(self) -> str:
@@ -106,8 +102,8 @@ class Model:
 
     def denoise(self, x, preprocess: bool | None = None):
         """Clean estimates of noisy digits, in the input's kind, dtype and shape. A bitmap denoiser's
-        are 0/1 bitmaps: its output cut at `self.threshold` (the operating point `mnistmax eval`
-        chose, see eval.operating_point; set `model.threshold = None` for the raw output)."""
+        are 0/1 bitmaps: its output cut at `self.threshold` (the first eval.operating_point, chosen
+        on the training run's validation split; set `model.threshold = None` for the raw output)."""
         if self.threshold is None:
             return self._apply("denoise", "reconstruct", x, preprocess, images_out=True)
         threshold = self.threshold
@@ -180,6 +176,7 @@ def load(source: str | Path, checkpoint: str | None = None, device: str | torch.
     """A trained model from a run directory, a run name under `output_dir`/runs, "latest", a
     checkpoint file (.ckpt), or an export folder (`mnistmax export --format safetensors`). `checkpoint` picks best / last / interrupted (default: the run's
     eval.checkpoint)."""
+    from mnistmax.eval.operating import operating_threshold
     from mnistmax.runs import load_run
 
     path = Path(source)
@@ -194,15 +191,19 @@ def load(source: str | Path, checkpoint: str | None = None, device: str | torch.
         run_dir = path.parent.parent if (path.parent.parent / "config.yaml").is_file() else None
         if run_dir is not None:
             run = load_run(run_dir, str(path))
-            return Model(run.task, run.cfg, str(path), run.run_dir, str(path), device, batch_size)
+            return Model(run.task, run.cfg, str(path), run.run_dir, str(path), device, batch_size,
+                         operating_threshold(run))
         return _from_checkpoint(path, device, batch_size)
     run = load_run(source, checkpoint, output_dir)
-    return Model(run.task, run.cfg, str(run.run_dir), run.run_dir, run.checkpoint, device, batch_size)
+    return Model(run.task, run.cfg, str(run.run_dir), run.run_dir, run.checkpoint, device, batch_size,
+                 operating_threshold(run))
 
 
 def _from_checkpoint(path: Path, device, batch_size: int) -> Model:
-    """A checkpoint outside its run directory: the config stored in it rebuilds the model."""
+    """A checkpoint outside its run directory: the config stored in it rebuilds the model (a
+    bitmap denoiser is cut at eval.threshold: its operating points are the run directory's)."""
     from mnistmax.config import read_run_config
+    from mnistmax.eval.operating import fixed_threshold
     from mnistmax.runs import load_checkpoint
     from mnistmax.tasks import build_task
 
@@ -216,4 +217,4 @@ def _from_checkpoint(path: Path, device, batch_size: int) -> Model:
         task.load_state_dict(ckpt["state_dict"], strict=True)
     except RuntimeError as exc:
         raise RunError(f"checkpoint {path} does not match model {cfg.model.name!r}: {str(exc).splitlines()[0][:200]}") from None
-    return Model(task, cfg, str(path), None, str(path), device, batch_size)
+    return Model(task, cfg, str(path), None, str(path), device, batch_size, fixed_threshold(cfg, task))

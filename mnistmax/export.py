@@ -202,7 +202,7 @@ def export_run(run, fmt: str, out_dir: Path | None = None, force: bool = False, 
     task = run.task.eval().cpu()
     from mnistmax.eval.operating import operating_threshold
 
-    threshold = operating_threshold(run.cfg, task, run.run_dir)
+    threshold = operating_threshold(run)
     gs = graphs(task, threshold)
     files = {"onnx": [out_dir / f"{g.name}.onnx" for g in gs],
              "torchscript": [out_dir / f"{g.name}.torchscript.pt" for g in gs],

@@ -190,10 +190,13 @@ class LoadedRun:
     first use, its data splits. What the CLI, eval, analysis, report and probe share."""
 
     run_dir: Path
-    cfg: "RunConfig"
+    cfg: "RunConfig"  # what it is evaluated under: the trained config with any overrides
     task: "BaseTask"
     checkpoint: str
     _splits: "Splits | None" = field(default=None, repr=False)
+    trained: "RunConfig | None" = None  # the config it was trained with (None: cfg, no overrides)
+    checkpoint_path: Path | None = None
+    _own_val: "object | None" = field(default=None, repr=False)
 
     @property
     def splits(self) -> "Splits":
@@ -202,6 +205,23 @@ class LoadedRun:
 
             self._splits = load_splits(self.cfg)
         return self._splits
+
+    @property
+    def trained_cfg(self) -> "RunConfig":
+        return self.trained or self.cfg
+
+    @property
+    def validation_images(self):
+        """The validation split of the data the run was trained on, whatever data it is evaluated
+        on now: where what belongs to the model (its operating thresholds) is chosen."""
+        trained = self.trained_cfg
+        if trained.data == self.cfg.data and trained.seed == self.cfg.seed:
+            return self.splits.val[0]
+        if self._own_val is None:
+            from mnistmax.data.datamodule import load_splits
+
+            self._own_val = load_splits(trained).val[0]
+        return self._own_val
 
     @property
     def test_images(self):
@@ -232,7 +252,7 @@ class LoadedRun:
         explicit = {".".join(parse_override(o)[0]) for o in overrides}
         cfg = validate_config(apply_overrides(config_to_dict(self.cfg), overrides), "override", explicit)
         splits = self._splits if cfg.data == self.cfg.data and cfg.seed == self.cfg.seed else None
-        return LoadedRun(self.run_dir, cfg, self.task, self.checkpoint, splits)
+        return LoadedRun(self.run_dir, cfg, self.task, self.checkpoint, splits, self.trained_cfg, self.checkpoint_path)
 
 
 def load_run(run: str | Path, checkpoint: str | None = None, output_dir: str | Path = "outputs") -> LoadedRun:
@@ -255,7 +275,7 @@ def load_run(run: str | Path, checkpoint: str | None = None, output_dir: str | P
     except RuntimeError as exc:  # missing / unexpected keys, size mismatches
         detail = next((ln.strip() for ln in str(exc).splitlines()[1:] if ln.strip()), "")[:200]
         raise RunError(f"checkpoint {ckpt_path} does not match model {cfg.model.name!r}: {detail}") from None
-    return LoadedRun(run_dir, cfg, task.eval(), which)
+    return LoadedRun(run_dir, cfg, task.eval(), which, checkpoint_path=ckpt_path)
 
 
 def read_history(metrics_csv: Path) -> dict[str, list[tuple[int, float]]]:

@@ -31,6 +31,50 @@ class NoiseSchedule(Section):
         return levels
 
 
+class ValidationNoise(Section):
+    """One fixed noise setting to validate under (val/loss, early stopping, the best checkpoint)
+    instead of the training noise: a search scores every trial under the same one (cv.score).
+    `levels`: each image's level drawn from the list; `range`: uniform in [low, high]."""
+
+    kind: str
+    levels: list[Level] | None = None
+    range: tuple[Level, Level] | None = None
+
+    @field_validator("kind")
+    @classmethod
+    def _known_kind(cls, kind: str) -> str:
+        return _check_noise_kind(kind)
+
+    @field_validator("levels", "range")
+    @classmethod
+    def _levels_in_range(cls, levels):
+        return _check_levels(levels)
+
+    @model_validator(mode="after")
+    def _one_of_levels_or_range(self):
+        if (self.levels is None) == (self.range is None):
+            raise ValueError("give either levels: [..] or range: [low, high]")
+        if self.range is not None and self.range[0] > self.range[1]:
+            raise ValueError("range: low must not exceed high")
+        return self
+
+    def describe(self) -> str:
+        if self.range is not None:
+            return f"{self.kind} noise, level uniform in [{self.range[0]:g}, {self.range[1]:g}]"
+        return f"{self.kind} noise at level {' / '.join(f'{lv:g}' for lv in self.levels)}"
+
+
+def _check_levels(levels):
+    if levels is None:
+        return levels
+    if len(levels) == 0:
+        raise ValueError("needs at least one level")
+    for level in levels:
+        if not 0.0 <= level <= 1.0:
+            raise ValueError(f"level {level} is outside [0, 1] (0 = clean, 1 = maximum corruption)")
+    return levels
+
+
 def _check_noise_kind(kind: str) -> str:
     from mnistmax.data.noise import check_noise_kind
 
@@ -62,6 +106,9 @@ class NoiseConfig(Section):
     # each kind's own parameters, {kind: {parameter: value}}, checked against the kind's function
     params: dict[str, dict[str, Any]] = Field(default_factory=dict)
     kinds_per_image: int = Field(1, ge=1, le=5)  # mixed / add_mixed: this many kinds composed in one image
+    # validation under other noise than training's (None: the training noise, its final range); a search
+    # sets it on every fold to its one validation protocol (cv.score)
+    validation: ValidationNoise | None = None
 
     @model_validator(mode="before")
     @classmethod
@@ -99,20 +146,13 @@ class NoiseConfig(Section):
     @field_validator("train_sigmas", "test_sigmas", "train_sigma_range")
     @classmethod
     def _levels_in_range(cls, levels):
-        if levels is None:
-            return levels
-        if len(levels) == 0:
-            raise ValueError("needs at least one level")
-        for level in levels:
-            if not 0.0 <= level <= 1.0:
-                raise ValueError(f"level {level} is outside [0, 1] (0 = clean, 1 = maximum corruption)")
-        return levels
+        return _check_levels(levels)
 
     @model_validator(mode="after")
     def _range_ordered(self):
         if self.train_sigma_range is not None and self.train_sigma_range[0] > self.train_sigma_range[1]:
             raise ValueError("train_sigma_range: low must not exceed high")
-        unused = sorted(set(self.params) - _used_kinds(self.kind, self.eval_kinds))
+        unused = sorted(set(self.params) - self.kinds_drawn())
         if unused:
             raise ValueError(f"params.{unused[0]}: this run draws no {unused[0]} noise (noise.kind {self.kind}, "
                              f"eval_kinds {self.eval_kinds or 'none'}); remove it")
@@ -129,6 +169,14 @@ class NoiseConfig(Section):
             return tuple(self.train_sigma_range)
         return min(self.train_sigmas), max(self.train_sigmas)
 
+    def validation_noise(self) -> ValidationNoise:
+        """What validation draws: noise.validation, else the training noise at its final range."""
+        if self.validation is not None:
+            return self.validation
+        if self.train_sigma_range is not None:
+            return ValidationNoise(kind=self.kind, range=tuple(self.train_sigma_range))
+        return ValidationNoise(kind=self.kind, levels=list(self.train_sigmas))
+
     def kinds_to_evaluate(self) -> list[str]:
         return self.eval_kinds or [self.kind]
 
@@ -136,10 +184,14 @@ class NoiseConfig(Section):
         """apply_noise's keyword arguments for these settings (each kind's params, kinds per image)."""
         return {"params": self.params, "kinds_per_image": self.kinds_per_image}
 
+    def kinds_drawn(self) -> set[str]:
+        """Every noise kind the run draws: training, validation, eval, and their mixtures' kinds."""
+        return _used_kinds(self.kind, [*(self.eval_kinds or []), *([self.validation.kind] if self.validation else [])])
+
     def uses_mixture(self) -> bool:
         from mnistmax.data.noise import MIXTURES
 
-        return bool({self.kind, *(self.eval_kinds or [])} & set(MIXTURES))
+        return bool(self.kinds_drawn() & set(MIXTURES))
 
     def levels_to_evaluate(self) -> list[float]:
         """test_sigmas, with 0 (clean inputs) first when the model trained on clean inputs too."""

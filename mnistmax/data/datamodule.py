@@ -221,11 +221,18 @@ def training_images(images: torch.Tensor, cfg: RunConfig, generator: torch.Gener
 
 def noisy_batch(images: torch.Tensor, labels: torch.Tensor, cfg: RunConfig, generator: torch.Generator,
                 training: bool = False, within: tuple[float, float] | None = None) -> dict:
-    """Noisy and clean images and each image's level; `within`: a curriculum's current range."""
+    """Noisy and clean images and each image's level; `within`: a curriculum's current range.
+    Training draws the training noise; validation draws noise.validation_noise() (the training
+    noise at its final range unless noise.validation says otherwise)."""
     clean = training_images(images, cfg, generator, training)
     n = cfg.noise
-    sigma = sample_levels(len(clean), n.train_sigmas, n.train_sigma_range, generator, clean.device, within)
-    noisy = apply_noise(n.kind, clean, sigma, generator=generator, clip=n.clip, **n.options())
+    if training:
+        kind = n.kind
+        sigma = sample_levels(len(clean), n.train_sigmas, n.train_sigma_range, generator, clean.device, within)
+    else:
+        v = n.validation_noise()
+        kind, sigma = v.kind, sample_levels(len(clean), v.levels, v.range, generator, clean.device)
+    noisy = apply_noise(kind, clean, sigma, generator=generator, clip=n.clip, **n.options())
     if training and n.clean_ratio > 0:  # exactly round(clean_ratio * B) images of the batch stay clean
         device = generator.device if generator is not None else clean.device
         keep = torch.randperm(len(clean), generator=generator, device=device)[:round(n.clean_ratio * len(clean))]

@@ -118,18 +118,17 @@ def methods_for(cfg: RunConfig, task) -> dict[str, Callable[[torch.Tensor], torc
     return methods
 
 
-def evaluate_run(cfg: RunConfig, task, use_lpips: bool = False, warn=print, val_images: torch.Tensor | None = None
-                 ) -> list[dict]:
-    """Evaluate a loaded task (and the baselines) on the test split of `cfg`'s data. A bitmap run
-    with eval.operating_point has its threshold chosen on `val_images` first: the model's rows use
-    the first point's, and each further point adds the model's rows as "<model> @<point>"."""
+def evaluate_run(cfg: RunConfig, task, use_lpips: bool = False, warn=print, points: list[dict] = ()) -> list[dict]:
+    """Evaluate a loaded task (and the baselines) on the test split of `cfg`'s data. `points`: a
+    bitmap run's operating points (mnistmax.eval.operating.run_points, chosen on the validation
+    split the run was trained with): the model's rows use the first point's threshold, and each
+    further point adds the model's rows as "<model> @<point>"."""
     device = next(task.parameters()).device
     methods = methods_for(cfg, task)
-    thresholds, points = {}, []
-    if cfg.data.binarize and cfg.eval.operating_point:
-        from mnistmax.eval.operating import describe_point, select_points
+    thresholds, points = {}, list(points)
+    if points:
+        from mnistmax.eval.operating import describe_point
 
-        points = select_points(cfg, task.reconstruct, val_images, device)
         names = [cfg.model.name, *(f"{cfg.model.name} @{p['point']}" for p in points[1:])]
         methods = {names[0]: methods.pop(names[0]), **{name: task.reconstruct for name in names[1:]}, **methods}
         thresholds = {name: p["threshold"] for name, p in zip(names, points)}
@@ -148,5 +147,6 @@ def evaluate_run(cfg: RunConfig, task, use_lpips: bool = False, warn=print, val_
     for row in rows:
         if row["method"] in named:
             p = named[row["method"]]
-            row |= {"point": p["point"], "point_rule": p["rule"], "point_met": p["met"]}
+            row |= {"point": p["point"], "point_rule": p["rule"], "point_met": p["met"],
+                    "point_validation_images": p.get("validation_images")}
     return rows

@@ -162,39 +162,91 @@ def select_points(cfg, reconstruct, val_images: torch.Tensor, device="cpu",
 def describe_point(p: dict) -> str:
     """One line: where a point stands and whether its rule was met on validation."""
     levels = ", ".join(f"{lv:g}" for lv in p["levels"])
-    line = f"operating point {p['point']} ({p['rule']}; validation, {p['noise']} {levels}): threshold {p['threshold']:.2f}"
+    if p["met"] is None:
+        return (f"operating point {p['point']} ({p['rule']}): NOT chosen, the training run has no validation split; "
+                f"eval.threshold {p['threshold']:.2f} is used and the rule is not measured")
+    line = (f"operating point {p['point']} ({p['rule']}; chosen on the training run's validation split, "
+            f"{p['validation_images']:,} digits, {p['noise']} {levels}): threshold {p['threshold']:.2f}")
     if not p["met"]:
         line += f"; NOT met on validation: no threshold does, this one misses a minimum by {-p['shortfall']:.4f} at worst"
     return line
 
 
-def saved_threshold(run_dir, model_name: str) -> float | None:
-    """The threshold `mnistmax eval` used for the model (eval/eval.json), or None before eval."""
+# ---------------------------------------------------------------- a run's points, stored with it
+
+POINTS_FILE = "operating_points.json"  # <run>/operating_points.json: the points of each checkpoint and rule set
+
+
+def selection_config(run):
+    """The config a run's points are chosen under: the one it was trained with (its data, noise
+    and eval seed), with the evaluation's eval.operating_point and eval.threshold (a rule may be
+    asked for at eval time; the data and noise being evaluated never move a threshold)."""
+    trained = run.trained_cfg
+    chosen = trained.eval.model_copy(update={"operating_point": run.cfg.eval.operating_point,
+                                             "threshold": run.cfg.eval.threshold})
+    return trained.model_copy(update={"eval": chosen})
+
+
+def _points_key(run, cfg) -> str:
+    import hashlib
     import json
-    from pathlib import Path
 
-    path = Path(run_dir) / "eval" / "eval.json"
+    digest = hashlib.sha256(run.checkpoint_path.read_bytes()).hexdigest()[:16] if run.checkpoint_path else None
+    rules = {name: rule.model_dump() for name, rule in (cfg.eval.operating_point or {}).items()}
+    what = [digest, rules, cfg.eval.threshold, cfg.eval.seed, cfg.noise.model_dump(), cfg.data.model_dump(), cfg.seed]
+    return hashlib.sha256(json.dumps(what, sort_keys=True, default=str).encode()).hexdigest()[:20]
+
+
+def run_points(run, sweeps: dict | None = None) -> list[dict]:
+    """eval.operating_point's points for a loaded run's weights, chosen on the validation split of
+    the data the run was trained on (never on the data it is evaluated on). Stored in the run's
+    operating_points.json, keyed by the checkpoint's content and the rules, so that eval, the API,
+    export and viz use one threshold and compute it once. A run without a validation split gets
+    eval.threshold with `met` None: its rules are not measured."""
+    import json
+
+    from mnistmax.runs import write_json
+
+    cfg = selection_config(run)
+    key = _points_key(run, cfg)
+    path = run.run_dir / POINTS_FILE
     try:
-        rows = json.loads(path.read_text())
+        stored = json.loads(path.read_text())
     except (OSError, ValueError):
-        return None
-    return next((float(r["threshold"]) for r in rows if isinstance(r, dict) and r.get("method") == model_name
-                 and "threshold" in r), None)
+        stored = {}
+    if not isinstance(stored, dict):
+        stored = {}
+    entry = stored.get(key)
+    if isinstance(entry, dict) and isinstance(entry.get("points"), list) and entry["points"]:
+        return entry["points"]
+    images = run.validation_images
+    if len(images):
+        device = next(run.task.parameters()).device
+        points = select_points(cfg, run.task.reconstruct, images, device, sweeps)
+    else:
+        points = [{"point": name, "rule": describe_rule(rule.maximize, rule.subject_to), "noise": point_setting(cfg, rule)[0],
+                   "levels": point_setting(cfg, rule)[1], "threshold": cfg.eval.threshold, "met": None,
+                   "objective": None, "shortfall": None} for name, rule in (cfg.eval.operating_point or {}).items()]
+    for p in points:
+        p["validation_images"] = len(images)
+    stored[key] = {"checkpoint": run.checkpoint, "points": points}
+    try:
+        write_json(path, stored)
+    except OSError:  # a read-only run (an installed one): chosen again next time
+        pass
+    return points
 
 
-def operating_threshold(cfg, task, run_dir=None) -> float | None:
-    """The threshold a bitmap denoiser's output is cut at outside eval (None for any other model):
-    the one eval chose (eval.json), else the first eval.operating_point's choice on the validation
-    split (computed now, for a run directory), else eval.threshold."""
-    if not (cfg.data.binarize and "denoise" in task.capabilities):
-        return None
-    saved = saved_threshold(run_dir, cfg.model.name) if run_dir is not None else None
-    if saved is not None:
-        return saved
-    if cfg.eval.operating_point and run_dir is not None:
-        from mnistmax.data.datamodule import load_splits
+def fixed_threshold(cfg, task) -> float | None:
+    """eval.threshold for a bitmap denoiser, None for any other model (its output is not cut)."""
+    return cfg.eval.threshold if cfg.data.binarize and "denoise" in task.capabilities else None
 
-        val_images = load_splits(cfg).val[0]
-        if len(val_images):
-            return select_points(cfg, task.reconstruct, val_images)[0]["threshold"]
-    return cfg.eval.threshold
+
+def operating_threshold(run) -> float | None:
+    """The threshold a loaded run's bitmap output is cut at outside eval (None for any other
+    model): the first eval.operating_point's, as chosen for these weights (run_points), else
+    eval.threshold."""
+    threshold = fixed_threshold(run.cfg, run.task)
+    if threshold is not None and run.cfg.eval.operating_point:
+        return run_points(run)[0]["threshold"]
+    return threshold

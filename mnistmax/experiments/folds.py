@@ -30,6 +30,11 @@ class Pool:
         held = self.folds == f
         return Splits((self.images[~held], self.labels[~held]), (self.images[held], self.labels[held]), self.test)
 
+    def whole(self) -> Splits:
+        """Every digit of the folds to train on, no validation split: the final retrain."""
+        empty = (self.images[:0], self.labels[:0])
+        return Splits((self.images, self.labels), empty, self.test)
+
 
 def training_pool(cfg: RunConfig, folds: int, seed: int, splits_file: str | None = None) -> Pool:
     """The train split (train + val of the config) with a stratified fold id per digit."""
@@ -62,11 +67,12 @@ def read_splits_file(path: str, labels: torch.Tensor, folds: int) -> torch.Tenso
 
 
 def fold_metrics(run_dir: Path) -> dict[str, float]:
-    """Best val/loss and the other val metrics at that epoch."""
+    """Best val/loss, the other val metrics at that epoch, and `epochs`: how many epochs it took
+    to reach it (what the final retrain without validation runs)."""
     history = read_history(run_dir / "metrics.csv")
     losses = dict(history.get("val/loss", []))
     best_epoch = min(losses, key=losses.get)
-    out = {"val_loss": losses[best_epoch]}
+    out = {"val_loss": losses[best_epoch], "epochs": best_epoch + 1}
     for key in FOLD_METRICS[1:]:
         values = dict(history.get(key, []))
         if best_epoch in values:
@@ -76,7 +82,7 @@ def fold_metrics(run_dir: Path) -> dict[str, float]:
 
 def summarise(folds: list[dict]) -> dict[str, float]:
     """{metric}_mean and {metric}_std over the folds' metrics (std 0 for a single fold)."""
-    keys = sorted({k for m in folds for k in m if k in ("val_loss", "val_psnr", "val_probe_acc")})
+    keys = sorted({k for m in folds for k in m if k in ("val_loss", "val_psnr", "val_probe_acc", "epochs")})
     out = {}
     for key in keys:
         values = [m[key] for m in folds if key in m]

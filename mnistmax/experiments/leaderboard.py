@@ -7,33 +7,46 @@ import csv
 import io
 from pathlib import Path
 
-from mnistmax.experiments.spec import config_for, describe
+from mnistmax.experiments.spec import config_for, describe, describe_validation
 from mnistmax.eval.tables import rows_to_latex, write_eval
 from mnistmax.runs import write_atomic, write_json
 
 TEST_ATTR = "mnistmax:test"  # the best configuration's test, kept in the study so that it runs once
 
 
+def retrain_epochs(best: dict, planned: int) -> int:
+    """Epochs of the final retrain: the folds' mean count to their best val/loss (the retrain has no
+    validation split to stop on), or the config's train.epochs for trials recorded without it."""
+    return max(1, round(best["epochs_mean"])) if "epochs_mean" in best else planned
+
+
 def test_best(result: dict, echo=print) -> dict:
-    """Retrain the best configuration on the whole train split (its usual train/val split) and
-    evaluate it on the test split, once: the result is kept in the study and reused while the
-    best trial stays the best. Returns {"trial", "run_dir", "metric", "scores"} (the task's headline)."""
+    """Retrain the best configuration on every digit of the folds (no validation split, for the
+    folds' mean best epoch count, no early stopping) and evaluate it on the test split, once: the
+    result is kept in the study and reused while the best trial stays the best. Returns
+    {"trial", "run_dir", "retrain", "metric", "scores"} (the task's headline)."""
+    from mnistmax.experiments.folds import training_pool
     from mnistmax.runs import load_run
     from mnistmax.training import train
 
-    study, best = result["study"], result["rows"][0]
+    search, study, best = result["search"], result["study"], result["rows"][0]
     kept = study.user_attrs.get(TEST_ATTR)
     if kept and kept.get("trial") == best["trial"] and Path(kept["run_dir"]).is_dir():
         echo(f"best: trial {best['trial']} ({describe(best['params'])}), tested before: {kept['run_dir']}")
         return kept
-    cfg = config_for(result["base"], best["params"])
-    cfg.name = f"{result['search'].name}-best"
+    base_cfg = config_for(result["base"], {})
+    epochs = retrain_epochs(best, config_for(result["base"], best["params"]).train.epochs)
+    cfg = config_for(result["base"], {**best["params"], "train.epochs": epochs, "train.patience": None})
+    cfg.name = f"{search.name}-best"
+    splits = training_pool(base_cfg, search.cv.folds, search.cv.seed, search.cv.splits_file).whole()
+    retrain = {"digits": len(splits.train[0]), "epochs": epochs, "validation": "none"}
     echo(f"best: trial {best['trial']} ({describe(best['params'])}; val/loss {best['val_loss_mean']:.5f} ± "
-         f"{best['val_loss_std']:.5f}); retraining on the whole train split")
-    run = load_run(train(cfg, echo=lambda m: None))
+         f"{best['val_loss_std']:.5f}); retraining on all {retrain['digits']:,} digits of the folds for {epochs} "
+         "epochs (the folds' mean to their best val/loss), no validation split")
+    run = load_run(train(cfg, echo=lambda m: None, splits=splits))
     rows = run.task.evaluate(run)
     write_eval(run.run_dir, rows, run.task.eval_stem)
-    tested = {"trial": best["trial"], "run_dir": str(run.run_dir), **type(run.task).headline(rows)}
+    tested = {"trial": best["trial"], "run_dir": str(run.run_dir), "retrain": retrain, **type(run.task).headline(rows)}
     study.set_user_attr(TEST_ATTR, tested)
     return tested
 
@@ -74,9 +87,18 @@ def write_leaderboard(result: dict, test: dict | None) -> Path:
     metric = test["metric"] if test else "test"
     md = ["| " + " | ".join(metric if k == "test" else k for k in keys) + " |", "|" + "---|" * len(keys)]
     md += ["| " + " | ".join(str(r.get(k, "")) for k in keys) + " |" for r in rows]
-    write_atomic(out / "leaderboard.md", "\n".join(md) + "\n")
+    scored = f"Every configuration scored on: {describe_validation(result['search'])}."
+    if test and test.get("retrain"):
+        r = test["retrain"]
+        scored += (f" The best retrained on all {r['digits']:,} digits of the folds for {r['epochs']} epochs, "
+                   "no validation split; tested once on the test split.")
+    write_atomic(out / "leaderboard.md", scored + "\n\n" + "\n".join(md) + "\n")
     write_atomic(out / "leaderboard.tex", rows_to_latex(rows, keys))
-    write_json(out / "leaderboard.json", {"study": result["search"].name, "storage": result.get("url"),
+    search = result["search"]
+    write_json(out / "leaderboard.json", {"study": search.name, "storage": result.get("url"),
+                                          "scored_on": describe_validation(search),
+                                          "validation_noise": search.validation.model_dump(exclude_none=True)
+                                          if search.validation else None,
                                           "rows": result["rows"], "pruned": result.get("pruned", []),
                                           "missing": result.get("missing", []), "test": test})
     return out

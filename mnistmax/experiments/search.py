@@ -2,10 +2,13 @@
 
 One trial is one configuration: its k folds train in sequence and the running mean of the
 fold validation loss is reported to Optuna after each, so a pruner can stop a hopeless
-configuration early; the trial's value is the mean over its folds. Any number of workers
+configuration early; the trial's value is the mean over its folds. Every fold of every trial
+is validated under one noise setting fixed for the study (spec.validation_protocol), so
+trials that train on different noise are ranked on the same test. Any number of workers
 (processes, machines) share the study through its storage (scheduler.py says how each trial
 runs exactly once). When all trials are done the leaderboard, Optuna's plots and the test of
-the best configuration (retrained on the whole train split, the test split used once) are
+the best configuration (retrained on every digit of the folds, with no validation split, for
+the folds' mean best epoch count; the test split used once) are
 written to outputs/searches/<name>/ (outputs/grids/<name>/ for a grid file)."""
 
 from __future__ import annotations
@@ -21,9 +24,13 @@ from mnistmax.errors import RunError
 from mnistmax.experiments.folds import fold_metrics, summarise, training_pool
 from mnistmax.experiments.mlflow_runs import TrialTracker, mlflow_wanted
 from mnistmax.experiments.scheduler import SLOT, build_pruner, build_sampler, prepare_study, slots, work
-from mnistmax.experiments.spec import Dimension, Search, config_for, config_key, describe, fingerprint, load_search
+from mnistmax.experiments.spec import (Dimension, Search, config_for, config_key, describe, describe_validation,
+                                       fingerprint, load_search, trial_config)
 from mnistmax.experiments.storage import check_storage, open_storage, retry_callback, storage_url
 from mnistmax.training.tracking import mlflow_tracking_uri
+
+
+SCORED_ON = "mnistmax:scored_on"
 
 
 def suggest(trial, dim: Dimension):
@@ -58,7 +65,7 @@ class Objective:
 
         params = {key: suggest(trial, dim) for key, dim in self.search.dims.items()}
         key, name, folds = config_key(params), self.search.name, []
-        cfg = config_for(self.search.base, params)
+        cfg = trial_config(self.search, params)
         trial.set_user_attr("config_key", key)
         parent = self.tracker.parent(name, trial.number, key, params) if self.tracker else None
         opened = [parent] if parent else []
@@ -125,6 +132,7 @@ def run_search(path: str | Path, *, workers: int = 1, worker_only: bool = False,
     store = open_storage(url, hb.interval, hb.grace, on_stale)
     study, enqueued = prepare_study(store, url, search.name, fingerprint(search), slots(search), build_sampler(search),
                                     build_pruner(search))
+    study.set_user_attr(SCORED_ON, describe_validation(search))  # the one protocol its trials are ranked on
     before = finished(study)
     tracker = TrialTracker(mlflow_tracking_uri(base_cfg), f"{search.kind}-{search.name}") if use_mlflow else None
     on_stale.tracker = tracker
@@ -132,6 +140,7 @@ def run_search(path: str | Path, *, workers: int = 1, worker_only: bool = False,
         echo(f"{search.kind} {search.name}: {search.trials} trials ({search.sampler} sampler, pruner "
              f"{search.spec.pruner}) × {search.cv.folds} folds; study in {url}"
              + (f"; MLflow at {tracker.tracking_uri}" if tracker else ""))
+        echo(f"scored on: {describe_validation(search)}")
     if workers > 1 and not worker_only:
         spawn_workers(search.path, url, workers, echo)
     if worker_only:

@@ -8,8 +8,13 @@
     sampler: tpe                   # grid | tpe | random
     trials: 12                     # tpe / random; a grid runs each of its points once
     pruner: median                 # none | median | hyperband
-    cv: {folds: 3, seed: 0, splits_file: null}
+    cv: {folds: 3, seed: 0, splits_file: null, score: null}
     storage: null                  # default sqlite:///<logging.output_dir>/optuna.db; any SQLAlchemy URL or journal:PATH
+
+Every trial is validated under one noise setting fixed for the whole study, whatever noise it
+trains on (its folds' val/loss, early stopping and best epoch): `cv.score: {kind, levels | range}`,
+or by default the base config's training noise (its kind and levels or range). A denoiser's
+val/loss then compares models, not the difficulty of the noise each one trained on.
 
 A grid file (`grid:` instead of `space:`, lists only) is a search with sampler grid.
 Everything is checked before anything is written: keys against the config schema, every
@@ -28,6 +33,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from mnistmax.config import RunConfig, apply_overrides, read_config_file, read_yaml_mapping, validate_config
+from mnistmax.config.noise import ValidationNoise
 from mnistmax.errors import ConfigError
 
 SCALARS = (type(None), bool, int, float, str)  # what an Optuna categorical choice may be
@@ -38,6 +44,8 @@ class CVConfig(BaseModel):
     folds: int = Field(5, ge=2, le=20)
     seed: int = 0
     splits_file: str | None = None
+    # the noise every trial's folds are validated under (None: the base config's training noise)
+    score: ValidationNoise | None = None
 
 
 class HeartbeatConfig(BaseModel):
@@ -119,6 +127,7 @@ class Search:
     kind: Literal["grid", "search"]  # a grid file (`grid:`) or a search file (`space:`)
     sampler: str
     trials: int
+    validation: ValidationNoise | None = None  # every trial's validation noise (None: its task draws none)
 
     @property
     def name(self) -> str:
@@ -156,10 +165,37 @@ def load_search(path: str | Path, require_grid: bool = False) -> Search:
     if spec.cv.splits_file and not Path(spec.cv.splits_file).is_file():
         raise ConfigError(f"{path}: cv.splits_file {spec.cv.splits_file!r} not found")
     base = _base(spec, path)
-    search = Search(path, spec, base, dims, kind, sampler, trials)
+    search = Search(path, spec, base, dims, kind, sampler, trials,
+                    validation_protocol(spec, config_for(base, {}, source=f"{path} base"), dims, path))
     for combo in probe_combinations(search):
-        config_for(base, combo, source=f"{path} {kind} {combo}")
+        trial_config(search, combo, source=f"{path} {kind} {combo}")
     return search
+
+
+def validation_protocol(spec: SearchFile, base_cfg: RunConfig, dims: dict[str, Dimension],
+                        path: Path) -> ValidationNoise | None:
+    """The one noise setting every trial is validated under: cv.score, else the base config's
+    training noise; None when the task draws no noise (its val/loss does not depend on a trial's noise)."""
+    from mnistmax.tasks import get_task
+
+    fixed = next((k for k in dims if k == "noise.validation" or k.startswith("noise.validation.")), None)
+    if fixed:
+        raise ConfigError(f"{path}: space.{fixed}: every trial is validated under one setting; give it as cv.score")
+    if "noise" in get_task(base_cfg.task).unused(base_cfg):
+        if spec.cv.score is not None:
+            raise ConfigError(f"{path}: cv.score: task {base_cfg.task} draws no noise; remove it "
+                              "(its trials are compared on their val/loss)")
+        return None
+    if base_cfg.noise.validation is not None and spec.cv.score is None:
+        return base_cfg.noise.validation
+    return spec.cv.score or base_cfg.noise.validation_noise()
+
+
+def trial_config(search: Search, combo: dict[str, Any], source: str = "search") -> RunConfig:
+    """A trial's config: the base with `combo` set, validated under the study's one protocol."""
+    if search.validation is not None:
+        combo = {**combo, "noise.validation": search.validation.model_dump(exclude_none=True)}
+    return config_for(search.base, combo, source)
 
 
 def _validate_file(path: Path, raw: dict) -> SearchFile:
@@ -264,13 +300,26 @@ def fingerprint(search: Search) -> str:
     """What makes two runs of a search the same study: base (less logging), space, sampler, cv."""
     base = {k: v for k, v in search.base.items() if k != "logging"}
     space = {k: [d.choices, d.low, d.high, d.log] for k, d in search.dims.items()}
-    text = json.dumps([base, space, search.sampler, search.cv.model_dump()], sort_keys=True, default=str)
+    cv = search.cv.model_dump(exclude={"score"})
+    if search.cv.score is not None or any(k.startswith("noise.") for k in search.dims):
+        # trials that vary the noise were validated each under its own before cv.score: not the same study
+        cv["validation"] = describe_validation(search)
+    text = json.dumps([base, space, search.sampler, cv], sort_keys=True, default=str)
     return hashlib.sha1(text.encode()).hexdigest()[:16]
 
 
 def config_key(combo: dict[str, Any]) -> str:
     """A stable id for a configuration (its grid slot, its MLflow tag)."""
     return hashlib.sha1(json.dumps(combo, sort_keys=True).encode()).hexdigest()[:12]
+
+
+def describe_validation(search: Search) -> str:
+    """How every trial is scored: the study's one validation protocol, in words."""
+    folds = f"val/loss on the held-out fold of {search.cv.folds}"
+    if search.validation is None:
+        return folds
+    source = "cv.score" if search.cv.score is not None else "the base config's training noise"
+    return f"{folds}, every trial under {search.validation.describe()} ({source})"
 
 
 def describe(combo: dict[str, Any]) -> str:

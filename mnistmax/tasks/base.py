@@ -173,6 +173,10 @@ class BaseTask(L.LightningModule):
         """Callbacks that draw this task's pictures while it trains."""
         return []
 
+    def after_training(self, load_run, echo=print) -> None:
+        """What a finished run stores beside its checkpoints; `load_run()` gives the run loaded from
+        its best checkpoint (nothing to store by default)."""
+
     def model_step(self, batch, stage: str) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
         raise NotImplementedError
 

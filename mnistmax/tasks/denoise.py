@@ -99,6 +99,15 @@ class DenoiseTask(BaseTask):
 
         return [DenoisingPictures(self.cfg, run_dir)] if self.cfg.viz.enabled else []
 
+    def after_training(self, load_run, echo=print) -> None:
+        """A bitmap run's operating points, chosen now on its own validation split with its best
+        weights and stored with the run: any later evaluation, on any data, uses them."""
+        if self.cfg.data.binarize and self.cfg.eval.operating_point:
+            from mnistmax.eval.operating import describe_point, run_points
+
+            for p in run_points(load_run()):
+                echo(describe_point(p))
+
     # a VAE denoiser's latent space, as the VAE task's (the posterior mean)
     encode = AutoencoderTask.encode
     decode = AutoencoderTask.decode
@@ -155,9 +164,10 @@ class DenoiseTask(BaseTask):
 
     def evaluate(self, run, lpips: bool = False, warn=print) -> list[dict]:
         from mnistmax.eval.denoise import evaluate_run
+        from mnistmax.eval.operating import run_points
 
-        val = run.splits.val[0] if run.cfg.data.binarize and run.cfg.eval.operating_point else None
-        return evaluate_run(run.cfg, self, use_lpips=lpips, warn=warn, val_images=val)
+        points = run_points(run) if run.cfg.data.binarize and run.cfg.eval.operating_point else []
+        return evaluate_run(run.cfg, self, use_lpips=lpips, warn=warn, points=points)
 
     @classmethod
     def eval_tables(cls, rows: list[dict]) -> list[dict]:

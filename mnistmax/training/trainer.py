@@ -19,8 +19,8 @@ from mnistmax.data.datamodule import MNISTDataModule, Splits
 from mnistmax.errors import RunError
 from mnistmax.hardware import resolve_accelerator, resolve_precision
 from mnistmax.registry import count_parameters
-from mnistmax.runs import (create_run_dir, git_sha, load_checkpoint, now_iso, read_meta, update_meta, versions,
-                           write_atomic)
+from mnistmax.runs import (create_run_dir, git_sha, load_checkpoint, load_run, now_iso, read_meta, update_meta,
+                           versions, write_atomic)
 from mnistmax.tasks import build_task, get_task
 from mnistmax.training.callbacks.budget import BudgetSchedule
 from mnistmax.training.callbacks.ema import WarmupEMA
@@ -30,20 +30,21 @@ from mnistmax.training.tracking import build_loggers, mark_mlflow_killed, mlflow
 
 
 def build_callbacks(cfg: RunConfig, run_dir: Path, echo=print, pictures: Sequence[L.Callback] = (),
-                    extra: Sequence[L.Callback] = ()) -> list:
+                    extra: Sequence[L.Callback] = (), validate: bool = True) -> list:
     """The task's picture callbacks first (they draw with the averaged weights, so before
-    EMA), then checkpoints, EMA, early stopping, progress output, and `extra` last."""
+    EMA), then checkpoints, EMA, early stopping, progress output, and `extra` last. Without a
+    validation split (`validate` False) best.ckpt is the last epoch's and nothing stops early."""
     t = cfg.train
     callbacks: list = [
-        *pictures,
-        ModelCheckpoint(dirpath=run_dir / "checkpoints", filename="best", monitor="val/loss", mode="min",
-                        save_last=True, auto_insert_metric_name=False, enable_version_counter=False),
+        *(pictures if validate else ()),  # they draw validation digits at the end of validation
+        ModelCheckpoint(dirpath=run_dir / "checkpoints", filename="best", monitor="val/loss" if validate else None,
+                        mode="min", save_last=True, auto_insert_metric_name=False, enable_version_counter=False),
     ]
     if t.ema:
         callbacks.append(WarmupEMA(decay=t.ema_decay))
     if t.max_time_minutes:
         callbacks.append(BudgetSchedule(t.max_time_minutes))
-    if t.patience:
+    if t.patience and validate:
         callbacks.append(EarlyStopping(monitor="val/loss", mode="min", patience=t.patience))
     if cfg.logging.progress == "rich" and sys.stdout.isatty():
         callbacks.append(RichProgressBar(leave=False))
@@ -53,10 +54,11 @@ def build_callbacks(cfg: RunConfig, run_dir: Path, echo=print, pictures: Sequenc
 
 
 def build_trainer(cfg: RunConfig, run_dir: Path, echo=print, mlflow_run_id: str | None = None,
-                  pictures: Sequence[L.Callback] = (), extra: Sequence[L.Callback] = ()) -> L.Trainer:
+                  pictures: Sequence[L.Callback] = (), extra: Sequence[L.Callback] = (),
+                  validate: bool = True) -> L.Trainer:
     t = cfg.train
     accelerator = resolve_accelerator(t.accelerator)
-    callbacks = build_callbacks(cfg, run_dir, echo, pictures, extra)
+    callbacks = build_callbacks(cfg, run_dir, echo, pictures, extra, validate)
     return L.Trainer(
         default_root_dir=str(run_dir),
         max_epochs=t.epochs,
@@ -74,6 +76,7 @@ def build_trainer(cfg: RunConfig, run_dir: Path, echo=print, mlflow_run_id: str 
         enable_progress_bar=any(isinstance(c, RichProgressBar) for c in callbacks),
         enable_model_summary=False,
         num_sanity_val_steps=0,
+        limit_val_batches=None if validate else 0,
         deterministic=False,
     )
 
@@ -132,8 +135,9 @@ def train(cfg: RunConfig, callbacks: Sequence[L.Callback] = (), echo=print, spli
     task = build_task(cfg)
     if task_setup is not None:
         task_setup(task)
+    validate = data.sizes()["val"] > 0  # a final retrain on every digit has no validation split
     trainer = build_trainer(cfg, run_dir, echo, mlflow_run_id, pictures=task.training_callbacks(run_dir),
-                            extra=[*callbacks, SaveOnInterrupt(run_dir)])
+                            extra=[*callbacks, SaveOnInterrupt(run_dir)], validate=validate)
     fields = dict(status="running", name=run_dir.name, task=cfg.task, model=cfg.model.name,
                   parameters=count_parameters(task.net), seed=cfg.seed,
                   data={"source": data.bundle.source, "description": data.bundle.description, "sizes": data.sizes()},
@@ -186,7 +190,18 @@ def train(cfg: RunConfig, callbacks: Sequence[L.Callback] = (), echo=print, spli
         best_checkpoint=str(Path(ckpt.best_model_path).resolve().relative_to(run_dir.resolve())) if ckpt.best_model_path else None,
         mlflow_run_id=mlflow_run(trainer),
     )
+    after_training(task, run_dir, echo)
     return run_dir
+
+
+def after_training(task, run_dir: Path, echo=print) -> None:
+    """The task's after_training on the finished run; a failure there is a warning (the run itself
+    is complete, and what it would store is made again when first needed)."""
+    try:
+        task.after_training(lambda: load_run(run_dir), echo)
+    except Exception as exc:  # noqa: BLE001
+        first = (str(exc).strip().splitlines() or [type(exc).__name__])[0][:200]
+        echo(f"warning: after training: {first}")
 
 
 def epochs_done(trainer: L.Trainer, run_dir: Path) -> int:

@@ -143,7 +143,7 @@ def operating_points(run: LoadedRun, levels: list[float] | None = None) -> tuple
     -> reports/operating_points.png and .json. Returns (the picture, one row per point and level
     with its validation and test scores)."""
     from mnistmax.eval.operating import (THRESHOLDS, VALIDATION_SEED_OFFSET, model_sweeps, point_setting,
-                                         select_points, sweep_scores)
+                                         run_points, selection_config, sweep_scores)
     from mnistmax.runs import write_json
     from mnistmax.viz.operating_figures import operating_points_figure
 
@@ -151,21 +151,24 @@ def operating_points(run: LoadedRun, levels: list[float] | None = None) -> tuple
     cfg = run.cfg
     if not cfg.data.binarize:
         raise RunError("operating points need a bitmap run (data.binarize: true): this run's output is not thresholded")
-    val_images = run.splits.val[0]
-    made: dict = {}  # validation sweeps the rules were chosen on: reused below
+    val_images = run.validation_images  # the training run's: where its points were chosen
+    made: dict = {}  # validation sweeps the rules were chosen on (when chosen now): reused below
     if cfg.eval.operating_point:
-        points = select_points(cfg, run.task.reconstruct, val_images, sweeps=made)
+        points = run_points(run, sweeps=made)
         kind, default_levels = point_setting(cfg, next(iter(cfg.eval.operating_point.values())))
     else:
         points = [{"point": "eval.threshold", "threshold": cfg.eval.threshold, "rule": "eval.threshold", "met": True}]
         kind, default_levels = cfg.noise.kind, cfg.noise.levels_to_evaluate()
     levels = levels or default_levels
-    seeds = {"validation": cfg.eval.seed + VALIDATION_SEED_OFFSET, "test": cfg.eval.seed}
+    chosen_under = selection_config(run)
+    seeds = {"validation": chosen_under.eval.seed + VALIDATION_SEED_OFFSET, "test": cfg.eval.seed}
     images = {"validation": val_images, "test": run.test_images}
+    configs = {"validation": chosen_under, "test": cfg}
     counts = {"validation": dict(made.get(kind, {})), "test": {}}
     for split, have in counts.items():
         missing = [lv for lv in levels if lv not in have]
-        have |= model_sweeps(cfg, run.task.reconstruct, images[split], kind, missing, seeds[split]) if missing else {}
+        have |= model_sweeps(configs[split], run.task.reconstruct, images[split], kind, missing, seeds[split]) \
+            if missing else {}
     sweeps = {split: {lv: sweep_scores(counts[split][lv], THRESHOLDS, len(images[split])) for lv in levels}
               for split in seeds}
     table = []

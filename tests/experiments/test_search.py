@@ -14,6 +14,7 @@ from pathlib import Path
 
 import optuna
 import pytest
+import torch
 
 from mnistmax.config.load import PACKAGED
 from mnistmax.experiments.spec import load_search
@@ -159,6 +160,9 @@ BAD = [  # (change to the search file, what its one line says)
     ({"pruner": "sometimes"}, "pruner: Input should be 'none', 'median' or 'hyperband'"),
     ({"storage": "postgresql://nobody@127.0.0.1:9/none"}, "storage 'postgresql://nobody@127.0.0.1:9/none'"),
     ({"storage": "nosuch://x"}, "not a SQLAlchemy URL"),
+    ({"cv": {"folds": 2, "score": {"kind": "gaussian"}}}, "cv.score: give either levels: [..] or range: [low, high]"),
+    ({"cv": {"folds": 2, "score": {"kind": "smudge", "levels": [0.5]}}}, "cv.score.kind"),
+    ({"space": {"noise.validation.kind": ["gaussian"]}}, "space.noise.validation.kind: every trial is validated"),
 ]
 
 
@@ -201,3 +205,81 @@ def test_sigkilled_worker_mid_trial_then_a_new_worker_finishes_the_study(tmp_pat
     assert read_meta(next(d for d in killed_dirs if "-t0-f1-" in d.name))["status"] == "running"  # left as it died
     board = json.loads((tmp_path / "out" / "searches" / "killed" / "leaderboard.json").read_text())
     assert len(board["rows"]) == 2 and board["missing"] == []
+
+
+def recording(monkeypatch) -> list:
+    """fake_train, recording each fold's config."""
+    seen = []
+
+    def train(cfg, echo=print, splits=None, **kwargs):
+        seen.append(cfg)
+        return fake_train(cfg, echo, splits)
+
+    monkeypatch.setattr("mnistmax.training.train", train)
+    return seen
+
+
+def test_trials_that_differ_only_in_training_noise_are_validated_on_the_same_noise(tmp_path, monkeypatch, embedded):
+    from mnistmax.data.datamodule import noisy_batch
+
+    seen = recording(monkeypatch)
+    path = search_file(tmp_path, name="noise", space={"noise.train_sigma_range": [[0.0, 0.2], [0.8, 1.0]]})
+    result = invoke("search", "-c", path, "--no-test")
+    assert result.exit_code == 0, result.output
+    assert {tuple(c.noise.train_sigma_range) for c in seen} == {(0.0, 0.2), (0.8, 1.0)} and len(seen) == 4
+    # every fold validates under the base config's training noise, whatever its trial trains on
+    assert {c.noise.validation.model_dump_json() for c in seen} == {
+        '{"kind":"gaussian","levels":null,"range":[0.0,1.0]}'}
+    easy, hard = (next(c for c in seen if c.noise.train_sigma_range[1] == high) for high in (0.2, 1.0))
+    images, labels = embedded.train_images[:64], embedded.train_labels[:64]
+    draw = lambda cfg, training: noisy_batch(images, labels, cfg, torch.Generator().manual_seed(3), training)  # noqa: E731
+    assert torch.equal(draw(easy, False)["noisy"], draw(hard, False)["noisy"])  # the same test for both
+    assert draw(easy, True)["sigma"].max() <= 0.2 < draw(hard, True)["sigma"].min()  # trained on other noise
+    words = "val/loss on the held-out fold of 2, every trial under gaussian noise, level uniform in [0, 1]"
+    assert words in result.output
+    board = json.loads((tmp_path / "out" / "searches" / "noise" / "leaderboard.json").read_text())
+    assert words in board["scored_on"] and board["validation_noise"] == {"kind": "gaussian", "range": [0.0, 1.0]}
+    assert study_of(tmp_path, "noise").user_attrs["mnistmax:scored_on"] == board["scored_on"]
+    assert (tmp_path / "out" / "searches" / "noise" / "leaderboard.md").read_text().startswith(
+        "Every configuration scored on: " + words)
+
+
+def test_cv_score_sets_the_validation_noise_of_every_trial(tmp_path, monkeypatch):
+    seen = recording(monkeypatch)
+    path = search_file(tmp_path, name="scored", space={"noise.kind": ["gaussian", "salt_pepper"]},
+                       cv={"folds": 2, "seed": 0, "score": {"kind": "gaussian", "levels": [0.3, 0.5, 0.8]}})
+    result = invoke("search", "-c", path, "--no-test")
+    assert result.exit_code == 0, result.output
+    assert {c.noise.kind for c in seen} == {"gaussian", "salt_pepper"}
+    assert {(c.noise.validation.kind, tuple(c.noise.validation.levels)) for c in seen} == {("gaussian", (0.3, 0.5, 0.8))}
+    assert "gaussian noise at level 0.3 / 0.5 / 0.8 (cv.score)" in result.output
+
+
+def test_cv_score_on_a_task_without_noise_is_refused(tmp_path):
+    base = tiny_base(tmp_path, mlflow=False)
+    base.pop("noise")
+    base |= {"task": "classify", "model": {"name": "cnn_classifier"}}
+    path = search_file(tmp_path, base=base, cv={"folds": 2, "score": {"kind": "gaussian", "levels": [0.5]}})
+    result = invoke("search", "-c", path)
+    assert result.exit_code == 2 and "cv.score: task classify draws no noise" in one_error_line(result)
+
+
+def test_the_best_is_retrained_on_every_digit_of_the_folds_without_validation(tmp_path):
+    base = tiny_base(tmp_path, mlflow=False)
+    base["train"] |= {"epochs": 3}
+    path = search_file(tmp_path, name="retrain", base=base, space={"train.lr": [3e-3, 1e-2]})
+    result = invoke("search", "-c", path)
+    assert result.exit_code == 0, result.output
+    board = json.loads((tmp_path / "out" / "searches" / "retrain" / "leaderboard.json").read_text())
+    trial = study_of(tmp_path, "retrain").trials[board["rows"][0]["trial"]]
+    folds = trial.user_attrs["folds"]
+    assert all(1 <= f["epochs"] <= 3 for f in folds)
+    want = max(1, round(sum(f["epochs"] for f in folds) / len(folds)))
+    best = Path(board["test"]["run_dir"])
+    meta = read_meta(best)
+    pool = 96 + 450  # the folds' digits: the base config's train (limit_train 96) and validation splits
+    assert meta["data"]["sizes"] == {"train": pool, "val": 0, "test": 30}
+    assert meta["epochs_completed"] == meta["epochs_planned"] == want and meta["best_val_loss"] is None
+    assert board["test"]["retrain"] == {"digits": pool, "epochs": want, "validation": "none"}
+    assert (best / "checkpoints" / "best.ckpt").is_file() and (best / "eval" / "eval.json").is_file()
+    assert f"retraining on all {pool} digits of the folds for {want} epochs" in result.output
