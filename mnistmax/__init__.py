@@ -4,7 +4,7 @@
     model = mnistmax.load("latest")      # see mnistmax.api
 """
 
-__version__ = "0.1.0"
+from mnistmax._version import __version__
 
 __all__ = ["load", "Model", "__version__"]
 

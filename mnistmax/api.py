@@ -202,9 +202,9 @@ def load(source: str | Path, checkpoint: str | None = None, device: str | torch.
 def _from_checkpoint(path: Path, device, batch_size: int) -> Model:
     """A checkpoint outside its run directory: the config stored in it rebuilds the model (a
     bitmap denoiser is cut at eval.threshold: its operating points are the run directory's)."""
-    from mnistmax.config import read_run_config
+    from mnistmax.tasks import read_run_config
     from mnistmax.eval.operating import fixed_threshold
-    from mnistmax.runs import load_checkpoint
+    from mnistmax.files import load_checkpoint
     from mnistmax.tasks import build_task
 
     ckpt = load_checkpoint(path)

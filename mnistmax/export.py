@@ -171,7 +171,7 @@ def run_torchscript(path: Path, x: torch.Tensor) -> torch.Tensor:
 def model_card_fields(run) -> dict:
     """What model.json says about where the model came from and how good it is."""
     from mnistmax import __version__
-    from mnistmax.config import used_config
+    from mnistmax.tasks import used_config
 
     eval_json = run.run_dir / "eval" / "eval.json"
     metrics = None
@@ -194,7 +194,7 @@ def model_card_fields(run) -> dict:
 def export_run(run, fmt: str, out_dir: Path | None = None, force: bool = False, echo=print) -> Path:
     """Write `fmt` files and model.json into out_dir (default <run>/export); returns model.json."""
     from mnistmax.data.datamodule import clean_images
-    from mnistmax.runs import write_atomic, write_json
+    from mnistmax.files import write_atomic, write_json
 
     if fmt not in FORMATS:
         raise ExportError(f"--format {fmt!r}: use one of {', '.join(FORMATS)}")
@@ -262,7 +262,7 @@ def read_export(folder: Path) -> dict:
 
 def load_export(folder: Path):
     """(task, cfg, output threshold or None) from an export folder's model.json and model.safetensors."""
-    from mnistmax.config import read_run_config
+    from mnistmax.tasks import read_run_config
     from mnistmax.tasks import build_task
 
     meta = read_export(folder)

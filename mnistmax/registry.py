@@ -1,32 +1,72 @@
-"""One registry for every network: `@register_model`, `create_model`, `list_models`.
-
-Importing `mnistmax.models` registers everything (like timm). Each entry records the task
-family it serves (`denoise`, `encoder`, ...), so configs and tests can select by family.
-A network's options are its factory's keyword arguments: `create_model` and the config
-refuse any other key, and check each value against the argument's annotation.
-"""
+"""Registry: one small name table, behind every set of names a user can choose from
+(networks, tasks, losses, noise kinds, data sources, ...). It registers (warning when a
+name is reused), lists its names, and refuses an unknown one with the one message
+"unknown <what> 'x'; valid: a, b, c". A leaf: it imports nothing of mnistmax."""
 
 from __future__ import annotations
 
-import functools
 import inspect
-import typing
 import warnings
-from dataclasses import dataclass
-from typing import Any, Callable
+from typing import Callable, Generic, Iterator, TypeVar
 
-import torch.nn as nn
-from pydantic import BaseModel, ConfigDict, ValidationError, create_model as create_pydantic_model
+T = TypeVar("T")
 
 
-@dataclass(frozen=True)
-class ModelEntry:
-    name: str
-    family: str
-    factory: Callable[..., nn.Module]
+class UnknownNameError(KeyError, ValueError):
+    """A name no registry entry has; str() is the one-line message (not KeyError's repr)."""
 
-    def accepted_kwargs(self) -> set[str]:
-        return keyword_names(self.factory)
+    def __str__(self) -> str:
+        return str(self.args[0]) if self.args else ""
+
+
+class Registry(Generic[T]):
+    def __init__(self, what: str):
+        self.what = what  # "model", "task", "contrastive loss": the word in the message
+        self._items: dict[str, T] = {}
+
+    def register(self, name: str, item: T | None = None):
+        """`registry.register(name, item)`, or `@registry.register(name)` on a class or function."""
+        if item is None:
+            return lambda obj: self.register(name, obj)
+        if name in self._items:
+            warnings.warn(f"{self.what} {name!r} is registered twice; the later one wins", stacklevel=3)
+        self._items[name] = item
+        return item
+
+    def names(self) -> list[str]:
+        return sorted(self._items)
+
+    def get(self, name: str) -> T:
+        if name not in self._items:
+            raise UnknownNameError(self.unknown(name))
+        return self._items[name]
+
+    def check(self, name: str) -> str:
+        """`name` when it is registered; else the one-line error (a pydantic validator's ValueError too)."""
+        self.get(name)
+        return name
+
+    def unknown(self, name: str) -> str:
+        return f"unknown {self.what} {name!r}; valid: {', '.join(self.names())}"
+
+    def items(self) -> Iterator[tuple[str, T]]:
+        return iter(sorted(self._items.items()))
+
+    def where(self, keep: Callable[[T], bool]) -> list[str]:
+        """Names of the entries `keep` accepts."""
+        return [name for name, item in self.items() if keep(item)]
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self.names())
+
+    def __getitem__(self, name: str) -> T:
+        return self.get(name)
+
+    def __contains__(self, name: object) -> bool:
+        return name in self._items
+
+    def __len__(self) -> int:
+        return len(self._items)
 
 
 def keyword_names(fn: Callable) -> set[str]:
@@ -39,74 +79,3 @@ def accepted_options(fn: Callable, options: dict) -> dict:
     """Those of `options` that `fn` takes, so one config section can serve callables with different knobs."""
     names = keyword_names(fn)
     return {k: v for k, v in options.items() if k in names}
-
-
-_REGISTRY: dict[str, ModelEntry] = {}
-
-
-def register_model(name: str, family: str = "denoise"):
-    """Decorator: register a class or factory under `name` (warns when a name is reused)."""
-
-    def decorator(factory):
-        if name in _REGISTRY:
-            warnings.warn(f"model {name!r} is registered twice; the later one wins", stacklevel=2)
-        _REGISTRY[name] = ModelEntry(name, family, factory)
-        return factory
-
-    return decorator
-
-
-def _ensure_loaded() -> None:
-    import mnistmax.models  # noqa: F401  (registers every network)
-
-
-def list_models(family: str | None = None) -> list[str]:
-    _ensure_loaded()
-    return sorted(n for n, e in _REGISTRY.items() if family is None or e.family == family)
-
-
-def get_entry(name: str) -> ModelEntry:
-    _ensure_loaded()
-    if name not in _REGISTRY:
-        raise KeyError(f"unknown model {name!r}; valid: {', '.join(list_models())}")
-    return _REGISTRY[name]
-
-
-def _options_model(name: str) -> type[BaseModel]:
-    return _factory_options_model(name, get_entry(name).factory)
-
-
-@functools.lru_cache(maxsize=None)
-def _factory_options_model(name: str, factory: Callable) -> type[BaseModel]:
-    """A pydantic model of the factory's keyword arguments (annotations and defaults)."""
-    base = inspect.unwrap(factory)  # ablation_<name> wraps <name>'s factory
-    hints = typing.get_type_hints(base.__init__ if inspect.isclass(base) else base, include_extras=True)
-    fields = {p.name: (hints.get(p.name, Any), p.default if p.default is not p.empty else ...)
-              for p in inspect.signature(factory).parameters.values()
-              if p.kind in (p.KEYWORD_ONLY, p.POSITIONAL_OR_KEYWORD)}
-    return create_pydantic_model(f"{name}_options", __config__=ConfigDict(extra="forbid", allow_inf_nan=False), **fields)
-
-
-def model_options(name: str, options: dict) -> dict:
-    """Every keyword argument of network `name`: `options` checked against its signature,
-    the rest filled with its defaults. ValueError names the key and what is valid."""
-    schema = _options_model(name)
-    unknown = [k for k in options if k not in schema.model_fields]
-    if unknown:
-        valid = ", ".join(schema.model_fields) or "none"
-        raise ValueError(f"model.{unknown[0]}: {name} has no such argument; valid: name, {valid}")
-    try:
-        return schema.model_validate(options).model_dump()
-    except ValidationError as exc:
-        err = exc.errors()[0]
-        key = ".".join(str(p) for p in err["loc"])
-        raise ValueError(f"model.{key}: {err['msg'].removeprefix('Value error, ')} (got {err.get('input')!r})") from None
-
-
-def create_model(name: str, **kwargs) -> nn.Module:
-    """Build a registered network; a keyword it does not take, or a bad value, is a ValueError."""
-    return get_entry(name).factory(**model_options(name, kwargs))
-
-
-def count_parameters(model: nn.Module, trainable_only: bool = False) -> int:
-    return sum(p.numel() for p in model.parameters() if p.requires_grad or not trainable_only)

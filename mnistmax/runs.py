@@ -1,127 +1,20 @@
-"""Run directories: creation (never reusing one), atomic file writes, meta.json, loading.
-
-    outputs/runs/<name>-<YYYYmmdd-HHMMSS>/
-        config.yaml  meta.json  metrics.csv  checkpoints/{best,last}.ckpt  eval/ ...
-"""
+"""Runs: a run given by path, name or `latest`, and loaded from one of its checkpoints
+(`load_run` -> LoadedRun: the task rebuilt from the config it trained with). The files of a
+run directory are mnistmax.files'."""
 
 from __future__ import annotations
 
-import csv
-import json
-import os
-import platform
-import subprocess
-import tempfile
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 from mnistmax.errors import RunError
+from mnistmax.files import find_checkpoint, load_checkpoint, read_meta, runs_root
 
 if TYPE_CHECKING:
     from mnistmax.config import RunConfig
     from mnistmax.data.datamodule import Splits
     from mnistmax.tasks import BaseTask
-
-
-_UMASK = os.umask(0)
-os.umask(_UMASK)
-
-
-def now_iso() -> str:
-    return datetime.now(timezone.utc).astimezone().isoformat(timespec="seconds")
-
-
-def write_atomic(path: str | Path, text: str | bytes) -> Path:
-    """Write to a temporary file in the same folder, then rename over `path`: a kill never
-    leaves a half-written file where a complete one was."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    mode = "wb" if isinstance(text, bytes) else "w"
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, mode) as f:
-            f.write(text)
-        os.chmod(tmp, 0o666 & ~_UMASK)  # mkstemp creates 0600; give the file the usual mode
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-    return path
-
-
-def write_json(path: str | Path, data) -> Path:
-    return write_atomic(path, json.dumps(data, indent=2, default=str) + "\n")
-
-
-def runs_root(output_dir: str | Path) -> Path:
-    return Path(output_dir) / "runs"
-
-
-def create_run_dir(output_dir: str | Path, name: str) -> Path:
-    """A new, empty run directory; an existing one is never reused."""
-    return create_unique_dir(runs_root(output_dir), name)
-
-
-def create_unique_dir(root: Path, name: str) -> Path:
-    """A new, empty `root/<name>-<timestamp>[-i]`; an existing directory is never reused."""
-    root = Path(root)
-    root.mkdir(parents=True, exist_ok=True)
-    stamp = datetime.now().strftime("%Y%m%d-%H%M%S")
-    for i in range(1, 1000):
-        candidate = root / (f"{name}-{stamp}" if i == 1 else f"{name}-{stamp}-{i}")
-        try:
-            candidate.mkdir()
-            return candidate
-        except FileExistsError:
-            continue
-    raise RunError(f"could not create a new run directory under {root}")
-
-
-def read_run_yaml(run_dir: str | Path) -> dict:
-    """A run's config.yaml as a plain mapping (no validation): for what only reads a key."""
-    import yaml
-
-    return yaml.safe_load((Path(run_dir) / "config.yaml").read_text()) or {}
-
-
-def read_meta(run_dir: str | Path) -> dict:
-    path = Path(run_dir) / "meta.json"
-    return json.loads(path.read_text()) if path.is_file() else {}
-
-
-def update_meta(run_dir: str | Path, **fields) -> dict:
-    meta = read_meta(run_dir) | fields
-    write_json(Path(run_dir) / "meta.json", meta)
-    return meta
-
-
-def git_sha() -> str | None:
-    try:
-        out = subprocess.run(
-            ["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True, timeout=5,
-            cwd=Path(__file__).resolve().parent,
-        )
-        return out.stdout.strip() or None
-    except (OSError, subprocess.SubprocessError):
-        return None
-
-
-def versions() -> dict[str, str]:
-    import lightning
-    import torch
-    import torchmetrics
-
-    import mnistmax
-
-    return {
-        "mnistmax": mnistmax.__version__,
-        "python": platform.python_version(),
-        "torch": torch.__version__,
-        "lightning": lightning.__version__,
-        "torchmetrics": torchmetrics.__version__,
-    }
 
 
 def resolve_run(run: str | Path, output_dir: str | Path = "outputs") -> Path:
@@ -138,50 +31,6 @@ def resolve_run(run: str | Path, output_dir: str | Path = "outputs") -> Path:
     if path.exists():
         raise RunError(f"{path} is not a run directory (no config.yaml)")
     raise RunError(f"run {str(run)!r} not found (give a run directory, a name under {runs_root(output_dir)}, or 'latest')")
-
-
-CHECKPOINTS = ("best", "last", "interrupted")
-
-
-def find_checkpoint(run_dir: Path, which: str = "best") -> Path:
-    """checkpoints/<which>.ckpt of a run (best, last or interrupted), or a .ckpt path; never
-    another checkpoint than the one asked for."""
-    if which.endswith(".ckpt"):
-        path = Path(which)
-        if not path.is_file():
-            raise RunError(f"checkpoint {path} not found")
-        return path
-    if which not in CHECKPOINTS:
-        raise RunError(f"--checkpoint {which!r}: use {', '.join(CHECKPOINTS)} or a path to a .ckpt file")
-    folder = Path(run_dir) / "checkpoints"
-    path = folder / f"{which}.ckpt"
-    if path.is_file():
-        return path
-    have = sorted(p.stem for p in folder.glob("*.ckpt")) if folder.is_dir() else []
-    hint = f"it has {', '.join(have)}: pass --checkpoint {have[0]}" if have else "did training finish an epoch?"
-    raise RunError(f"no {which}.ckpt in {folder}; {hint}")
-
-
-def load_checkpoint(path: str | Path) -> dict:
-    """torch.load with weights_only=True; one-line errors for missing, corrupt or unsafe files."""
-    import pickle
-
-    import torch
-
-    path = Path(path)
-    if not path.is_file():
-        raise RunError(f"checkpoint {path} not found")
-    try:
-        ckpt = torch.load(path, map_location="cpu", weights_only=True)
-    except pickle.UnpicklingError as exc:
-        first = str(exc).strip().splitlines()[0][:200]
-        raise RunError(f"checkpoint {path} was refused: it holds objects that weights_only loading forbids ({first})") from None
-    except (RuntimeError, EOFError, OSError, ValueError) as exc:
-        first = (str(exc).strip().splitlines() or [type(exc).__name__])[0][:200]
-        raise RunError(f"checkpoint {path} is truncated or corrupt ({first})") from None
-    if not isinstance(ckpt, dict) or not isinstance(ckpt.get("state_dict"), dict):
-        raise RunError(f"checkpoint {path} is not an mnistmax checkpoint (no state_dict mapping of tensors)")
-    return ckpt
 
 
 @dataclass
@@ -245,7 +94,8 @@ class LoadedRun:
 
     def with_overrides(self, overrides: list[str]) -> "LoadedRun":
         """The same run and weights, evaluated under `overrides` (KEY=VALUE, e.g. eval.seed=1)."""
-        from mnistmax.config import apply_overrides, config_to_dict, parse_override, validate_config
+        from mnistmax.config import apply_overrides, config_to_dict, parse_override
+        from mnistmax.tasks import validate_config
 
         if not overrides:
             return self
@@ -259,7 +109,8 @@ def load_run(run: str | Path, checkpoint: str | None = None, output_dir: str | P
     """Load a run (a directory, a name under outputs/runs, or `latest`) from one checkpoint:
     `checkpoint` (best, last, interrupted, or a .ckpt path), else the config's eval.checkpoint.
     The network and task are rebuilt from the config stored in the checkpoint: what trained."""
-    from mnistmax.config import read_run_config, read_yaml_mapping
+    from mnistmax.tasks import read_run_config
+    from mnistmax.config import read_yaml_mapping
     from mnistmax.tasks import build_task
 
     run_dir = resolve_run(run, output_dir)
@@ -276,18 +127,3 @@ def load_run(run: str | Path, checkpoint: str | None = None, output_dir: str | P
         detail = next((ln.strip() for ln in str(exc).splitlines()[1:] if ln.strip()), "")[:200]
         raise RunError(f"checkpoint {ckpt_path} does not match model {cfg.model.name!r}: {detail}") from None
     return LoadedRun(run_dir, cfg, task.eval(), which, checkpoint_path=ckpt_path)
-
-
-def read_history(metrics_csv: Path) -> dict[str, list[tuple[int, float]]]:
-    """{metric: [(epoch, value), ...]} from a Lightning CSVLogger metrics.csv (rows may hold
-    different metrics for the same epoch)."""
-    history: dict[str, dict[int, float]] = {}
-    with open(metrics_csv, newline="") as f:
-        for row in csv.DictReader(f):
-            if not row.get("epoch"):
-                continue
-            epoch = int(float(row["epoch"]))
-            for key, value in row.items():
-                if key not in ("epoch", "step") and value not in ("", None):
-                    history.setdefault(key, {})[epoch] = float(value)
-    return {k: sorted(v.items()) for k, v in history.items()}

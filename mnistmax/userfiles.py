@@ -15,7 +15,7 @@ from pathlib import Path
 import numpy as np
 
 from mnistmax.data.inputs import IMAGE_SUFFIXES, ImageError, picture_to_digit
-from mnistmax.runs import write_atomic
+from mnistmax.files import write_atomic
 
 
 @dataclass

@@ -35,7 +35,7 @@ START = time.perf_counter()
 
 import lightning as L  # noqa: E402
 
-from mnistmax.config import load_config  # noqa: E402
+from mnistmax.tasks import load_config  # noqa: E402
 from mnistmax.hardware import resolve_precision  # noqa: E402
 from mnistmax.training import train  # noqa: E402
 

@@ -26,9 +26,10 @@ import torch
 from bench_throughput import machine, peak_memory_mib, reset_peak_memory, sync  # beside this file
 
 ROOT = Path(__file__).resolve().parents[1]
-from mnistmax.config import load_config
+from mnistmax.tasks import load_config
 from mnistmax.data.datamodule import test_images
-from mnistmax.eval.denoise import evaluate_methods, methods_for, noisy_test_batches
+from mnistmax.eval.denoise import evaluate_methods, methods_for
+from mnistmax.eval.draws import noisy_test_batches
 from mnistmax.eval.metrics import image_metrics
 from mnistmax.tasks import build_task
 

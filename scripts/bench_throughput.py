@@ -41,11 +41,12 @@ from pathlib import Path
 import lightning as L
 import torch
 
-from mnistmax.config import RunConfig, load_config
+from mnistmax.config import RunConfig
+from mnistmax.tasks import load_config
 from mnistmax.data.datamodule import MNISTDataModule, Splits, batch_seed
 from mnistmax.data.sources import DataBundle
 from mnistmax.hardware import resolve_channels_last, resolve_precision, use_fused_adamw
-from mnistmax.registry import get_entry
+from mnistmax.models import get_entry
 from mnistmax.tasks import build_task
 from mnistmax.tasks.base import warmup_cosine
 from mnistmax.training import build_trainer, quiet_lightning

@@ -11,7 +11,8 @@ from PIL import Image
 from typer.testing import CliRunner
 
 from mnistmax.cli import app
-from mnistmax.config import RunConfig, dump_yaml, load_config
+from mnistmax.config import RunConfig
+from mnistmax.tasks import dump_yaml, load_config
 from mnistmax.tasks import build_task
 
 ROOT = Path(__file__).resolve().parents[1]

@@ -7,7 +7,7 @@ from PIL import Image
 
 import mnistmax
 from mnistmax.api import CapabilityError, to_batch
-from mnistmax.config import load_config
+from mnistmax.tasks import load_config
 from mnistmax.data.preprocess import ImageError
 from mnistmax.data.sources import load_embedded
 from mnistmax.errors import RunError

@@ -8,10 +8,10 @@ import pytest
 import torch
 
 import mnistmax
-from mnistmax.config import load_config
+from mnistmax.tasks import load_config
 from mnistmax.data.sources import load_embedded
 from mnistmax.export import TOLERANCE, ExportError, export_run, run_onnx, run_torchscript
-from mnistmax.registry import get_entry, list_models
+from mnistmax.models import get_entry, list_models
 from mnistmax.runs import load_run
 from mnistmax.tasks import build_task
 from tests.helpers import ROOT, TINY_ANY, fake_run, hide_module, invoke, one_error_line

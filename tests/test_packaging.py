@@ -3,7 +3,7 @@
 import pytest
 
 from mnistmax import __version__
-from mnistmax.config import load_config
+from mnistmax.tasks import load_config
 from mnistmax.config.load import PACKAGED, packaged_recipes, resolve_config
 from mnistmax.errors import ConfigError
 from tests.helpers import ROOT, hide_module, invoke, one_error_line

@@ -17,13 +17,14 @@ from pathlib import Path
 
 import torch
 
-from mnistmax.analysis.transfer import RECIPE, classifier_config, train_classifier
+from mnistmax.training.classifier import RECIPE, classifier_config, train_classifier
 from mnistmax.config import RunConfig
 from mnistmax.data.datamodule import clean_images, load_splits
 from mnistmax.errors import RunError
 from mnistmax.inference import batched
-from mnistmax.registry import create_model
-from mnistmax.runs import create_unique_dir, load_checkpoint, load_run, write_atomic
+from mnistmax.models import create_model
+from mnistmax.files import create_unique_dir, load_checkpoint, write_atomic
+from mnistmax.runs import load_run
 
 LATENT_DIM = 64
 MAX_TRAIN = 12_000  # a class-balanced subset of larger training splits (full MNIST: 60,000)
@@ -58,8 +59,9 @@ def judge_config(cfg: RunConfig) -> RunConfig:
                              train=JUDGE_TRAIN)
 
 
-def judge_for(cfg: RunConfig, echo=print) -> Judge:
-    """The cached judge for this run's data, trained first when there is none."""
+def judge_for(cfg: RunConfig, echo=print, train=None) -> Judge:
+    """The cached judge for this run's data, trained first with `train` (mnistmax.training.train,
+    handed in by its callers: train() prepares a judge itself) when there is none."""
     path = Path(cfg.logging.output_dir) / "judges" / f"cnn_classifier-{data_key(cfg)}.pt"
     if path.is_file():
         saved = load_checkpoint(path)
@@ -73,7 +75,9 @@ def judge_for(cfg: RunConfig, echo=print) -> Judge:
     echo(f"training the judge classifier on up to {MAX_TRAIN:,} clean training digits (cached as {path}) ...")
     run_dir = create_unique_dir(path.parent, path.stem)
     run_dir.rmdir()  # train() makes it anew
-    row = train_classifier(jcfg, "scratch", {}, run_dir)
+    if train is None:
+        raise RunError("no cached judge classifier for this data and no trainer given to train one")
+    row = train_classifier(jcfg, "scratch", {}, run_dir, train)
     net = load_run(run_dir, "best").task.net
     buf = io.BytesIO()
     torch.save({"state_dict": net.state_dict(), "latent_dim": LATENT_DIM, "test_acc": row["test_acc"],

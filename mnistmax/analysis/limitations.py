@@ -19,7 +19,7 @@ from mnistmax.data.datamodule import clean_images
 from mnistmax.data.noise import apply_noise
 from mnistmax.data.splits import select_digits
 from mnistmax.errors import MnistmaxError
-from mnistmax.eval.denoise import noisy_test_batches
+from mnistmax.eval.draws import noisy_test_batches
 from mnistmax.eval.metrics import per_image_psnr
 from mnistmax.runs import LoadedRun
 from mnistmax.viz.run_figures import denoise

@@ -13,7 +13,7 @@ import html
 from pathlib import Path
 
 from mnistmax.analysis.limitations import strip_images
-from mnistmax.runs import write_atomic, write_json
+from mnistmax.files import write_atomic, write_json
 from mnistmax.report.html import embed_image, page
 from mnistmax.report.limitations import FIGURES, rows_table, section
 from mnistmax.viz import limitation_figures as lf

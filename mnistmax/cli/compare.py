@@ -27,7 +27,7 @@ def _sigmas(text: str) -> list[float]:
 
 
 def _compare_dir(output: Optional[Path], kind: str) -> Path:
-    from mnistmax.runs import create_unique_dir
+    from mnistmax.files import create_unique_dir
 
     return output if output is not None else create_unique_dir(Path("outputs") / "compare", kind)
 
@@ -45,6 +45,7 @@ def limitations(
     """Over-smoothing, diversity collapse, high frequencies, identity drift, no generation:
     writes <run>/reports/limitations.{json,html}; with several runs also a comparison."""
     from mnistmax.analysis.judge import data_key, judge_for, judge_from_run
+    from mnistmax.training import train
     from mnistmax.analysis.limitations import analyse_run
     from mnistmax.analysis.limitations_report import write_comparison, write_run_files
     from mnistmax.data.noise import NOISE_KINDS
@@ -65,7 +66,7 @@ def limitations(
             judge = judges.setdefault("run", judge_from_run(resolve_run(classifier)))
         else:
             key = data_key(run.cfg)
-            judge = judges[key] if key in judges else judges.setdefault(key, judge_for(run.cfg, echo=echo))
+            judge = judges[key] if key in judges else judges.setdefault(key, judge_for(run.cfg, echo=echo, train=train))
         echo(f"analysing {run_dir.name} ...")
         result = analyse_run(run, judge, _sigmas(sigmas), kind=kind, draws=draws)
         out = write_run_files(run_dir, result)

@@ -20,7 +20,7 @@ def train(config: Optional[Path] = typer.Option(None, "--config", "-c", help="YA
           overrides: Optional[List[str]] = OVERRIDES,
           resume: Optional[Path] = typer.Option(None, "--resume", help="continue this run directory from its last.ckpt")):
     """Train a model; writes outputs/runs/<name>-<time>/ and prints where (or --resume a run)."""
-    from mnistmax.config import load_config
+    from mnistmax.tasks import load_config
     from mnistmax.errors import ConfigError
     from mnistmax.tasks import get_task
     from mnistmax.training import train as train_run
@@ -28,7 +28,8 @@ def train(config: Optional[Path] = typer.Option(None, "--config", "-c", help="YA
     if resume is not None:
         if config is not None or overrides:
             raise ConfigError("--resume continues a run with its own config.yaml; leave out --config and overrides")
-        from mnistmax.config import read_run_config, read_yaml_mapping
+        from mnistmax.tasks import read_run_config
+        from mnistmax.config import read_yaml_mapping
         from mnistmax.runs import resolve_run
 
         run_dir = resolve_run(resume)
@@ -74,7 +75,7 @@ def eval_command(
 @handle_errors
 def models():
     """List the registered networks: the task each serves, parameters, and the model.* keys it takes."""
-    from mnistmax.registry import count_parameters, create_model, get_entry, list_models, model_options
+    from mnistmax.models import count_parameters, create_model, get_entry, list_models, model_options
     from mnistmax.tasks import TASKS
 
     task_of: dict[str, str] = {}
@@ -99,7 +100,7 @@ def info(root: str = typer.Option("data", help="folder searched for local datase
 
     from mnistmax.data.sources import describe_sources
     from mnistmax.hardware import cpu_has_fast_bf16
-    from mnistmax.runs import versions
+    from mnistmax.files import versions
 
     for key, value in versions().items():
         echo(f"{key:>13}: {value}")
@@ -149,7 +150,7 @@ def config_list():
 @handle_errors
 def config_show(config: Path = CONFIG, overrides: Optional[List[str]] = OVERRIDES):
     """Print the resolved config (file + overrides, defaults filled in)."""
-    from mnistmax.config import dump_yaml, load_config
+    from mnistmax.tasks import dump_yaml, load_config
 
     cfg = load_config(config, overrides or [], warn=lambda m: typer.echo(f"warning: {m}", err=True))
     typer.echo(dump_yaml(cfg), nl=False)

@@ -140,7 +140,7 @@ def splits(
     seed: int = typer.Option(0, help="fold seed (the grid's cv.seed)"),
 ):
     """Write the stratified fold assignment of the train split as CSV (index, label, fold)."""
-    from mnistmax.config import load_config
+    from mnistmax.tasks import load_config
     from mnistmax.experiments.folds import training_pool, write_splits_file
 
     pool = training_pool(load_config(config), folds, seed)

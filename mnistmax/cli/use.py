@@ -168,7 +168,7 @@ def embed_inputs(run: str, inputs: list[str], output: Path, checkpoint: str | No
 
     import numpy as np
 
-    from mnistmax.runs import write_atomic
+    from mnistmax.files import write_atomic
     from mnistmax.userfiles import check_free, read_inputs
 
     model = _model(run, checkpoint, device, batch_size)
@@ -199,7 +199,7 @@ def sample(run: str = RUN, n: int = typer.Option(64, "-n", min=1, help="how many
 
     import numpy as np
 
-    from mnistmax.runs import write_atomic
+    from mnistmax.files import write_atomic
     from mnistmax.userfiles import check_free
 
     model = _model(run, checkpoint, "cpu", 256)

@@ -1,18 +1,15 @@
-"""Reading configs: YAML files (with `extends:`), KEY=VALUE overrides, validation and the
-check that every key a config sets is used by its task.
-
-    cfg = load_config("configs/mnist.yaml", ["train.epochs=3", "model.name=conv_dae"])
+"""Reading configs: YAML files (with `extends:`), KEY=VALUE overrides, and the pydantic
+validation of the sections (`parse_config`), with no knowledge of tasks: what a task uses
+and which networks it trains are checked in `mnistmax.tasks.configure`.
 
 Every problem raises `ConfigError` with one line that names the key and what is valid.
 """
 
 from __future__ import annotations
 
-import copy
 import re
-import sys
 from pathlib import Path
-from typing import Any, Callable, Iterable
+from typing import Any
 
 import yaml
 from pydantic import BaseModel, ValidationError
@@ -136,62 +133,6 @@ def without_preset_keys(base: dict, layer: dict) -> dict:
     return {**base, "noise": {k: v for k, v in base["noise"].items() if k not in taken}}
 
 
-class UnusedKeyError(ConfigError):
-    """A config sets a key that its task does not use."""
-
-
-def warn_stderr(message: str) -> None:
-    print(f"warning: {message}", file=sys.stderr)
-
-
-def load_config(path: str | Path | None = None, overrides: list[str] | None = None,
-                warn: Callable[[str], None] = warn_stderr) -> RunConfig:
-    """File + overrides, validated. A key that the run's task does not use is an error when an
-    override sets it, or when the file sets it and the file alone does not use it; it is
-    named in one warning line when a base config the file extends brings it in, or when an
-    override turned it off (train.ema=false on a file that sets train.ema_decay)."""
-    base, own = read_config_layers(path) if path is not None else ({}, {})
-    overrides = list(overrides or [])
-    source = str(path) if path else None
-    raw = merge_layer(base, own)
-    override_keys = set().union(*(_override_keys(o) for o in overrides))
-    if not overrides:
-        cfg = validate_config(raw, source, flat_keys(own))  # the file uses every key it sets
-    else:
-        if own:
-            try:  # the file on its own uses every key it sets
-                validate_config(raw, source, flat_keys(own))
-            except UnusedKeyError:
-                raise
-            except ConfigError:
-                pass  # an override may mend it: judged below
-        layer = apply_overrides({}, overrides)  # a preset named by an override replaces the files' noise levels
-        raw = without_preset_keys(copy.deepcopy(raw), layer)
-        cfg = validate_config(apply_overrides(raw, overrides), source, override_keys)
-    unused = unused_keys(cfg, (flat_keys(base) | flat_keys(own)) - override_keys)
-    if unused:
-        why = "brought in by the config it extends" if not set(unused) & flat_keys(own) else "turned off by overrides"
-        warn(f"{source}: {', '.join(unused)} ({why}) do not apply to this {cfg.task} run; they are not used")
-    return cfg
-
-
-def validate_config(raw: dict, source: str | None = None, explicit: Iterable[str] = ()) -> RunConfig:
-    """Validate a raw mapping; every key in `explicit` (what a user set) must be used by the task."""
-    try:
-        cfg = RunConfig.model_validate(raw)
-    except ValidationError as exc:
-        raise ConfigError(_describe(exc, source)) from None
-    bad = unused_keys(cfg, explicit)
-    if bad:
-        from mnistmax.tasks import get_task
-
-        reason = get_task(cfg.task).unused(cfg)[_prefix_of(bad[0], cfg)]
-        prefix = f"{source}: " if source else ""
-        keys = bad[0] if len(bad) == 1 else f"{bad[0]} (and {', '.join(bad[1:])})"
-        raise UnusedKeyError(f"{prefix}{keys}: not used by task {cfg.task} ({reason}); remove {'it' if len(bad) == 1 else 'them'}")
-    return cfg
-
-
 def _override_keys(text: str) -> set[str]:
     """The dotted keys an override sets: `noise.schedule={mode: step}` sets noise.schedule.mode."""
     path, value = parse_override(text)
@@ -206,20 +147,6 @@ def flat_keys(raw: dict, prefix: str = "") -> set[str]:
         dotted = f"{prefix}{key}"
         keys |= flat_keys(value, dotted + ".") if isinstance(value, dict) and value else {dotted}
     return keys
-
-
-def _prefix_of(key: str, cfg: RunConfig) -> str:
-    from mnistmax.tasks import get_task
-
-    return next(p for p in get_task(cfg.task).unused(cfg) if key == p or key.startswith(p + "."))
-
-
-def unused_keys(cfg: RunConfig, keys: Iterable[str]) -> list[str]:
-    """Those of `keys` that the config's task does not use (sorted)."""
-    from mnistmax.tasks import get_task
-
-    unused = get_task(cfg.task).unused(cfg)
-    return sorted(k for k in keys if any(k == p or k.startswith(p + ".") for p in unused))
 
 
 def _describe(exc: ValidationError, source: str | None) -> str:
@@ -257,41 +184,9 @@ def config_to_dict(cfg: RunConfig) -> dict:
     return cfg.model_dump(mode="json")
 
 
-def used_config(cfg: RunConfig) -> dict:
-    """The config as a mapping without the sections and keys its task does not use."""
-    from mnistmax.tasks import get_task
-
-    raw = config_to_dict(cfg)
-    for prefix in get_task(cfg.task).unused(cfg):
-        *parents, last = prefix.split(".")
-        node = raw
-        for part in parents:
-            node = node.get(part, {})
-        node.pop(last, None)
-    return raw
-
-
-def dump_yaml(cfg: RunConfig) -> str:
-    """The resolved config as YAML: every key that the run uses, defaults filled in."""
-    return yaml.safe_dump(used_config(cfg), sort_keys=False)
-
-
-LEGACY_MODEL_KEYS = ("base_ch", "num_downs", "embedding_dim", "latent_dim")
-
-
-def read_run_config(raw: dict, source: str) -> RunConfig:
-    """A config that mnistmax itself wrote (a run's config.yaml, a checkpoint's copy). Runs
-    from before the strict model section carry base_ch, num_downs, embedding_dim and
-    latent_dim for every network; those the network does not take were never used and are
-    dropped here."""
-    from mnistmax.registry import model_options
-
-    model = raw.get("model") or {}
-    name = model.get("name", "unet_dae")
+def parse_config(raw: dict, source: str | None = None) -> RunConfig:
+    """The sections validated (pydantic): one ConfigError line naming the key on any problem."""
     try:
-        takes = set(model_options(name, {}))
-    except (KeyError, ValueError):
-        takes = None  # an unknown network: validation names it
-    if takes is not None:
-        raw = {**raw, "model": {k: v for k, v in model.items() if k not in LEGACY_MODEL_KEYS or k in takes}}
-    return validate_config(raw, source)
+        return RunConfig.model_validate(raw)
+    except ValidationError as exc:
+        raise ConfigError(_describe(exc, source)) from None

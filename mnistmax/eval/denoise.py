@@ -11,52 +11,13 @@ from typing import Callable
 import torch
 
 from mnistmax.config import RunConfig
-from mnistmax.data.datamodule import clean_images, test_images
-from mnistmax.data.noise import ADDITIVE_KINDS, apply_noise
+from mnistmax.data.datamodule import test_images
+from mnistmax.data.noise import ADDITIVE_KINDS
+from mnistmax.eval.draws import CPU_FORWARD_CHUNK, in_chunks, noisy_batches
 from mnistmax.eval.baselines import BASELINES, BITMAP_BASELINES
 from mnistmax.eval.metrics import METRIC_KEYS, image_metrics
 from mnistmax.eval.operating import SWEEP_KEYS, point_scores, sweep_counts
 from mnistmax.models.gated import AblationGate
-
-CPU_FORWARD_CHUNK = 250  # images per forward pass on the CPU (docs/PERFORMANCE.md, Evaluation)
-
-
-def in_chunks(method: Callable[[torch.Tensor], torch.Tensor], chunk: int | None) -> Callable:
-    """`method` applied to slices of at most `chunk` images, outputs concatenated. On the CPU a
-    large batch is slower than a few smaller ones: activations above glibc's 32 MB reuse limit
-    are mapped afresh every layer. Noise and metrics keep eval.batch_size, so the numbers do
-    not depend on the chunk."""
-    if chunk is None:
-        return method
-    return lambda x: torch.cat([method(part) for part in x.split(chunk)]) if len(x) > chunk else method(x)
-
-
-def noisy_test_batches(images: torch.Tensor, kind: str, sigma: float, cfg: RunConfig, device):
-    """Yield (noisy, clean) batches; the noise depends only on (eval.seed, kind, sigma, batch)."""
-    for noisy, clean, _ in noisy_batches(images, kind, sigma, cfg, device, with_added=False):
-        yield noisy, clean
-
-
-def noisy_batches(images: torch.Tensor, kind: str, sigma: float, cfg: RunConfig, device, seed: int | None = None,
-                  with_added: bool = True):
-    """Yield (noisy, clean, added) batches, the noise drawn from `seed` (default eval.seed), kind,
-    sigma and the batch. `added` is the ink an additive kind added (None for other kinds, or
-    without `with_added`): the
-    same draw on a blank image, since additive noise is max(clean, ink) with ink independent of
-    the image (tests/data/noise check it for every additive kind)."""
-    bs = cfg.eval.batch_size
-    base = cfg.eval.seed if seed is None else seed
-    for i in range(0, len(images), bs):
-        clean = clean_images(images[i : i + bs], cfg).to(device)
-        draw = lambda x: apply_noise(kind, x, sigma, clip=cfg.noise.clip, **cfg.noise.options(),  # noqa: E731
-                                     generator=torch.Generator(device=device).manual_seed(_seed(base, kind, sigma, i)))
-        yield draw(clean), clean, (draw(torch.zeros_like(clean)) if with_added and kind in ADDITIVE_KINDS else None)
-
-
-def _seed(base: int, kind: str, sigma: float, offset: int) -> int:
-    kind_id = sum((i + 1) * ord(c) for i, c in enumerate(kind))
-    return (base * 1_000_003 + kind_id * 10_007 + int(round(sigma * 1000)) * 101 + offset) % 2**62
-
 
 def evaluate_methods(
     methods: dict[str, Callable[[torch.Tensor], torch.Tensor]],

@@ -14,7 +14,7 @@ from mnistmax.config import RunConfig
 from mnistmax.data.datamodule import clean_images
 from mnistmax.eval.metrics import clustering_scores, knn_accuracy, retrieval_metrics
 from mnistmax.inference import batched
-from mnistmax.runs import LoadedRun, write_json
+from mnistmax.files import write_json
 
 SHOTS = (1, 5, 10)
 
@@ -71,14 +71,14 @@ def probe_rows(name: str, train_z, train_y, test_z, test_y, seed: int) -> list[d
     return rows
 
 
-def probe_run(run: LoadedRun) -> list[dict]:
+def probe_run(run) -> list[dict]:
     """probe_rows_for(run), written to eval/probe.json."""
     rows = probe_rows_for(run)
     write_json(run.run_dir / "eval" / "probe.json", rows)
     return rows
 
 
-def probe_rows_for(run: LoadedRun) -> list[dict]:
+def probe_rows_for(run) -> list[dict]:
     """Rows for the encoder (and its few-shot probes) and for raw pixels."""
     run.require("embed", "`mnistmax probe`")
     cfg = run.cfg
@@ -90,7 +90,7 @@ def probe_rows_for(run: LoadedRun) -> list[dict]:
     return rows
 
 
-def export_embeddings(run: LoadedRun, output: Path) -> Path:
+def export_embeddings(run, output: Path) -> Path:
     """embeddings (N, D), labels (N,), split (N,) of 'train' / 'val' / 'test' -> .npz"""
     run.require("embed", "`mnistmax embed`")
     parts = {name: getattr(run.splits, name) for name in ("train", "val", "test")}

@@ -119,7 +119,7 @@ def model_sweeps(cfg, reconstruct, images: torch.Tensor, kind: str, levels: list
                  device="cpu", thresholds=THRESHOLDS) -> dict[float, torch.Tensor]:
     """{level: sweep_counts summed over `images`} of `reconstruct` under `kind` noise, the noise drawn
     as eval draws it (mnistmax.eval.denoise.noisy_batches) from `seed`."""
-    from mnistmax.eval.denoise import CPU_FORWARD_CHUNK, in_chunks, noisy_batches
+    from mnistmax.eval.draws import CPU_FORWARD_CHUNK, in_chunks, noisy_batches
 
     fn = in_chunks(reconstruct, CPU_FORWARD_CHUNK if torch.device(device).type == "cpu" else None)
     t = torch.tensor(thresholds)
@@ -205,7 +205,7 @@ def run_points(run, sweeps: dict | None = None) -> list[dict]:
     eval.threshold with `met` None: its rules are not measured."""
     import json
 
-    from mnistmax.runs import write_json
+    from mnistmax.files import write_json
 
     cfg = selection_config(run)
     key = _points_key(run, cfg)

@@ -6,7 +6,7 @@ import csv
 import io
 from pathlib import Path
 
-from mnistmax.runs import write_atomic, write_json
+from mnistmax.files import write_atomic, write_json
 
 
 def rows_to_csv(rows: list[dict]) -> str:

@@ -14,7 +14,7 @@ from mnistmax.config import RunConfig
 from mnistmax.data.datamodule import Splits, load_splits
 from mnistmax.data.splits import stratified_kfold
 from mnistmax.errors import ConfigError
-from mnistmax.runs import read_history
+from mnistmax.files import read_history
 
 FOLD_METRICS = ("val/loss", "val/psnr", "val/probe_acc")
 

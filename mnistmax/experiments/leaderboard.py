@@ -9,7 +9,7 @@ from pathlib import Path
 
 from mnistmax.experiments.spec import config_for, describe, describe_validation
 from mnistmax.eval.tables import rows_to_latex, write_eval
-from mnistmax.runs import write_atomic, write_json
+from mnistmax.files import write_atomic, write_json
 
 TEST_ATTR = "mnistmax:test"  # the best configuration's test, kept in the study so that it runs once
 

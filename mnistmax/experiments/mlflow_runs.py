@@ -12,7 +12,7 @@ import json
 from pathlib import Path
 
 from mnistmax.experiments.spec import describe
-from mnistmax.runs import read_history
+from mnistmax.files import read_history
 
 
 def mlflow_wanted(base_raw: dict, echo=print) -> bool:

@@ -32,7 +32,8 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
-from mnistmax.config import RunConfig, apply_overrides, read_config_file, read_yaml_mapping, validate_config
+from mnistmax.config import RunConfig, apply_overrides, read_config_file, read_yaml_mapping
+from mnistmax.tasks import validate_config
 from mnistmax.config.noise import ValidationNoise
 from mnistmax.errors import ConfigError
 

@@ -8,7 +8,7 @@ import torch
 import torch.nn as nn
 
 from mnistmax.models.layers import LatentDim
-from mnistmax.registry import register_model
+from mnistmax.models._registry import register_model
 
 
 def _conv(conv: nn.Module, channels: int) -> list[nn.Module]:

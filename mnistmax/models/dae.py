@@ -9,7 +9,7 @@ import torch
 import torch.nn as nn
 
 from mnistmax.models.layers import ConvBlock, Count, Depth, LatentDim, ResBlock, Width, pad_to_multiple
-from mnistmax.registry import register_model
+from mnistmax.models._registry import register_model
 
 
 @register_model("conv_dae")

@@ -11,7 +11,7 @@ import torch.nn as nn
 from pydantic import AfterValidator
 
 from mnistmax.models.layers import Count, Dim, ResBlock, Width
-from mnistmax.registry import create_model, register_model
+from mnistmax.models._registry import create_model, register_model
 
 
 @register_model("simple_cnn", family="encoder")
@@ -87,7 +87,7 @@ class ViTEncoder(nn.Module):
 
 
 def _an_encoder(name: str) -> str:
-    from mnistmax.registry import list_models
+    from mnistmax.models._registry import list_models
 
     valid = list_models("encoder")
     if name not in valid:

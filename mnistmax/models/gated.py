@@ -17,7 +17,7 @@ import inspect
 import torch
 import torch.nn as nn
 
-from mnistmax.registry import create_model, get_entry, list_models, register_model
+from mnistmax.models._registry import ModelEntry, create_model, register_variant
 
 
 class AblationGate(nn.Module):
@@ -65,18 +65,17 @@ class GatedVAE(AblationGate):
         return self(x)
 
 
-def _register_gated(name: str) -> None:
-    entry = get_entry(name)
-    factory, gate = entry.factory, GatedVAE if entry.family == "vae" else AblationGate
+def gated_factory(entry: ModelEntry):
+    """`ablation_<name>`'s factory: <name>'s network inside the gate (GatedVAE for a VAE), with
+    <name>'s keyword arguments."""
+    gate = GatedVAE if entry.family == "vae" else AblationGate
 
-    @functools.wraps(factory)
+    @functools.wraps(entry.factory)
     def build(**kwargs) -> AblationGate:
-        return gate(create_model(name, **kwargs))
+        return gate(create_model(entry.name, **kwargs))
 
-    build.__signature__ = inspect.signature(factory)  # create_model reads the accepted kwargs
-    register_model(f"ablation_{name}", family="denoise")(build)
+    build.__signature__ = inspect.signature(entry.factory)  # create_model reads the accepted kwargs
+    return build
 
 
-for _name in [*list_models("denoise"), *list_models("vae")]:  # a VAE denoises too (task denoise)
-    if not _name.startswith("ablation_"):
-        _register_gated(_name)
+register_variant("ablation_", ("denoise", "vae"), "denoise", gated_factory)  # a VAE denoises too (task denoise)

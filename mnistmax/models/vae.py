@@ -10,7 +10,7 @@ import torch.nn as nn
 
 from mnistmax.models.autoencoder import conv_decoder, conv_encoder
 from mnistmax.models.layers import LatentDim
-from mnistmax.registry import register_model
+from mnistmax.models._registry import register_model
 
 
 @register_model("vae_conv", family="vae")

@@ -10,11 +10,11 @@ from __future__ import annotations
 from pathlib import Path
 
 from mnistmax.report.html import page
-from mnistmax.runs import write_atomic
+from mnistmax.files import write_atomic
 
 
 def _task_class(run_dir: Path):
-    from mnistmax.runs import read_run_yaml
+    from mnistmax.files import read_run_yaml
     from mnistmax.tasks import get_task
 
     return get_task(read_run_yaml(run_dir).get("task", "denoise"))

@@ -6,7 +6,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from mnistmax.runs import read_meta, read_run_yaml, write_atomic
+from mnistmax.files import read_meta, read_run_yaml, write_atomic
 
 MAX_ROWS = 24
 

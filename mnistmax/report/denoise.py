@@ -81,7 +81,8 @@ SECTIONS = [
 def prepare(run_dir: Path, warn=print) -> None:
     """Evaluate and draw what the report shows and is missing; pictures already drawn by
     `mnistmax viz` are reused, the PSNR curve unless eval.json is newer."""
-    from mnistmax.runs import load_run, read_run_yaml
+    from mnistmax.runs import load_run
+    from mnistmax.files import read_run_yaml
     from mnistmax.viz import commands
     from mnistmax.viz.run_figures import draws_ablation_map
 

@@ -8,7 +8,7 @@ import json
 from pathlib import Path
 
 from mnistmax.report.html import figure_section
-from mnistmax.runs import read_meta
+from mnistmax.files import read_meta
 
 
 def overview(run_dir: Path) -> str:

@@ -1,10 +1,14 @@
-"""The tasks: one LightningModule subclass per task, and `TASKS`, the only table keyed by a
-task's name (like solo-learn's METHODS). Importing this package registers every task."""
+"""The tasks: one LightningModule subclass per task (`base.BaseTask`), their registry
+(`registry.TASKS`), and what a config means to its task (`configure`: the used-keys check,
+the network's family, `load_config`). Importing this package registers every task."""
 
 from __future__ import annotations
 
-from mnistmax.tasks.base import TASKS, BaseTask, get_task, register_task, tasks_that
-from mnistmax.tasks import autoencoder, classify, contrastive, denoise, vae  # noqa: F401,E402  (register)
+from mnistmax.tasks import autoencoder, classify, contrastive, denoise, vae  # noqa: F401  (register)
+from mnistmax.tasks.base import BaseTask
+from mnistmax.tasks.configure import (UnusedKeyError, dump_yaml, load_config, read_run_config, unused_keys,
+                                      used_config, validate_config)
+from mnistmax.tasks.registry import TASKS, get_task, register_task, tasks_that
 
 
 def build_task(cfg) -> BaseTask:
@@ -14,4 +18,5 @@ def build_task(cfg) -> BaseTask:
     return get_task(cfg.task)(config_to_dict(cfg))
 
 
-__all__ = ["TASKS", "BaseTask", "build_task", "get_task", "register_task", "tasks_that"]
+__all__ = ["TASKS", "BaseTask", "UnusedKeyError", "build_task", "dump_yaml", "get_task", "load_config",
+           "read_run_config", "register_task", "tasks_that", "unused_keys", "used_config", "validate_config"]

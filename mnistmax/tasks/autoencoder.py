@@ -5,7 +5,8 @@ from __future__ import annotations
 import torch
 
 from mnistmax.eval.metrics import per_image_psnr
-from mnistmax.tasks.base import BaseTask, register_task
+from mnistmax.tasks.base import BaseTask
+from mnistmax.tasks.registry import register_task
 
 
 @register_task

@@ -1,4 +1,4 @@
-"""BaseTask: the one LightningModule every task subclasses, and the TASKS registry.
+"""BaseTask: the one LightningModule every task subclasses (the registry is tasks.registry).
 
 It owns the config, the network (built from `model:` with the registry's strict options),
 the optimizer (AdamW, no weight decay on norms and biases), the warmup + cosine schedule,
@@ -28,9 +28,9 @@ import torch
 from mnistmax.config import RunConfig
 from mnistmax.errors import MnistmaxError, RunError
 from mnistmax.hardware import resolve_channels_last, use_fused_adamw
-from mnistmax.registry import create_model
+from mnistmax.models import create_model
+from mnistmax.tasks.registry import tasks_that
 
-TASKS: dict[str, type["BaseTask"]] = {}
 OPTIONAL_SECTIONS = {  # sections a task may leave unused, with the reason a user is shown
     "noise": "it trains on clean digits",
     "contrastive": "it has no contrastive loss",
@@ -38,29 +38,6 @@ OPTIONAL_SECTIONS = {  # sections a task may leave unused, with the reason a use
     "augment": "it does not augment",
     "viz": "it draws no pictures while training",
 }
-
-
-def register_task(cls):
-    """Class decorator: register a task under `cls.name` (warns when a name is reused)."""
-    if cls.name in TASKS:
-        warnings.warn(f"task {cls.name!r} is registered twice; the later one wins", stacklevel=2)
-    TASKS[cls.name] = cls
-    return cls
-
-
-def get_task(name: str) -> type["BaseTask"]:
-    import mnistmax.tasks  # noqa: F401  (registers every task)
-
-    if name not in TASKS:
-        raise ValueError(f"unknown task {name!r}; valid: {', '.join(sorted(TASKS))}")
-    return TASKS[name]
-
-
-def tasks_that(capability: str) -> list[str]:
-    """Names of the tasks whose models can do `capability` (e.g. "embed")."""
-    import mnistmax.tasks  # noqa: F401
-
-    return sorted(name for name, cls in TASKS.items() if capability in cls.capabilities)
 
 
 class TrainingDiverged(MnistmaxError):
@@ -95,6 +72,7 @@ class BaseTask(L.LightningModule):
         self.cfg = RunConfig.model_validate(config)
         self.net = create_model(self.cfg.model.name, **self.cfg.model.options())
         self._loss = None  # loss_function(), built on first use
+        self.loss_networks: dict = {}  # what the loss needs and train() prepares (a perceptual loss's judge)
 
     # ------------------------------------------------------------ what the task uses
 
@@ -141,22 +119,14 @@ class BaseTask(L.LightningModule):
 
         return plain_batch(images, labels, self.cfg, generator, training)
 
-    @classmethod
-    def prepare(cls, cfg: RunConfig, echo=print) -> None:
-        """Before training: make what the loss needs and cannot make mid-run (the judge classifier
-        of a perceptual loss is trained and cached first; LPIPS fails here, in one line)."""
-        from mnistmax.tasks.objective import loss_networks
-
-        if "train.loss" not in cls.unused(cfg):
-            loss_networks(cfg, echo=echo)
-
     def loss_function(self):
         """train.loss (plus train.loss_weights' terms) as (pred, target) -> (loss, {name: term}),
-        with the networks the terms need bound: built on first use."""
+        with the networks the terms need bound (`loss_networks`, handed over by train()): built
+        on first use."""
         if self._loss is None:
             from mnistmax.tasks.objective import build_objective
 
-            self._loss = build_objective(self.cfg, self.device)
+            self._loss = build_objective(self.cfg, self.device, self.loss_networks)
         return self._loss
 
     def reconstruction_loss(self, pred: torch.Tensor, target: torch.Tensor, stage: str):
@@ -221,10 +191,10 @@ class BaseTask(L.LightningModule):
     def prepare_report(cls, run_dir: Path, warn=print) -> None:
         """Make what the report shows and is still missing: curves, and what the task's report
         module's prepare(run_dir, warn) makes (numbers, pictures)."""
-        from mnistmax.viz import commands
+        from mnistmax.viz.run_figures import render_curves
 
         if not (run_dir / "reports" / "curves.png").is_file() and (run_dir / "metrics.csv").is_file():
-            commands.curves(run_dir)
+            render_curves(run_dir, run_dir / "reports" / "curves.png")
         module = cls._report_module()
         if module:
             module.prepare(run_dir, warn)

@@ -6,7 +6,8 @@ import torch.nn.functional as F
 
 import torch
 
-from mnistmax.tasks.base import BaseTask, register_task
+from mnistmax.tasks.base import BaseTask
+from mnistmax.tasks.registry import register_task
 
 
 @register_task

@@ -11,7 +11,8 @@ import torch.nn.functional as F
 from pathlib import Path
 
 from mnistmax.losses.contrastive import sampled_triplet_loss, two_view_loss
-from mnistmax.tasks.base import BaseTask, register_task
+from mnistmax.tasks.base import BaseTask
+from mnistmax.tasks.registry import register_task
 
 N_CLASSES = 10
 

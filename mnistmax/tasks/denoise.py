@@ -9,9 +9,10 @@ from pathlib import Path
 import torch
 
 from mnistmax.eval.metrics import COUNT_KEYS, binary_count_tensor, per_image_psnr, summed_binary_scores
-from mnistmax.registry import list_models
+from mnistmax.models import list_models
 from mnistmax.tasks.autoencoder import AutoencoderTask
-from mnistmax.tasks.base import BaseTask, register_task
+from mnistmax.tasks.base import BaseTask
+from mnistmax.tasks.registry import register_task
 
 
 VAL_BITMAP_KEYS = ("precision", "recall", "specificity", "ablation_efficiency")  # val/<key>, data.binarize runs

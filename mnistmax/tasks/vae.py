@@ -7,7 +7,7 @@ import torch
 
 from mnistmax.losses.vae import elbo_terms
 from mnistmax.tasks.autoencoder import AutoencoderTask
-from mnistmax.tasks.base import register_task
+from mnistmax.tasks.registry import register_task
 
 
 def kl_weight(task) -> float:

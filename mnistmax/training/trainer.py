@@ -14,15 +14,18 @@ from typing import Sequence
 import lightning as L
 from lightning.pytorch.callbacks import EarlyStopping, ModelCheckpoint, RichProgressBar
 
-from mnistmax.config import RunConfig, dump_yaml
+from mnistmax.config import RunConfig
+from mnistmax.tasks import dump_yaml
 from mnistmax.data.datamodule import MNISTDataModule, Splits
 from mnistmax.errors import RunError
 from mnistmax.hardware import resolve_accelerator, resolve_precision
-from mnistmax.registry import count_parameters
-from mnistmax.runs import (create_run_dir, git_sha, load_checkpoint, load_run, now_iso, read_meta, update_meta,
-                           versions, write_atomic)
+from mnistmax.models import count_parameters
+from mnistmax.files import (create_run_dir, git_sha, load_checkpoint, now_iso, read_meta, update_meta, versions,
+                            write_atomic)
+from mnistmax.runs import load_run
 from mnistmax.tasks import build_task, get_task
 from mnistmax.training.callbacks.budget import BudgetSchedule
+from mnistmax.training.loss_networks import prepare_loss_networks
 from mnistmax.training.callbacks.ema import WarmupEMA
 from mnistmax.training.callbacks.interrupt import SaveOnInterrupt, sigterm_as_interrupt
 from mnistmax.training.callbacks.progress import EpochSummary, quiet_lightning
@@ -112,7 +115,7 @@ def train(cfg: RunConfig, callbacks: Sequence[L.Callback] = (), echo=print, spli
     quiet_lightning()
     # what the loss needs (a perceptual loss's judge, trained once and cached): before the seed, so
     # that the run's weights do not depend on whether the judge was cached, and before a run directory exists
-    get_task(cfg.task).prepare(cfg, echo)
+    loss_networks = prepare_loss_networks(cfg, train, echo)
     L.seed_everything(cfg.seed, verbose=False)
     data = MNISTDataModule(cfg, splits=splits)
     data.setup()
@@ -133,6 +136,7 @@ def train(cfg: RunConfig, callbacks: Sequence[L.Callback] = (), echo=print, spli
             Path(run_dir).mkdir(parents=True)  # a new directory: an earlier run is never overwritten
         write_atomic(run_dir / "config.yaml", dump_yaml(cfg))
     task = build_task(cfg)
+    task.loss_networks = loss_networks
     if task_setup is not None:
         task_setup(task)
     validate = data.sizes()["val"] > 0  # a final retrain on every digit has no validation split

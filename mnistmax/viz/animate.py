@@ -7,7 +7,7 @@ from pathlib import Path
 
 from PIL import Image
 
-from mnistmax.runs import write_atomic
+from mnistmax.files import write_atomic
 
 
 def gif_from_images(frames: list[Image.Image], path: str | Path, ms_per_frame: int = 400, hold_last: int = 3) -> Path:

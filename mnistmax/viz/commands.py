@@ -12,7 +12,8 @@ from mnistmax.data.datamodule import clean_images
 from mnistmax.data.noise import NOISE_KINDS
 from mnistmax.data.splits import select_digits
 from mnistmax.errors import MnistmaxError, RunError
-from mnistmax.runs import LoadedRun, read_run_yaml
+from mnistmax.runs import LoadedRun
+from mnistmax.files import read_run_yaml
 from mnistmax.viz import run_figures
 
 
@@ -144,7 +145,7 @@ def operating_points(run: LoadedRun, levels: list[float] | None = None) -> tuple
     with its validation and test scores)."""
     from mnistmax.eval.operating import (THRESHOLDS, VALIDATION_SEED_OFFSET, model_sweeps, point_setting,
                                          run_points, selection_config, sweep_scores)
-    from mnistmax.runs import write_json
+    from mnistmax.files import write_json
     from mnistmax.viz.operating_figures import operating_points_figure
 
     run.require("denoise", "operating points")

@@ -13,7 +13,7 @@ import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 import torch  # noqa: E402
 
-from mnistmax.runs import write_atomic  # noqa: E402
+from mnistmax.files import write_atomic  # noqa: E402
 
 DIGIT = {"cmap": "gray", "vmin": 0.0, "vmax": 1.0, "interpolation": "nearest"}
 

@@ -8,7 +8,9 @@ import torch
 from typer.testing import CliRunner
 
 from mnistmax.analysis.latent import interpolation_latents, traversal_latents
-from mnistmax.analysis.transfer import classifier_config, encoder_state, parse_labels, train_classifier
+from mnistmax.analysis.transfer import encoder_state, parse_labels
+from mnistmax.training import train
+from mnistmax.training.classifier import classifier_config, train_classifier
 from mnistmax.cli import app
 from mnistmax.errors import MnistmaxError
 from mnistmax.runs import load_run
@@ -21,9 +23,11 @@ runner = CliRunner()
 def few_steps():
     """Transfer classifiers train for the epochs asked, not the 400-step minimum: plumbing, not accuracy."""
     from mnistmax.analysis import transfer
+    from mnistmax.training import classifier
 
     with pytest.MonkeyPatch.context() as patch:
         patch.setattr(transfer, "MIN_STEPS", 10)
+        patch.setattr(classifier, "MIN_STEPS", 10)
         yield
 
 
@@ -75,7 +79,7 @@ def test_frozen_keeps_and_finetune_changes_the_encoder(ae_run, tmp_path):
     assert model == {"name": "cnn_classifier", "latent_dim": 12}
     for mode, should_change in (("frozen", False), ("finetune", True)):
         cfg = classifier_config(base, model, 50, overrides=["train.epochs=1", "data.batch_size=16"])
-        row = train_classifier(cfg, mode, encoder, tmp_path / mode)
+        row = train_classifier(cfg, mode, encoder, tmp_path / mode, train)
         after = load_run(row["run_dir"], "best").task.net.encoder.state_dict()
         changed = any(not torch.equal(after[k], encoder[k]) for k in encoder)
         assert changed == should_change, mode

@@ -12,7 +12,7 @@ from mnistmax.analysis import scores
 from mnistmax.analysis.judge import data_key
 from mnistmax.analysis.limitations import check_sigmas
 from mnistmax.cli import app
-from mnistmax.config import load_config
+from mnistmax.tasks import load_config
 from mnistmax.errors import MnistmaxError
 from tests.helpers import TINY, assert_picture
 
@@ -102,12 +102,13 @@ def test_the_judge_key_follows_the_data():
 @pytest.fixture(scope="module", autouse=True)
 def small_judge():
     """A judge trained on 400 digits for a few steps: these tests check the plumbing, not its accuracy."""
-    from mnistmax.analysis import judge, transfer
+    from mnistmax.analysis import judge
+    from mnistmax.training import classifier
 
     with pytest.MonkeyPatch.context() as patch:
         patch.setattr(judge, "MAX_TRAIN", 400)
         patch.setattr(judge, "JUDGE_TRAIN", {"epochs": 2})
-        patch.setattr(transfer, "MIN_STEPS", 10)
+        patch.setattr(classifier, "MIN_STEPS", 10)
         yield
 
 

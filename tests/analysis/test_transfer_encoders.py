@@ -7,8 +7,10 @@ import json
 import pytest
 import torch
 
-from mnistmax.analysis.transfer import classifier_config, encoder_state, train_classifier
-from mnistmax.registry import count_parameters, create_model
+from mnistmax.analysis.transfer import encoder_state
+from mnistmax.training import train
+from mnistmax.training.classifier import classifier_config, train_classifier
+from mnistmax.models import count_parameters, create_model
 from mnistmax.runs import load_run
 from tests.helpers import TINY, TINY_ANY, invoke, one_error_line
 
@@ -43,7 +45,7 @@ def test_frozen_keeps_and_finetune_changes_a_contrastive_encoder(simclr_run, tmp
     assert model["encoder_options"]["embedding_dim"] == 32
     for mode, should_change in (("frozen", False), ("finetune", True)):
         cfg = classifier_config(base, model, 50, overrides=["train.epochs=1", "data.batch_size=16"])
-        row = train_classifier(cfg, mode, encoder, tmp_path / mode)
+        row = train_classifier(cfg, mode, encoder, tmp_path / mode, train)
         after = load_run(row["run_dir"], "best").task.net.encoder.state_dict()
         changed = any(not torch.equal(after[k], encoder[k]) for k in encoder if after[k].is_floating_point())
         assert changed == should_change, mode
@@ -131,7 +133,7 @@ def test_viz_embeddings_draws_umap_when_umap_is_installed(simclr_run, monkeypatc
 
 
 def test_contrastive_runs_ask_for_synchronised_batchnorm_only_across_processes(tmp_path):
-    from mnistmax.config import load_config
+    from mnistmax.tasks import load_config
     from mnistmax.training import build_trainer
 
     cfg = load_config("configs/models/simclr.yaml", [*TINY_ANY, "viz.enabled=false", "logging.progress=none"])
@@ -149,7 +151,7 @@ def test_the_scratch_baseline_trains_longer_than_a_pretrained_encoder(simclr_run
     from mnistmax.analysis import transfer
 
     seen = {}
-    monkeypatch.setattr(transfer, "train_classifier", lambda cfg, mode, encoder, run_dir: seen.setdefault(
+    monkeypatch.setattr(transfer, "train_classifier", lambda cfg, mode, encoder, run_dir, train: seen.setdefault(
         (mode, cfg.data.limit_train), {"mode": mode, "labels_per_class": 10, "test_acc": 0.5, "train_seconds": 0,
                                        "trainable_params": 1, "epochs": cfg.train.epochs,
                                        "steps": cfg.train.epochs * (cfg.data.limit_train // cfg.data.batch_size)}))

@@ -14,9 +14,11 @@ import yaml
 from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
-from mnistmax.config import RunConfig, config_to_dict, load_config, validate_config
+from mnistmax.config import RunConfig, config_to_dict
+from mnistmax.tasks import load_config, validate_config
 from mnistmax.errors import ConfigError, RunError
-from mnistmax.runs import load_checkpoint, load_run
+from mnistmax.files import load_checkpoint
+from mnistmax.runs import load_run
 from mnistmax.tasks import build_task
 from tests.helpers import fake_run, invoke, one_error_line, real_checkpoint_bytes, tiny_config
 

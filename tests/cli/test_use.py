@@ -11,7 +11,7 @@ from PIL import Image
 
 import mnistmax
 
-from mnistmax.config import load_config
+from mnistmax.tasks import load_config
 from mnistmax.data.sources import load_embedded, read_idx, write_idx
 from mnistmax.tasks import build_task
 from tests.helpers import ROOT, TINY, TINY_ANY, assert_picture, fake_run, invoke, one_error_line

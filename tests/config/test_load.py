@@ -1,6 +1,7 @@
 import pytest
 
-from mnistmax.config import dump_yaml, load_config, parse_override
+from mnistmax.tasks import dump_yaml, load_config
+from mnistmax.config import parse_override
 from mnistmax.errors import ConfigError
 
 

@@ -5,10 +5,11 @@ from pathlib import Path
 
 import pytest
 
-from mnistmax.config import RunConfig, dump_yaml, flat_keys, load_config, read_config_file, read_run_config
-from mnistmax.config.load import unused_keys
+from mnistmax.config import RunConfig, flat_keys, read_config_file
+from mnistmax.tasks import dump_yaml, load_config, read_run_config
+from mnistmax.tasks import unused_keys
 from mnistmax.errors import ConfigError
-from mnistmax.registry import count_parameters
+from mnistmax.models import count_parameters
 from mnistmax.tasks import build_task
 
 ROOT = Path(__file__).resolve().parents[2]

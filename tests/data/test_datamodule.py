@@ -5,7 +5,8 @@ from __future__ import annotations
 import pytest
 import torch
 
-from mnistmax.config import RunConfig, load_config
+from mnistmax.config import RunConfig
+from mnistmax.tasks import load_config
 from mnistmax.data.datamodule import MNISTDataModule, TensorBatches, make_splits, noisy_batch, to_float
 from mnistmax.data.sources import DataBundle
 

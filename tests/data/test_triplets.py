@@ -8,7 +8,7 @@ import mnistmax.training as training
 from mnistmax.data.sources import load_embedded
 from mnistmax.data.triplets import sample_triplets, triplet_batch
 from mnistmax.errors import ConfigError
-from mnistmax.config import load_config
+from mnistmax.tasks import load_config
 from tests.helpers import ROOT, TINY_ANY
 
 TRIPLET = ROOT / "configs" / "models" / "triplet.yaml"

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import torch
 
-from mnistmax.config import load_config
-from mnistmax.eval.denoise import evaluate_methods, in_chunks
+from mnistmax.tasks import load_config
+from mnistmax.eval.denoise import evaluate_methods
+from mnistmax.eval.draws import in_chunks
 from mnistmax.models.dae import ConvDAE
 
 

@@ -6,7 +6,7 @@ import math
 import pytest
 import torch
 
-from mnistmax.config import load_config
+from mnistmax.tasks import load_config
 from mnistmax.errors import ConfigError
 from mnistmax.eval.operating import SWEEP_KEYS, choose_threshold, point_scores, sweep_counts, sweep_scores
 from tests.helpers import ROOT, TINY

@@ -18,7 +18,7 @@ import torch
 
 from mnistmax.config.load import PACKAGED
 from mnistmax.experiments.spec import load_search
-from mnistmax.runs import create_unique_dir, read_meta
+from mnistmax.files import create_unique_dir, read_meta
 from tests.experiments.files import search_file, tiny_base
 from tests.helpers import assert_picture, hide_module, invoke, one_error_line
 

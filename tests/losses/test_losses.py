@@ -17,7 +17,7 @@ from mnistmax.losses import (
     needs,
 )
 from mnistmax.losses.perceptual import FrozenFeatures
-from mnistmax.registry import create_model
+from mnistmax.models import create_model
 
 NAMES = [name for name in LOSSES if name != "perceptual_lpips"]  # LPIPS downloads its weights: tests/losses/test_perceptual.py
 

@@ -12,7 +12,7 @@ import mnistmax.training as training
 from mnistmax.analysis.judge import Judge
 from mnistmax.losses import get_loss, weighted_loss
 from mnistmax.losses.perceptual import FrozenFeatures, feature_distance
-from mnistmax.registry import create_model
+from mnistmax.models import create_model
 from tests.helpers import TINY, invoke, one_error_line, tiny_config
 
 
@@ -71,7 +71,7 @@ def test_a_perceptual_run_keeps_the_judge_out_of_its_weights(tmp_path, monkeypat
     before = {k: v.clone() for k, v in net.state_dict().items()}
     asked = []
 
-    def fake_judge(cfg, echo=print):
+    def fake_judge(cfg, echo=print, train=None):
         asked.append(cfg.data.source)
         return Judge(net, 0.9, "test")
 

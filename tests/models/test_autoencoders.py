@@ -3,9 +3,9 @@
 import pytest
 import torch
 
-from mnistmax.config import load_config
+from mnistmax.tasks import load_config
 from mnistmax.losses.vae import elbo_terms, gaussian_kl, importance_weighted_bound
-from mnistmax.registry import count_parameters, create_model
+from mnistmax.models import count_parameters, create_model
 from mnistmax.tasks import build_task
 
 

@@ -3,7 +3,7 @@
 import pytest
 import torch
 
-from mnistmax.registry import count_parameters, create_model, list_models
+from mnistmax.models import count_parameters, create_model, list_models
 
 ENCODERS = list_models("encoder")
 

@@ -5,7 +5,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from mnistmax.models.gated import AblationGate
-from mnistmax.registry import create_model, list_models
+from mnistmax.models import create_model, list_models
 
 DENOISERS = [n for n in list_models("denoise") if not n.startswith("ablation_")]
 

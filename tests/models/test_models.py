@@ -8,10 +8,9 @@ import pytest
 import torch
 import torch.nn as nn
 
-from mnistmax import registry
 from mnistmax.losses import l2_loss
 from mnistmax.models.layers import pad_to_multiple
-from mnistmax.registry import count_parameters, create_model, get_entry, list_models, register_model
+from mnistmax.models import count_parameters, create_model, get_entry, list_models, register_model
 
 # the conv denoisers (encoders: tests/models/test_encoders.py; VAE denoisers: tests/tasks/test_vae_denoise.py)
 MODELS = [m for m in list_models("denoise") if "base_ch" in get_entry(m).accepted_kwargs()]
@@ -165,8 +164,10 @@ def test_create_unknown_model_lists_valid_names():
 @pytest.fixture
 def scratch_registry(monkeypatch):
     """A copy of the registry, so the test's registrations vanish afterwards."""
-    monkeypatch.setattr(registry, "_REGISTRY", dict(registry._REGISTRY))
-    return registry._REGISTRY
+    from mnistmax.models import MODELS
+
+    monkeypatch.setattr(MODELS, "_items", dict(MODELS._items))
+    return MODELS
 
 
 def test_register_model_twice_warns_and_later_wins(scratch_registry):

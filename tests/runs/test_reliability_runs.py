@@ -12,10 +12,10 @@ import lightning as L
 import pytest
 import torch
 
-import mnistmax.runs as runs
+import mnistmax.files as runs
 import mnistmax.training as training
 from mnistmax.training import trainer as trainer_module
-from mnistmax.runs import load_checkpoint
+from mnistmax.files import load_checkpoint
 from tests.helpers import TINY, fake_run, invoke, one_error_line, real_checkpoint_bytes, tiny_config
 
 QUIET = ["viz.enabled=false", "data.val_fraction=0.02"]

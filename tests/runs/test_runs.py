@@ -6,7 +6,8 @@ import torch
 
 from mnistmax.config import config_to_dict
 from mnistmax.errors import RunError
-from mnistmax.runs import find_checkpoint, load_run
+from mnistmax.files import find_checkpoint
+from mnistmax.runs import load_run
 from mnistmax.tasks import build_task
 from tests.helpers import fake_run, invoke, one_error_line, tiny_config
 

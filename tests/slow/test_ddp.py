@@ -16,7 +16,7 @@ import torch
 import torch.distributed as dist
 
 from mnistmax import training
-from mnistmax.config import load_config
+from mnistmax.tasks import load_config
 
 ROOT = Path(__file__).resolve().parents[2]
 

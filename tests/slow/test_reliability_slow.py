@@ -13,7 +13,7 @@ import pytest
 import torch
 
 import mnistmax.training as training
-from mnistmax.config import load_config
+from mnistmax.tasks import load_config
 from tests.helpers import grid_file
 from tests.helpers import TINY
 

@@ -7,10 +7,10 @@ import lightning as L
 import pytest
 import torch
 
-from mnistmax.config import load_config
+from mnistmax.tasks import load_config
 from mnistmax.data.datamodule import MNISTDataModule
 from mnistmax.errors import RunError
-from mnistmax.registry import get_entry, list_models
+from mnistmax.models import get_entry, list_models
 from mnistmax.tasks import TASKS, build_task, get_task, tasks_that
 
 ROOT = Path(__file__).resolve().parents[2]

@@ -11,7 +11,7 @@ import mnistmax.training as training
 from mnistmax.errors import ConfigError
 from mnistmax.losses.vae import elbo_terms
 from mnistmax.models.gated import GatedVAE
-from mnistmax.registry import create_model
+from mnistmax.models import create_model
 from mnistmax.tasks import build_task
 from tests.helpers import TINY_ANY, invoke, tiny_config
 

@@ -15,7 +15,7 @@ import pytest
 import torch
 
 from mnistmax import training
-from mnistmax.config import load_config
+from mnistmax.tasks import load_config
 from mnistmax.data.datamodule import MNISTDataModule, TensorBatches
 from mnistmax.errors import ConfigError
 from mnistmax.hardware import resolve_channels_last, use_fused_adamw

@@ -76,7 +76,7 @@ def test_viz_all_draws_what_the_task_supports(pictured_run):
 
 
 def test_psnr_curve_of_an_unevaluated_run_is_one_line(tmp_path):
-    from mnistmax.config import dump_yaml
+    from mnistmax.tasks import dump_yaml
     from tests.helpers import one_error_line, tiny_config
 
     (tmp_path / "run").mkdir()

@@ -14,7 +14,7 @@ from lightning.pytorch.utilities import rank_zero_only
 from mnistmax.config import RunConfig
 from mnistmax.data.datamodule import clean_images
 from mnistmax.data.splits import select_digits
-from mnistmax.runs import write_atomic
+from mnistmax.files import write_atomic
 from mnistmax.training.tracking import log_artifact
 from mnistmax.viz.animate import gif_from_pngs
 from mnistmax.viz.run_figures import draws_ablation_map, render_ablation_map, render_recon_grid, render_sigma_panel

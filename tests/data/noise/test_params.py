@@ -4,7 +4,7 @@ image (noise.kinds_per_image), and the named presets (noise.preset)."""
 import pytest
 import torch
 
-from mnistmax.config import load_config
+from mnistmax.tasks import load_config
 from mnistmax.data.datamodule import noisy_batch
 from mnistmax.data.noise import NOISE_KINDS, PRESETS, apply_noise, noise_params
 from mnistmax.errors import ConfigError
