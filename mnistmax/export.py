@@ -170,7 +170,7 @@ def run_torchscript(path: Path, x: torch.Tensor) -> torch.Tensor:
 
 def model_card_fields(run) -> dict:
     """What model.json says about where the model came from and how good it is."""
-    from mnistmax import __version__
+    from mnistmax._version import __version__
     from mnistmax.tasks import used_config
 
     eval_json = run.run_dir / "eval" / "eval.json"

@@ -14,14 +14,13 @@ from mnistmax.data.datamodule import clean_images
 from mnistmax.errors import MnistmaxError
 from mnistmax.eval.projection import pca_2d
 from mnistmax.inference import batched
-from mnistmax.runs import LoadedRun
 from mnistmax.viz import figures
 
 
 class LatentSpace:
     """A loaded autoencoder run with the latent codes of its train and test splits."""
 
-    def __init__(self, run: LoadedRun):
+    def __init__(self, run):
         run.require("decode", "the latent explorer")
         self.run_dir, self.cfg, self.task = run.run_dir, run.cfg, run.task
         self.test_images, self.test_labels = run.splits.test

@@ -27,7 +27,7 @@ app = typer.Typer(
 
 def _version(value: bool) -> None:
     if value:
-        from mnistmax import __version__
+        from mnistmax._version import __version__
 
         typer.echo(f"mnistmax {__version__}")
         raise typer.Exit()

@@ -49,10 +49,13 @@ def viz_curves(run: str = RUN):
 @handle_errors
 def viz_psnr_curve(run: str = RUN):
     """PSNR against σ per evaluated noise kind, model and baselines, from eval/eval.json -> reports/psnr_curve.png."""
+    from mnistmax.files import read_run_yaml
     from mnistmax.runs import resolve_run
+    from mnistmax.tasks import get_task
     from mnistmax.viz import commands
 
-    echo(f"wrote {commands.psnr_curve(resolve_run(run))}")
+    run_dir = resolve_run(run)
+    echo(f"wrote {commands.psnr_curve(run_dir, get_task(read_run_yaml(run_dir)['task']))}")
 
 
 @viz_app.command("operating-points")

@@ -29,5 +29,7 @@ def build_report(run_dir: Path) -> Path:
 def prepare_and_build(run_dir: Path, warn=print) -> Path:
     """Make whatever the report shows and is still missing (eval or probe table, curves,
     pictures), then build it. Pictures already drawn by `mnistmax viz` are reused."""
-    _task_class(run_dir).prepare_report(run_dir, warn)
+    from mnistmax.runs import load_run
+
+    _task_class(run_dir).prepare_report(run_dir, lambda: load_run(run_dir), warn)
     return build_report(run_dir)

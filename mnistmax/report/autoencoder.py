@@ -52,10 +52,9 @@ SECTIONS = [
 ]
 
 
-def prepare(run_dir: Path, warn=print) -> None:
-    """Evaluate and draw the latent pictures when they are missing."""
+def prepare(run_dir: Path, task, load, warn=print) -> None:
+    """Evaluate and draw the latent pictures when they are missing (`task`: the run's task class, `load()`: the loaded run)."""
     from mnistmax.analysis import latent
-    from mnistmax.runs import load_run
 
     wanted = {"interpolate": latent.interpolate, "samples_fitted": latent.sample, "traverse": latent.traverse,
               "arithmetic": latent.arithmetic, "pca": latent.pca}
@@ -63,7 +62,7 @@ def prepare(run_dir: Path, warn=print) -> None:
     has_eval = (run_dir / "eval" / "eval.json").is_file()
     if has_eval and not missing:
         return
-    run = load_run(run_dir)
+    run = load()
     if not has_eval:
         from mnistmax.eval.tables import write_eval
 

@@ -78,10 +78,10 @@ SECTIONS = [
 ]
 
 
-def prepare(run_dir: Path, warn=print) -> None:
-    """Evaluate and draw what the report shows and is missing; pictures already drawn by
-    `mnistmax viz` are reused, the PSNR curve unless eval.json is newer."""
-    from mnistmax.runs import load_run
+def prepare(run_dir: Path, task, load, warn=print) -> None:
+    """Evaluate and draw what the report shows and is missing (`task`: the run's task class,
+    `load()`: the loaded run); pictures already drawn by `mnistmax viz` are reused, the PSNR
+    curve unless eval.json is newer."""
     from mnistmax.files import read_run_yaml
     from mnistmax.viz import commands
     from mnistmax.viz.run_figures import draws_ablation_map
@@ -96,7 +96,7 @@ def prepare(run_dir: Path, warn=print) -> None:
         "ablation_map": ablation and not (run_dir / "grids" / "ablation_map_test.png").is_file(),
     }
     if any(missing.values()):
-        run = load_run(run_dir)
+        run = load()
         if missing.pop("eval"):
             from mnistmax.eval.tables import write_eval
 
@@ -106,5 +106,5 @@ def prepare(run_dir: Path, warn=print) -> None:
                 getattr(commands, name)(run)
     curve, rows = run_dir / "reports" / "psnr_curve.png", run_dir / "eval" / "eval.json"
     if not curve.is_file() or curve.stat().st_mtime < rows.stat().st_mtime:  # drawn from eval.json, no model
-        commands.psnr_curve(run_dir)
+        commands.psnr_curve(run_dir, task)
 

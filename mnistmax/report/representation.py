@@ -42,16 +42,15 @@ SECTIONS = [
 ]
 
 
-def prepare(run_dir: Path, warn=print) -> None:
-    """Probe the embeddings and draw them when they are missing."""
-    from mnistmax.runs import load_run
+def prepare(run_dir: Path, task, load, warn=print) -> None:
+    """Probe the embeddings and draw them when they are missing (`task`: the run's task class, `load()`: the loaded run)."""
     from mnistmax.viz import commands
 
     has_probe = (run_dir / "eval" / "probe.json").is_file()
     has_plots = (run_dir / "grids" / "embeddings_tsne.png").is_file()
     if has_probe and has_plots:
         return
-    run = load_run(run_dir)
+    run = load()
     if not has_probe:
         from mnistmax.eval.embeddings import probe_run
 

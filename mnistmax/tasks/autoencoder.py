@@ -5,6 +5,7 @@ from __future__ import annotations
 import torch
 
 from mnistmax.eval.metrics import per_image_psnr
+from mnistmax.report import autoencoder as report_autoencoder
 from mnistmax.tasks.base import BaseTask
 from mnistmax.tasks.registry import register_task
 
@@ -16,7 +17,7 @@ class AutoencoderTask(BaseTask):
     sections = ("augment",)
     uses_loss = True
     capabilities = frozenset({"reconstruct", "encode", "decode"})
-    report_module = "autoencoder"
+    report = report_autoencoder
 
     def reconstruct(self, x: torch.Tensor) -> torch.Tensor:
         with torch.no_grad():

@@ -16,10 +16,10 @@ compares task names.
 
 from __future__ import annotations
 
-import importlib
 import math
 import warnings
 from pathlib import Path
+from types import ModuleType
 from typing import ClassVar
 
 import lightning as L
@@ -64,7 +64,7 @@ class BaseTask(L.LightningModule):
     eval_stem: ClassVar[str] = "eval"  # `mnistmax eval` writes eval/<eval_stem>.{json,csv,md}
     next_command: ClassVar[str] = "eval"  # what `mnistmax train` suggests running next on the run
     sync_batchnorm: ClassVar[bool] = False  # several processes: BatchNorm statistics over the global batch
-    report_module: ClassVar[str | None] = None  # mnistmax.report.<name>: its SECTIONS and prepare()
+    report: ClassVar[ModuleType | None] = None  # a report module (mnistmax.report.<name>): SECTIONS, prepare()
 
     def __init__(self, config: dict):
         super().__init__()
@@ -107,8 +107,12 @@ class BaseTask(L.LightningModule):
     def require(self, capability: str, what: str) -> None:
         """A one-line error when this model cannot do `capability`."""
         if capability not in self.capabilities:
-            raise RunError(f"{what} needs a run whose task can {capability} "
-                           f"({', '.join(tasks_that(capability))}); this is a {self.name} run")
+            raise RunError(self.cannot(capability, what))
+
+    @classmethod
+    def cannot(cls, capability: str, what: str) -> str:
+        """The line that says `what` needs another task's run, and which tasks can."""
+        return f"{what} needs a run whose task can {capability} ({', '.join(tasks_that(capability))}); this is a {cls.name} run"
 
     # ------------------------------------------------------------ data and training
 
@@ -174,30 +178,25 @@ class BaseTask(L.LightningModule):
         raise NotImplementedError
 
     @classmethod
-    def _report_module(cls):
-        return importlib.import_module(f"mnistmax.report.{cls.report_module}") if cls.report_module else None
-
-    @classmethod
     def report_sections(cls) -> list:
         """Functions (run_dir) -> html or None, in the order the report shows them: the
-        overview and curves, the task's own sections (report_module.SECTIONS), the config."""
+        overview and curves, the task's own sections (report.SECTIONS), the config."""
         from mnistmax.report import sections
 
-        module = cls._report_module()
-        own = module.SECTIONS if module else [sections.eval_facts]
+        own = cls.report.SECTIONS if cls.report else [sections.eval_facts]
         return [*sections.common_sections(), *own, sections.config_section]
 
     @classmethod
-    def prepare_report(cls, run_dir: Path, warn=print) -> None:
+    def prepare_report(cls, run_dir: Path, load, warn=print) -> None:
         """Make what the report shows and is still missing: curves, and what the task's report
-        module's prepare(run_dir, warn) makes (numbers, pictures)."""
+        module's prepare(run_dir, task, load, warn) makes (numbers, pictures); `load()` gives the
+        loaded run, called only when something needs the model."""
         from mnistmax.viz.run_figures import render_curves
 
         if not (run_dir / "reports" / "curves.png").is_file() and (run_dir / "metrics.csv").is_file():
             render_curves(run_dir, run_dir / "reports" / "curves.png")
-        module = cls._report_module()
-        if module:
-            module.prepare(run_dir, warn)
+        if cls.report:
+            cls.report.prepare(run_dir, cls, load, warn)
 
     # ------------------------------------------------------------ analyses
 

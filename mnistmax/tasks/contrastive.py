@@ -11,6 +11,7 @@ import torch.nn.functional as F
 from pathlib import Path
 
 from mnistmax.losses.contrastive import sampled_triplet_loss, two_view_loss
+from mnistmax.report import representation as report_representation
 from mnistmax.tasks.base import BaseTask
 from mnistmax.tasks.registry import register_task
 
@@ -26,7 +27,7 @@ class ContrastiveTask(BaseTask):
     eval_stem = "probe"
     next_command = "probe"  # `mnistmax eval` runs the probe too
     sync_batchnorm = True  # the losses see the global batch (gathered), so does the projector's BatchNorm
-    report_module = "representation"
+    report = report_representation
 
     def __init__(self, config: dict):
         super().__init__(config)

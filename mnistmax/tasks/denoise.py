@@ -11,6 +11,7 @@ import torch
 from mnistmax.eval.metrics import COUNT_KEYS, binary_count_tensor, per_image_psnr, summed_binary_scores
 from mnistmax.models import list_models
 from mnistmax.tasks.autoencoder import AutoencoderTask
+from mnistmax.report import denoise as report_denoise
 from mnistmax.tasks.base import BaseTask
 from mnistmax.tasks.registry import register_task
 
@@ -31,7 +32,7 @@ class DenoiseTask(BaseTask):
     sections = ("noise", "augment", "viz", "vae")
     uses_loss = True
     capabilities = frozenset({"denoise", "reconstruct"})
-    report_module = "denoise"
+    report = report_denoise
 
     def __init__(self, config: dict):
         super().__init__(config)

@@ -12,7 +12,6 @@ from mnistmax.data.datamodule import clean_images
 from mnistmax.data.noise import NOISE_KINDS
 from mnistmax.data.splits import select_digits
 from mnistmax.errors import MnistmaxError, RunError
-from mnistmax.runs import LoadedRun
 from mnistmax.files import read_run_yaml
 from mnistmax.viz import run_figures
 
@@ -23,32 +22,32 @@ class NotEvaluated(MnistmaxError):
     exit_code = 2
 
 
-def fixed_digits(run: LoadedRun, n: int) -> torch.Tensor:
+def fixed_digits(run, n: int) -> torch.Tensor:
     """n test digits cycling through the classes, as the run's clean targets."""
     return clean_images(run.test_images[select_digits(run.test_labels, n)], run.cfg)
 
 
-def recon_grid(run: LoadedRun) -> Path:
+def recon_grid(run) -> Path:
     run.require("denoise", "a reconstruction grid")
     clean = fixed_digits(run, run.cfg.viz.n_digits)
     return run_figures.render_recon_grid(run.task, run.cfg, clean, run.run_dir / "grids" / "recon_test.png", run.title())
 
 
-def sigma_panel(run: LoadedRun) -> Path:
+def sigma_panel(run) -> Path:
     run.require("denoise", "a σ panel")
     clean = fixed_digits(run, run.cfg.viz.panel_digits)
     return run_figures.render_sigma_panel(run.task, run.cfg, clean, run.run_dir / "panels" / "sigma_panel_test.png",
                                           run.title())
 
 
-def ablation_map(run: LoadedRun) -> Path:
+def ablation_map(run) -> Path:
     run.require("denoise", "an ablation map")
     clean = fixed_digits(run, run.cfg.viz.n_digits)
     return run_figures.render_ablation_map(run.task, run.cfg, clean, run.run_dir / "grids" / "ablation_map_test.png",
                                            run.title())
 
 
-def cases(run: LoadedRun, k: int = 6) -> Path:
+def cases(run, k: int = 6) -> Path:
     run.require("denoise", "best and worst cases")
     return run_figures.render_cases(run.task, run.cfg, run.test_images, run.run_dir / "grids" / "cases.png", k=k)
 
@@ -57,25 +56,20 @@ def curves(run_dir: Path) -> Path:
     return run_figures.render_curves(run_dir, run_dir / "reports" / "curves.png")
 
 
-def eval_path(run_dir: Path) -> Path:
-    """Where `mnistmax eval` writes the run's rows (eval/<its task's eval_stem>.json)."""
-    from mnistmax.tasks import get_task
-
-    return run_dir / "eval" / f"{get_task(read_run_yaml(run_dir)['task']).eval_stem}.json"
+def eval_path(run_dir: Path, task) -> Path:
+    """Where `mnistmax eval` writes the rows of a run of `task` (eval/<its eval_stem>.json)."""
+    return run_dir / "eval" / f"{task.eval_stem}.json"
 
 
-def psnr_curve(run_dir: Path) -> Path:
+def psnr_curve(run_dir: Path, task) -> Path:
     """PSNR against σ for every evaluated noise kind, the model and the baselines, from
-    eval/eval.json (no model is loaded) -> reports/psnr_curve.png."""
+    eval/eval.json (no model is loaded) -> reports/psnr_curve.png. `task`: the run's task class."""
     from mnistmax.eval.baselines import BASELINES, BITMAP_BASELINES
-    from mnistmax.tasks import get_task, tasks_that
     from mnistmax.viz.psnr_figures import psnr_vs_sigma
 
-    task = get_task(read_run_yaml(run_dir)["task"])
     if "denoise" not in task.capabilities:
-        raise RunError(f"a PSNR curve needs a run whose task can denoise ({', '.join(tasks_that('denoise'))}); "
-                       f"this is a {task.name} run")
-    path = eval_path(run_dir)
+        raise RunError(task.cannot("denoise", "a PSNR curve"))
+    path = eval_path(run_dir, task)
     if not path.is_file():
         raise NotEvaluated(f"{path} not found: run `mnistmax eval {run_dir}` first")
     rows = json.loads(path.read_text())
@@ -94,7 +88,7 @@ def noise_gallery(output_dir: Path, levels: list[float] | None = None) -> tuple[
                                             output_dir / "noise_gallery.png", output_dir / "noise_gallery.gif")
 
 
-def embedding_plots(run: LoadedRun) -> list[Path]:
+def embedding_plots(run) -> list[Path]:
     """PCA and t-SNE of the test embeddings, coloured by digit, and UMAP when umap-learn is
     installed (`pip install mnistmax[umap]`)."""
     import importlib.util
@@ -121,7 +115,7 @@ def embedding_plots(run: LoadedRun) -> list[Path]:
     return written
 
 
-def all_pictures(run: LoadedRun) -> list[Path]:
+def all_pictures(run) -> list[Path]:
     """Every picture `mnistmax viz` can draw for this run's task, in one process."""
     capabilities = run.task.capabilities
     written = [curves(run.run_dir)] if (run.run_dir / "metrics.csv").is_file() else []
@@ -129,8 +123,8 @@ def all_pictures(run: LoadedRun) -> list[Path]:
         written += [recon_grid(run), sigma_panel(run), cases(run)]
         if run_figures.draws_ablation_map(run.cfg.data.binarize, run.cfg.noise.kind):
             written.append(ablation_map(run))
-        if eval_path(run.run_dir).is_file():
-            written.append(psnr_curve(run.run_dir))
+        if eval_path(run.run_dir, type(run.task)).is_file():
+            written.append(psnr_curve(run.run_dir, type(run.task)))
         if run.cfg.data.binarize:
             written.append(operating_points(run)[0])
     if "embed" in capabilities:
@@ -138,7 +132,7 @@ def all_pictures(run: LoadedRun) -> list[Path]:
     return written
 
 
-def operating_points(run: LoadedRun, levels: list[float] | None = None) -> tuple[Path, list[dict]]:
+def operating_points(run, levels: list[float] | None = None) -> tuple[Path, list[dict]]:
     """A bitmap denoiser's scores at every output threshold on validation and test, each
     eval.operating_point chosen on validation (eval.threshold when none is configured)
     -> reports/operating_points.png and .json. Returns (the picture, one row per point and level
