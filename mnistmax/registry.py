@@ -10,6 +10,7 @@ import warnings
 from typing import Callable, Generic, Iterator, TypeVar
 
 T = TypeVar("T")
+_DECORATE = object()  # register(name) without an item: used as a decorator
 
 
 class UnknownNameError(KeyError, ValueError):
@@ -24,9 +25,9 @@ class Registry(Generic[T]):
         self.what = what  # "model", "task", "contrastive loss": the word in the message
         self._items: dict[str, T] = {}
 
-    def register(self, name: str, item: T | None = None):
+    def register(self, name: str, item=_DECORATE):
         """`registry.register(name, item)`, or `@registry.register(name)` on a class or function."""
-        if item is None:
+        if item is _DECORATE:
             return lambda obj: self.register(name, obj)
         if name in self._items:
             warnings.warn(f"{self.what} {name!r} is registered twice; the later one wins", stacklevel=3)

@@ -149,14 +149,17 @@ def flat_keys(raw: dict, prefix: str = "") -> set[str]:
     return keys
 
 
-def _describe(exc: ValidationError, source: str | None) -> str:
+def describe_error(exc: ValidationError, source: str | None, root: type[BaseModel] | None = None,
+                   at: str = "") -> str:
+    """One line for the first pydantic error of a section (`root`, default RunConfig; `at`: its
+    dotted key), naming the key and what is valid."""
     err = exc.errors()[0]
     loc = [str(p) for p in err["loc"] if not str(p).isdigit()]
-    key = ".".join(loc) or "<root>"
+    key = ".".join([*([at] if at else []), *loc]) or "<root>"
     prefix = f"{source}: " if source else ""
     more = f" (and {exc.error_count() - 1} more)" if exc.error_count() > 1 else ""
     if err["type"] == "extra_forbidden":
-        section = _section_model(loc[:-1])
+        section = _section_model(loc[:-1], root or RunConfig)
         valid = ", ".join(section.model_fields) if section else ""
         return f"{prefix}{key}: unknown key; valid keys here: {valid}{more}"
     msg = err["msg"].removeprefix("Value error, ")
@@ -170,8 +173,7 @@ def _describe(exc: ValidationError, source: str | None) -> str:
     return f"{prefix}{key}: {msg} (got {err.get('input')!r}){more}"
 
 
-def _section_model(loc: list[str]):
-    model: type[BaseModel] = RunConfig
+def _section_model(loc: list[str], model: type[BaseModel]):
     for part in loc:
         field = model.model_fields.get(part)
         if field is None or not (isinstance(field.annotation, type) and issubclass(field.annotation, BaseModel)):
@@ -189,4 +191,4 @@ def parse_config(raw: dict, source: str | None = None) -> RunConfig:
     try:
         return RunConfig.model_validate(raw)
     except ValidationError as exc:
-        raise ConfigError(_describe(exc, source)) from None
+        raise ConfigError(describe_error(exc, source)) from None

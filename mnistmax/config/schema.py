@@ -55,27 +55,6 @@ class ModelConfig(BaseModel):
         return dict(self.__pydantic_extra__ or {})
 
 
-class VAEConfig(Section):
-    beta: float = Field(1.0, ge=0)
-    kl_warmup_epochs: float = Field(5.0, ge=0)
-    iw_samples: int = Field(100, ge=1, le=5000)
-
-
-class ContrastiveConfig(Section):
-    loss: Literal["ntxent", "supcon", "infonce", "triplet"] = "ntxent"
-    temperature: float = Field(0.2, gt=0)
-    projection_dim: int = Field(128, gt=0)
-    margin: float = Field(0.2, gt=0)
-    mining: Literal["batch_all", "batch_hard", "semi_hard"] = "batch_hard"
-    # triplet loss: `mined` inside each batch of two views (mining), or `sampled` (anchor, positive,
-    # negative) triplets drawn from the labels (augment.consistent: one warp per triplet)
-    triplets: Literal["mined", "sampled"] = "mined"
-    probe_lr: float = Field(1e-2, gt=0)
-
-    def uses_labels(self) -> bool:
-        return self.loss in ("supcon", "triplet")
-
-
 class AugmentConfig(AugmentParams):
     enabled: bool = False  # denoise / autoencoder / vae / classify: augment the clean training digits (contrastive always augments)
     consistent: bool = False  # one warp, erasing box and brightness for the whole batch (sampled triplets: per triplet)
@@ -244,6 +223,10 @@ class LoggingConfig(Section):
 
 
 class RunConfig(Section):
+    """Every task's shared sections. A task's own sections (`contrastive:`, `vae:`: its
+    `options`) are further top-level keys, checked by the task (mnistmax.tasks.configure)."""
+
+    model_config = ConfigDict(extra="allow", validate_assignment=True, allow_inf_nan=False)
     name: str = Field("run", pattern=r"^[A-Za-z0-9_.-]+$")
     task: str = "denoise"  # a plain string here: mnistmax.tasks.configure checks it against TASKS
     seed: int = 42
@@ -254,9 +237,7 @@ class RunConfig(Section):
     eval: EvalConfig = Field(default_factory=EvalConfig)
     viz: VizConfig = Field(default_factory=VizConfig)
     logging: LoggingConfig = Field(default_factory=LoggingConfig)
-    contrastive: ContrastiveConfig = Field(default_factory=ContrastiveConfig)
     augment: AugmentConfig = Field(default_factory=AugmentConfig)
-    vae: VAEConfig = Field(default_factory=VAEConfig)
 
     @model_validator(mode="after")
     def _model_options_complete(self):

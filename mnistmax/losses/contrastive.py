@@ -8,9 +8,14 @@ the global batch, as they would on one device.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+from typing import Callable
+
 import torch
 import torch.distributed
 import torch.nn.functional as F
+
+from mnistmax.registry import Registry
 
 # Each loss is the mean of per-anchor (triplet `batch_all`: per-triplet) terms. `_*_terms` return
 # (sum of the terms, how many) for the anchors in `anchors` (row indices; all rows when None),
@@ -61,6 +66,24 @@ def _supcon_terms(z, labels, temperature, anchors=None):
     return -mean_log_prob[has_pos].sum(), has_pos.sum()
 
 
+def _hardest_negative(dist, pos_mask, neg_mask, hardest_pos):
+    return dist.masked_fill(~neg_mask, torch.finfo(dist.dtype).max).amin(1)
+
+
+def _semi_hard_negative(dist, pos_mask, neg_mask, hardest_pos):
+    far = torch.finfo(dist.dtype).max
+    semi = neg_mask & (dist > hardest_pos.unsqueeze(1))
+    neg = dist.masked_fill(~semi, far).amin(1)
+    return torch.where(semi.any(1), neg, dist.masked_fill(~neg_mask, far).amin(1))
+
+
+# how a triplet loss picks each anchor's negative (batch_all: every triplet, summed in _triplet_terms)
+MINING: Registry = Registry("mining")
+MINING.register("batch_all", None)
+MINING.register("batch_hard", _hardest_negative)
+MINING.register("semi_hard", _semi_hard_negative)
+
+
 def _triplet_terms(embeddings, labels, margin, mining, anchors=None):
     e = F.normalize(embeddings.float(), dim=1)
     rows = _rows(len(e), anchors, e.device)  # (A,)
@@ -75,15 +98,7 @@ def _triplet_terms(embeddings, labels, margin, mining, anchors=None):
         active = losses > 1e-12
         return losses[active].sum(), active.sum()
     hardest_pos = dist.masked_fill(~pos_mask, float("-inf")).amax(1)  # (A,)
-    far = torch.finfo(dist.dtype).max
-    if mining == "batch_hard":
-        neg = dist.masked_fill(~neg_mask, far).amin(1)
-    elif mining == "semi_hard":
-        semi = neg_mask & (dist > hardest_pos.unsqueeze(1))
-        neg = dist.masked_fill(~semi, far).amin(1)
-        neg = torch.where(semi.any(1), neg, dist.masked_fill(~neg_mask, far).amin(1))
-    else:
-        raise ValueError(f"unknown mining {mining!r}; valid: batch_all, batch_hard, semi_hard")
+    neg = MINING.get(mining)(dist, pos_mask, neg_mask, hardest_pos)
     has_both = pos_mask.any(1) & neg_mask.any(1)
     return F.relu(hardest_pos - neg + margin)[has_both].sum(), has_both.sum()
 
@@ -124,6 +139,24 @@ def sampled_triplet_loss(anchor: torch.Tensor, positive: torch.Tensor, negative:
     a, p, n = (F.normalize(x.float(), dim=1) for x in (anchor, positive, negative))
     terms = F.relu((a - p).norm(dim=1) - (a - n).norm(dim=1) + margin)
     return terms.mean() if len(terms) else terms.sum()  # 0 for a batch without a triplet (no digit twice)
+
+
+@dataclass(frozen=True)
+class ContrastiveLoss:
+    """A loss of `contrastive.loss`: its (sum, count) terms, whether it takes the labels (its batches
+    then interleave the classes), whether both views are stacked into one set with each image's
+    label (supcon, triplet), and whether it is a triplet loss (a margin and a mining, not a temperature)."""
+    terms: Callable
+    uses_labels: bool = False
+    stacked: bool = False
+    triplet: bool = False
+
+
+CONTRASTIVE_LOSSES: Registry[ContrastiveLoss] = Registry("contrastive loss")
+CONTRASTIVE_LOSSES.register("ntxent", ContrastiveLoss(_nt_xent_terms))
+CONTRASTIVE_LOSSES.register("infonce", ContrastiveLoss(_info_nce_terms))
+CONTRASTIVE_LOSSES.register("supcon", ContrastiveLoss(_supcon_terms, uses_labels=True, stacked=True))
+CONTRASTIVE_LOSSES.register("triplet", ContrastiveLoss(_triplet_terms, uses_labels=True, stacked=True, triplet=True))
 
 
 # ------------------------------------------------------------------ across processes
@@ -178,19 +211,15 @@ def two_view_loss(name: str, z1: torch.Tensor, z2: torch.Tensor, labels: torch.T
         rows = torch.distributed.get_rank() * len(z1) + torch.arange(len(z1), device=z1.device)  # ours, globally
         z1, z2 = gather_with_grad(torch.stack([z1, z2], dim=1).float()).unbind(1)  # (W·B, D) each
         labels = gather_with_grad(labels)
-    if name == "ntxent":
-        total, count = _nt_xent_terms(z1, z2, temperature, rows)
-    elif name == "infonce":
-        total, count = _info_nce_terms(z1, z2, temperature, rows)
+    loss = CONTRASTIVE_LOSSES.get(name)
+    if not loss.stacked:
+        total, count = loss.terms(z1, z2, temperature, rows)
     else:
         views = None if rows is None else torch.cat([rows, rows + len(z1)])  # both views of our images
         z, both = torch.cat([z1, z2]), torch.cat([labels, labels])
-        if name == "supcon":
-            total, count = _supcon_terms(z, both, temperature, views)
-        elif name == "triplet":
-            total, count = _triplet_terms(z, both, margin, mining, views)
-        else:
-            raise ValueError(f"unknown contrastive loss {name!r}; valid: ntxent, infonce, supcon, triplet")
+        knob = margin if loss.triplet else temperature
+        total, count = (loss.terms(z, both, knob, mining, views) if loss.triplet else
+                        loss.terms(z, both, knob, views))
     if world == 1:
         return _mean(total, count)
     count = torch.as_tensor(count, device=total.device, dtype=torch.long).clone()

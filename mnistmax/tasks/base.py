@@ -29,12 +29,11 @@ from mnistmax.config import RunConfig
 from mnistmax.errors import MnistmaxError, RunError
 from mnistmax.hardware import resolve_channels_last, use_fused_adamw
 from mnistmax.models import create_model
+from mnistmax.tasks.configure import option_sections, resolve_options
 from mnistmax.tasks.registry import tasks_that
 
 OPTIONAL_SECTIONS = {  # sections a task may leave unused, with the reason a user is shown
     "noise": "it trains on clean digits",
-    "contrastive": "it has no contrastive loss",
-    "vae": "it has no VAE objective",
     "augment": "it does not augment",
     "viz": "it draws no pictures while training",
 }
@@ -65,11 +64,14 @@ class BaseTask(L.LightningModule):
     next_command: ClassVar[str] = "eval"  # what `mnistmax train` suggests running next on the run
     sync_batchnorm: ClassVar[bool] = False  # several processes: BatchNorm statistics over the global batch
     report: ClassVar[ModuleType | None] = None  # a report module (mnistmax.report.<name>): SECTIONS, prepare()
+    # the task's own config sections, {key: pydantic model} (solo-learn's method_kwargs): `contrastive:`,
+    # `vae:`; validated like `model:`, unused (and refused when set) by every task that does not declare them
+    options: ClassVar[dict[str, type]] = {}
 
     def __init__(self, config: dict):
         super().__init__()
         self.save_hyperparameters({"config": config})  # plain dict: the checkpoint rebuilds the model
-        self.cfg = RunConfig.model_validate(config)
+        self.cfg = resolve_options(RunConfig.model_validate(config))
         self.net = create_model(self.cfg.model.name, **self.cfg.model.options())
         self._loss = None  # loss_function(), built on first use
         self.loss_networks: dict = {}  # what the loss needs and train() prepares (a perceptual loss's judge)
@@ -80,6 +82,7 @@ class BaseTask(L.LightningModule):
     def unused(cls, cfg: RunConfig) -> dict[str, str]:
         """{dotted key or section: why this task does not use it} for this config."""
         out = {s: reason for s, reason in OPTIONAL_SECTIONS.items() if s not in cls.sections}
+        out |= {key: model.absent for key, model in option_sections().items() if key not in cls.options}
         if not cls.uses_loss:
             out["train.loss"] = out["train.fp_weight"] = out["train.loss_weights"] = "its loss is fixed"
         else:

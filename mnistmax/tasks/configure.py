@@ -13,9 +13,10 @@ from pathlib import Path
 from typing import Callable, Iterable
 
 import yaml
+from pydantic import ValidationError
 
-from mnistmax.config import (ModelConfig, RunConfig, apply_overrides, config_to_dict, flat_keys, merge_layer, parse_config,
-                             read_config_layers, without_preset_keys)
+from mnistmax.config import (ModelConfig, RunConfig, apply_overrides, config_to_dict, describe_error, flat_keys,
+                             merge_layer, parse_config, read_config_layers, without_preset_keys)
 from mnistmax.config.load import _override_keys
 from mnistmax.errors import ConfigError
 from mnistmax.models import get_entry, list_models, model_options
@@ -75,12 +76,39 @@ def validate_config(raw: dict, source: str | None = None, explicit: Iterable[str
         if get_entry(name).family not in families:
             valid = ", ".join(sorted(n for family in families for n in list_models(family)))
             raise ConfigError(f"{prefix}model.name: {name!r} cannot run task {task!r}; valid: {valid}")
-    cfg = parse_config(raw, source)
+    cfg = resolve_options(parse_config(raw, source), source)
     bad = unused_keys(cfg, explicit)
     if bad:
         reason = TASKS.get(cfg.task).unused(cfg)[_prefix_of(bad[0], cfg)]
         keys = bad[0] if len(bad) == 1 else f"{bad[0]} (and {', '.join(bad[1:])})"
         raise UnusedKeyError(f"{prefix}{keys}: not used by task {cfg.task} ({reason}); remove {'it' if len(bad) == 1 else 'them'}")
+    return cfg
+
+
+def option_sections() -> dict[str, type]:
+    """Every task's own sections: {key: its options model}."""
+    return {key: model for _, task in TASKS.items() for key, model in task.options.items()}
+
+
+def resolve_options(cfg: RunConfig, source: str | None = None) -> RunConfig:
+    """`cfg` with its task's own sections validated (defaults filled in) in place; a top-level
+    key that is neither a shared section nor any task's own is an unknown key."""
+    prefix = f"{source}: " if source else ""
+    sections, extra = option_sections(), cfg.__pydantic_extra__
+    unknown = next((k for k in extra if k not in sections), None)
+    if unknown is not None:
+        valid = ", ".join([*RunConfig.model_fields, *sorted(sections)])
+        raise ConfigError(f"{prefix}{unknown}: unknown key; valid keys here: {valid}")
+    for key, model in TASKS.get(cfg.task).options.items():
+        value = extra.get(key)
+        if isinstance(value, model):
+            continue
+        if not isinstance(value, (dict, type(None))):
+            raise ConfigError(f"{prefix}{key}: a section ({', '.join(model.model_fields)}), not {value!r}")
+        try:
+            extra[key] = model.model_validate(value or {})
+        except ValidationError as exc:
+            raise ConfigError(describe_error(exc, source, model, key)) from None
     return cfg
 
 

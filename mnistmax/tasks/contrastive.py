@@ -9,8 +9,12 @@ import torch.nn as nn
 import torch.nn.functional as F
 
 from pathlib import Path
+from typing import ClassVar, Literal
 
-from mnistmax.losses.contrastive import sampled_triplet_loss, two_view_loss
+from pydantic import Field, field_validator
+
+from mnistmax.config.section import Section
+from mnistmax.losses.contrastive import CONTRASTIVE_LOSSES, MINING, sampled_triplet_loss, two_view_loss
 from mnistmax.report import representation as report_representation
 from mnistmax.tasks.base import BaseTask
 from mnistmax.tasks.registry import register_task
@@ -18,11 +22,43 @@ from mnistmax.tasks.registry import register_task
 N_CLASSES = 10
 
 
+class ContrastiveOptions(Section):
+    """The contrastive task's own section, `contrastive:`."""
+
+    absent: ClassVar[str] = "it has no contrastive loss"  # why another task does not use it
+    loss: str = "ntxent"  # a CONTRASTIVE_LOSSES name
+    temperature: float = Field(0.2, gt=0)
+    projection_dim: int = Field(128, gt=0)
+    margin: float = Field(0.2, gt=0)
+    mining: str = "batch_hard"  # a MINING name
+    # triplet loss: `mined` inside each batch of two views (mining), or `sampled` (anchor, positive,
+    # negative) triplets drawn from the labels (augment.consistent: one warp per triplet)
+    triplets: Literal["mined", "sampled"] = "mined"
+    probe_lr: float = Field(1e-2, gt=0)
+
+    @field_validator("loss")
+    @classmethod
+    def _known_loss(cls, name: str) -> str:
+        return CONTRASTIVE_LOSSES.check(name)
+
+    @field_validator("mining")
+    @classmethod
+    def _known_mining(cls, name: str) -> str:
+        return MINING.check(name)
+
+    def uses_labels(self) -> bool:
+        return CONTRASTIVE_LOSSES.get(self.loss).uses_labels
+
+    def triplet(self) -> bool:
+        return CONTRASTIVE_LOSSES.get(self.loss).triplet
+
+
 @register_task
 class ContrastiveTask(BaseTask):
     name = "contrastive"
     family = "encoder"
-    sections = ("contrastive", "augment", "viz")
+    sections = ("augment", "viz")
+    options = {"contrastive": ContrastiveOptions}
     capabilities = frozenset({"embed"})
     eval_stem = "probe"
     next_command = "probe"  # `mnistmax eval` runs the probe too
@@ -44,7 +80,7 @@ class ContrastiveTask(BaseTask):
         for key in ("every_n_epochs", "n_digits", "sigma", "panel_digits", "panel_sigmas"):
             out[f"viz.{key}"] = "its only training picture is the clustering GIF (viz.enabled)"
         c = cfg.contrastive
-        if c.loss == "triplet":
+        if c.triplet():
             out["contrastive.temperature"] = "the triplet loss has a margin, not a temperature"
             if c.triplets == "sampled":
                 out["contrastive.mining"] = "contrastive.triplets=sampled draws its triplets from the labels"
@@ -60,7 +96,7 @@ class ContrastiveTask(BaseTask):
         from mnistmax.data.datamodule import view_batch
         from mnistmax.data.triplets import triplet_batch
 
-        if self.cfg.contrastive.loss == "triplet" and self.cfg.contrastive.triplets == "sampled":
+        if self.cfg.contrastive.triplet() and self.cfg.contrastive.triplets == "sampled":
             return triplet_batch(images, labels, self.cfg, generator)
         return view_batch(images, labels, self.cfg, generator)
 

@@ -11,6 +11,7 @@ import torch
 from mnistmax.eval.metrics import COUNT_KEYS, binary_count_tensor, per_image_psnr, summed_binary_scores
 from mnistmax.models import list_models
 from mnistmax.tasks.autoencoder import AutoencoderTask
+from mnistmax.tasks.vae import VAEOptions
 from mnistmax.report import denoise as report_denoise
 from mnistmax.tasks.base import BaseTask
 from mnistmax.tasks.registry import register_task
@@ -29,7 +30,8 @@ class DenoiseTask(BaseTask):
     name = "denoise"
     family = "denoise"
     also_trains = ("vae",)
-    sections = ("noise", "augment", "viz", "vae")
+    sections = ("noise", "augment", "viz")
+    options = {"vae": VAEOptions}  # a VAE denoiser's objective
     uses_loss = True
     capabilities = frozenset({"denoise", "reconstruct"})
     report = report_denoise
@@ -126,7 +128,7 @@ class DenoiseTask(BaseTask):
         return loss, metrics
 
     def _elbo_step(self, batch, stage: str):
-        from mnistmax.tasks.vae import elbo_step
+        from mnistmax.tasks.vae import elbo_step  # noqa: F811
 
         gate = getattr(self.net, "gate_logits", None)  # ablation_vae_conv: p(pixel on) never above the input
         loss, metrics = elbo_step(self, batch["noisy"], stage, target=batch["clean"], gate=gate)

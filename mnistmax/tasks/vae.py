@@ -3,8 +3,12 @@ Logs `*/loss` (the beta-weighted objective per image) and `val/nelbo` (nats per 
 
 from __future__ import annotations
 
-import torch
+from typing import ClassVar
 
+import torch
+from pydantic import Field
+
+from mnistmax.config.section import Section
 from mnistmax.losses.vae import elbo_terms
 from mnistmax.tasks.autoencoder import AutoencoderTask
 from mnistmax.tasks.registry import register_task
@@ -32,11 +36,21 @@ def elbo_step(task, x: torch.Tensor, stage: str, target: torch.Tensor | None = N
     return loss, metrics
 
 
+class VAEOptions(Section):
+    """The VAE objective's own section, `vae:` (task vae, and task denoise with a VAE network)."""
+
+    absent: ClassVar[str] = "it has no VAE objective"  # why another task does not use it
+    beta: float = Field(1.0, ge=0)
+    kl_warmup_epochs: float = Field(5.0, ge=0)
+    iw_samples: int = Field(100, ge=1, le=5000)
+
+
 @register_task
 class VAETask(AutoencoderTask):
     name = "vae"
     family = "vae"
-    sections = ("augment", "vae")
+    sections = ("augment",)
+    options = {"vae": VAEOptions}
     uses_loss = False  # the ELBO
     capabilities = frozenset({"reconstruct", "encode", "decode", "sample"})
 

@@ -148,7 +148,9 @@ BAD_OVERRIDES = [  # (overrides, what the one line must say)
     (["model=3"], "model: Input should be a valid dictionary"),
     (["name=has space"], "name: String should match pattern"),
     (["vae.gamma=1"], "vae.gamma: unknown key; valid keys here: beta"),
-    (["contrastive.loss=cosine"], "contrastive.loss: must be one of 'ntxent'"),
+    (["contrastive.loss=cosine"], "contrastive.loss: not used by task denoise (it has no contrastive loss)"),
+    (["task=contrastive", "model={name: simple_cnn}", "contrastive.loss=cosine"],
+     "contrastive.loss: unknown contrastive loss 'cosine'; valid: infonce, ntxent, supcon, triplet"),
     (["eval.checkpoint=middle"], "eval.checkpoint: must be one of 'best' or 'last'"),
     (["logging.progress=fancy"], "logging.progress: must be one of 'rich'"),
     # conflicting options: each value is valid alone
