@@ -18,13 +18,12 @@ output threshold (model.json `threshold`: the operating point `mnistmax eval` ch
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable
 
 import torch
 
 from mnistmax.errors import MnistmaxError
+from mnistmax.tasks.graphs import Graph
 
 FORMATS = ("onnx", "torchscript", "safetensors")
 EXPORT_VERSION = 1   # model.json layout; mnistmax.load refuses other versions
@@ -34,23 +33,6 @@ EXTRA_HINT = "pip install 'mnistmax[export]'"
 
 class ExportError(MnistmaxError):
     exit_code = 2
-
-
-@dataclass
-class Graph:
-    """One function of the model as a standalone graph."""
-
-    name: str        # file stem: model, encoder, decoder
-    method: str      # the Model API method it stands for
-    fn: Callable[[torch.Tensor], torch.Tensor]
-    input_name: str
-    input_shape: list  # with "batch" for the dynamic axis
-    input_range: str
-    output_name: str
-    output_shape: list
-    output_range: str
-    threshold: float | None = None  # the graph cuts `raw`'s output at this (a bitmap denoiser)
-    raw: Callable[[torch.Tensor], torch.Tensor] | None = None
 
 
 def mismatch(got: torch.Tensor, want: torch.Tensor, graph: Graph, x: torch.Tensor) -> float:
@@ -76,38 +58,8 @@ class _Wrap(torch.nn.Module):
 
 
 def graphs(task, threshold: float | None = None) -> list[Graph]:
-    """The graphs a task's model exports: its main function, plus encoder/decoder for autoencoders.
-    A bitmap denoiser's graph ends in its output threshold (`threshold`), like `Model.denoise`."""
-    caps = task.capabilities
-    img = ["batch", 1, 28, 28]
-    if "denoise" in caps:
-        if threshold is not None:
-            return [Graph("model", "denoise", lambda x: (task.net(x) > threshold).float(), "noisy", img,
-                          "{0, 1} float32", "denoised", img, f"{{0, 1}} float32 (ink where the output > {threshold:g})",
-                          threshold, task.net)]
-        return [Graph("model", "denoise", task.net, "noisy", img, "[0, 1] float32", "denoised", img, "[0, 1] float32")]
-    if "classify" in caps:
-        n = task.net(torch.zeros(1, 1, 28, 28)).shape[1]
-        return [Graph("model", "classify", lambda x: task.net(x).float().softmax(1), "images", img, "[0, 1] float32",
-                      "probabilities", ["batch", n], "softmax over classes")]
-    if "embed" in caps:
-        d = task.net.embed(torch.zeros(1, 1, 28, 28)).shape[1]
-        return [Graph("model", "embed", task.net.embed, "images", img, "[0, 1] float32", "embeddings", ["batch", d],
-                      "real")]
-    if "decode" in caps:
-        net = task.net
-        dim = net.latent_dim
-
-        def encode(x):
-            z = net.encode(x)
-            return z[0] if isinstance(z, tuple) else z  # a VAE's mean
-
-        return [Graph("model", "reconstruct", net.reconstruct, "images", img, "[0, 1] float32", "reconstruction", img,
-                      "[0, 1] float32"),
-                Graph("encoder", "encode", encode, "images", img, "[0, 1] float32", "latent", ["batch", dim], "real"),
-                Graph("decoder", "decode", net.decode, "latent", ["batch", dim], "real", "images", img,
-                      "[0, 1] float32")]
-    raise ExportError(f"task {type(task).__name__} has nothing to export")
+    """The graphs a task's model exports (the task says: `export_graphs`)."""
+    return task.export_graphs(threshold)
 
 
 def example_input(graph: Graph, images: torch.Tensor) -> torch.Tensor:

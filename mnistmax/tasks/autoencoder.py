@@ -46,6 +46,11 @@ class AutoencoderTask(BaseTask):
 
     # ------------------------------------------------------------ evaluation and report
 
+    def export_graphs(self, threshold: float | None = None) -> list:
+        from mnistmax.tasks.graphs import autoencoder_graphs
+
+        return autoencoder_graphs(self.net)
+
     def evaluate(self, run, lpips: bool = False, warn=print) -> list[dict]:
         from mnistmax.eval.reconstruction import evaluate_reconstruction
 

@@ -168,6 +168,19 @@ class BaseTask(L.LightningModule):
         """Rows of test-split numbers for `mnistmax eval` (eval/<eval_stem>.json)."""
         raise NotImplementedError
 
+    def export_graphs(self, threshold: float | None = None) -> list:
+        """The functions of its model that `mnistmax export` writes (mnistmax.tasks.graphs.Graph);
+        `threshold`: a bitmap denoiser's output threshold."""
+        from mnistmax.errors import MnistmaxError
+
+        raise MnistmaxError(f"task {self.name} has nothing to export")
+
+    def pictures(self, run) -> list[Path]:
+        """Every picture `mnistmax viz all` draws for a loaded run of this task: its curves here."""
+        from mnistmax.viz import commands
+
+        return [commands.curves(run.run_dir)] if (run.run_dir / "metrics.csv").is_file() else []
+
     @classmethod
     def eval_tables(cls, rows: list[dict]) -> list[dict]:
         """Tables to print for eval rows: {"title", "columns", "rows"} of strings."""

@@ -41,6 +41,11 @@ class ClassifyTask(BaseTask):
         with torch.no_grad():
             return self.net(x).float().softmax(1)
 
+    def export_graphs(self, threshold: float | None = None) -> list:
+        from mnistmax.tasks.graphs import classify_graphs
+
+        return classify_graphs(self.net)
+
     def evaluate(self, run, lpips: bool = False, warn=print) -> list[dict]:
         from mnistmax.eval.classification import evaluate_classifier
 

@@ -159,6 +159,17 @@ class ContrastiveTask(BaseTask):
 
         return probe_rows_for(run)
 
+    def export_graphs(self, threshold: float | None = None) -> list:
+        from mnistmax.tasks.graphs import embed_graphs
+
+        return embed_graphs(self.net)
+
+    def pictures(self, run) -> list[Path]:
+        """Curves and the test embeddings (PCA, t-SNE, UMAP when installed)."""
+        from mnistmax.viz import commands
+
+        return [*super().pictures(run), *commands.embedding_plots(run)]
+
     @classmethod
     def eval_tables(cls, rows: list[dict]) -> list[dict]:
         from mnistmax.eval.tables import probe_table

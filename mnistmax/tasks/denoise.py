@@ -173,6 +173,26 @@ class DenoiseTask(BaseTask):
         points = run_points(run) if run.cfg.data.binarize and run.cfg.eval.operating_point else []
         return evaluate_run(run.cfg, self, use_lpips=lpips, warn=warn, points=points)
 
+    def export_graphs(self, threshold: float | None = None) -> list:
+        from mnistmax.tasks.graphs import denoise_graphs
+
+        return denoise_graphs(self.net, threshold)
+
+    def pictures(self, run) -> list[Path]:
+        """Curves, reconstruction grid, σ panel, best/worst cases, the ablation map (gated bitmaps),
+        the PSNR curve (once evaluated), the operating points (bitmaps)."""
+        from mnistmax.viz import commands
+        from mnistmax.viz.run_figures import draws_ablation_map
+
+        written = [*super().pictures(run), commands.recon_grid(run), commands.sigma_panel(run), commands.cases(run)]
+        if draws_ablation_map(run.cfg.data.binarize, run.cfg.noise.kind):
+            written.append(commands.ablation_map(run))
+        if commands.eval_path(run.run_dir, type(self)).is_file():
+            written.append(commands.psnr_curve(run.run_dir, type(self)))
+        if run.cfg.data.binarize:
+            written.append(commands.operating_points(run)[0])
+        return written
+
     @classmethod
     def eval_tables(cls, rows: list[dict]) -> list[dict]:
         from mnistmax.eval.tables import denoise_tables

@@ -116,20 +116,8 @@ def embedding_plots(run) -> list[Path]:
 
 
 def all_pictures(run) -> list[Path]:
-    """Every picture `mnistmax viz` can draw for this run's task, in one process."""
-    capabilities = run.task.capabilities
-    written = [curves(run.run_dir)] if (run.run_dir / "metrics.csv").is_file() else []
-    if "denoise" in capabilities:
-        written += [recon_grid(run), sigma_panel(run), cases(run)]
-        if run_figures.draws_ablation_map(run.cfg.data.binarize, run.cfg.noise.kind):
-            written.append(ablation_map(run))
-        if eval_path(run.run_dir, type(run.task)).is_file():
-            written.append(psnr_curve(run.run_dir, type(run.task)))
-        if run.cfg.data.binarize:
-            written.append(operating_points(run)[0])
-    if "embed" in capabilities:
-        written += list(embedding_plots(run))
-    return written
+    """Every picture `mnistmax viz` can draw for this run, in one process (its task says which)."""
+    return run.task.pictures(run)
 
 
 def operating_points(run, levels: list[float] | None = None) -> tuple[Path, list[dict]]:
