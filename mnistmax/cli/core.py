@@ -35,12 +35,12 @@ def train(config: Optional[Path] = typer.Option(None, "--config", "-c", help="YA
         run_dir = resolve_run(resume)
         saved = read_run_config(read_yaml_mapping(run_dir / "config.yaml"), str(run_dir / "config.yaml"))
         cfg = saved
-        run_dir = train_run(saved, echo=echo, resume_dir=run_dir)
+        run_dir = train_run(saved, echo=echo, resume_dir=run_dir).run_dir
     elif config is None:
         raise ConfigError("train needs --config FILE (e.g. configs/mnist.yaml) or --resume RUN_DIR")
     else:
         cfg = load_config(config, overrides or [], warn=lambda m: typer.echo(f"warning: {m}", err=True))
-        run_dir = train_run(cfg, echo=echo)
+        run_dir = train_run(cfg, echo=echo).run_dir
     echo(f"[green]done[/green]: {run_dir}  (next: mnistmax {get_task(cfg.task).next_command} {run_dir})")
 
 

@@ -43,7 +43,7 @@ def test_best(result: dict, echo=print) -> dict:
     echo(f"best: trial {best['trial']} ({describe(best['params'])}; val/loss {best['val_loss_mean']:.5f} ± "
          f"{best['val_loss_std']:.5f}); retraining on all {retrain['digits']:,} digits of the folds for {epochs} "
          "epochs (the folds' mean to their best val/loss), no validation split")
-    run = load_run(train(cfg, echo=lambda m: None, splits=splits))
+    run = load_run(train(cfg, echo=lambda m: None, splits=splits).run_dir)
     rows = run.task.evaluate(run)
     write_eval(run.run_dir, rows, run.task.eval_stem)
     tested = {"trial": best["trial"], "run_dir": str(run.run_dir), "retrain": retrain, **type(run.task).headline(rows)}

@@ -75,7 +75,7 @@ class Objective:
                 opened = [r for r in (parent, child) if r]
                 trial.set_user_attr("mlflow_runs", opened)
                 run_dir = train(fold_config(cfg, name, trial.number, fold), echo=lambda m: None,
-                                splits=self.pool.fold(fold), mlflow_run_id=child)
+                                splits=self.pool.fold(fold), mlflow_run_id=child).run_dir
                 metrics = fold_metrics(run_dir)
                 if self.tracker:
                     self.tracker.log_fold(child, run_dir, metrics)

@@ -16,7 +16,6 @@ from __future__ import annotations
 import functools
 import inspect
 import typing
-import warnings
 from dataclasses import dataclass
 from typing import Any, Callable
 

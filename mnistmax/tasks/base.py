@@ -17,7 +17,6 @@ compares task names.
 from __future__ import annotations
 
 import math
-import warnings
 from pathlib import Path
 from types import ModuleType
 from typing import ClassVar

@@ -1,7 +1,10 @@
-"""Training: `train(cfg, callbacks=())` -> run directory (trainer.py), the callbacks split by
-concern (callbacks/: ema, pictures, embeddings, interrupt, progress) and MLflow (tracking.py)."""
+"""Training: `train(cfg) -> TrainResult` as named steps (steps.py), the Lightning Trainer and its
+callbacks (trainer.py; callbacks/: ema, pictures, embeddings, interrupt, progress, budget),
+MLflow (tracking.py), what a loss needs before training (loss_networks.py) and the classifier
+runs the transfer study and the judge train (classifier.py)."""
 
 from mnistmax.training.callbacks.progress import quiet_lightning
-from mnistmax.training.trainer import build_trainer, train
+from mnistmax.training.steps import TrainResult, train
+from mnistmax.training.trainer import build_trainer
 
-__all__ = ["build_trainer", "quiet_lightning", "train"]
+__all__ = ["TrainResult", "build_trainer", "quiet_lightning", "train"]

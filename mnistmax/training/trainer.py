@@ -1,13 +1,12 @@
-"""train(cfg) -> run directory: builds the data, the task and a Lightning Trainer, and
-records everything a run needs to be understood later (config.yaml, meta.json, metrics.csv,
-checkpoints)."""
+"""The Lightning Trainer of a run: its callbacks (checkpoints, EMA, early stopping, the time
+budget, progress), its loggers, and what a finished fit says about itself (epochs done, why
+it stopped early). mnistmax.training.steps.train uses them."""
 
 from __future__ import annotations
 
 import contextlib
 import os
 import sys
-import time
 from pathlib import Path
 from typing import Sequence
 
@@ -15,21 +14,13 @@ import lightning as L
 from lightning.pytorch.callbacks import EarlyStopping, ModelCheckpoint, RichProgressBar
 
 from mnistmax.config import RunConfig
-from mnistmax.tasks import dump_yaml
-from mnistmax.data.datamodule import MNISTDataModule, Splits
-from mnistmax.errors import RunError
 from mnistmax.hardware import resolve_accelerator, resolve_precision
-from mnistmax.models import count_parameters
-from mnistmax.files import (create_run_dir, git_sha, load_checkpoint, now_iso, read_meta, update_meta, versions,
-                            write_atomic)
-from mnistmax.runs import load_run
-from mnistmax.tasks import build_task, get_task
+from mnistmax.files import load_checkpoint
+from mnistmax.tasks import get_task
 from mnistmax.training.callbacks.budget import BudgetSchedule
-from mnistmax.training.loss_networks import prepare_loss_networks
 from mnistmax.training.callbacks.ema import WarmupEMA
-from mnistmax.training.callbacks.interrupt import SaveOnInterrupt, sigterm_as_interrupt
-from mnistmax.training.callbacks.progress import EpochSummary, quiet_lightning
-from mnistmax.training.tracking import build_loggers, mark_mlflow_killed, mlflow_run, set_mlflow_tags
+from mnistmax.training.callbacks.progress import EpochSummary
+from mnistmax.training.tracking import build_loggers
 
 
 def build_callbacks(cfg: RunConfig, run_dir: Path, echo=print, pictures: Sequence[L.Callback] = (),
@@ -100,112 +91,6 @@ def shared_run_dir(run_dir: Path):
         yield
     finally:
         os.environ.pop(DDP_RUN_DIR, None)
-
-
-def train(cfg: RunConfig, callbacks: Sequence[L.Callback] = (), echo=print, splits: Splits | None = None,
-          mlflow_run_id: str | None = None, resume_dir: Path | None = None, run_dir: Path | None = None,
-          task_setup=None) -> Path:
-    """Train one model from a validated config; returns the run directory. `callbacks` are
-    added to the trainer's own; `splits` replaces the config's train/val/test
-    (cross-validation folds); `mlflow_run_id` logs into an existing MLflow run instead of
-    creating one; `resume_dir` continues that run from its last.ckpt (model, optimizer,
-    scheduler, EMA, epoch, step) in the same directory; `run_dir` is a new directory to
-    train into instead of one under outputs/runs (judges, transfer); `task_setup(task)` runs
-    on the built task before training (e.g. load pretrained weights)."""
-    quiet_lightning()
-    # what the loss needs (a perceptual loss's judge, trained once and cached): before the seed, so
-    # that the run's weights do not depend on whether the judge was cached, and before a run directory exists
-    loss_networks = prepare_loss_networks(cfg, train, echo)
-    L.seed_everything(cfg.seed, verbose=False)
-    data = MNISTDataModule(cfg, splits=splits)
-    data.setup()
-    ckpt_path = None
-    ddp_child = DDP_RUN_DIR in os.environ  # started by DDP's launcher, which re-runs the command line
-    if resume_dir is not None:
-        run_dir = Path(resume_dir)
-        ckpt_path = run_dir / "checkpoints" / "last.ckpt"
-        if not ckpt_path.is_file():
-            raise RunError(f"nothing to resume in {run_dir}: {ckpt_path} does not exist")
-        load_checkpoint(ckpt_path)  # one-line error for a corrupt or unsafe file before Lightning reads it
-    elif ddp_child:
-        run_dir = Path(os.environ[DDP_RUN_DIR])
-    else:
-        if run_dir is None:
-            run_dir = create_run_dir(cfg.logging.output_dir, cfg.name)
-        else:
-            Path(run_dir).mkdir(parents=True)  # a new directory: an earlier run is never overwritten
-        write_atomic(run_dir / "config.yaml", dump_yaml(cfg))
-    task = build_task(cfg)
-    task.loss_networks = loss_networks
-    if task_setup is not None:
-        task_setup(task)
-    validate = data.sizes()["val"] > 0  # a final retrain on every digit has no validation split
-    trainer = build_trainer(cfg, run_dir, echo, mlflow_run_id, pictures=task.training_callbacks(run_dir),
-                            extra=[*callbacks, SaveOnInterrupt(run_dir)], validate=validate)
-    fields = dict(status="running", name=run_dir.name, task=cfg.task, model=cfg.model.name,
-                  parameters=count_parameters(task.net), seed=cfg.seed,
-                  data={"source": data.bundle.source, "description": data.bundle.description, "sizes": data.sizes()},
-                  device=str(trainer.strategy.root_device), precision=str(trainer.precision),
-                  versions=versions(), git_sha=git_sha())
-    if resume_dir is None:
-        fields["started"] = now_iso()
-    else:
-        fields["resumed"] = [*read_meta(run_dir).get("resumed", []), now_iso()]
-    meta = fields if ddp_child else update_meta(run_dir, **fields)
-    echo(f"run {run_dir}" + (" (resumed from last.ckpt)" if ckpt_path else ""))
-    echo(f"data {meta['data']['description']}: " + ", ".join(f"{k} {v:,}" for k, v in meta["data"]["sizes"].items()))
-    echo(f"model {cfg.model.name} ({meta['parameters']:,} parameters) on {meta['device']}, precision {meta['precision']}")
-    start = time.perf_counter()
-    try:
-        with sigterm_as_interrupt(), shared_run_dir(run_dir):
-            trainer.fit(task, datamodule=data, ckpt_path=ckpt_path, weights_only=True)
-    except BaseException as exc:
-        # Lightning turns Ctrl-C into SystemExit(1); any other exception is a failure, not an interrupt
-        interrupted = isinstance(exc, (KeyboardInterrupt, SystemExit))
-        seconds = round(time.perf_counter() - start, 1)
-        reason = {"by": "interrupt" if interrupted else "error", "epochs_done": trainer.current_epoch,
-                  "epochs_planned": cfg.train.epochs, "seconds": seconds,
-                  "message": f"{'interrupted' if interrupted else 'failed'} after {trainer.current_epoch} of "
-                             f"{cfg.train.epochs} epochs"}
-        update_meta(run_dir, status="interrupted" if interrupted else "failed", error=str(exc)[:500] or type(exc).__name__,
-                    stop_reason=reason, ended=now_iso(), train_seconds=seconds, mlflow_run_id=mlflow_run(trainer))
-        set_mlflow_tags(trainer, status="interrupted" if interrupted else "failed", stop_reason=reason["by"])
-        if interrupted:
-            mark_mlflow_killed(trainer)
-            echo(f"interrupted; weights saved to checkpoints/interrupted.ckpt. Resume from the last completed epoch with: "
-                 f"mnistmax train --resume {run_dir}")
-            raise KeyboardInterrupt from None
-        raise
-    if trainer.global_rank != 0:  # rank 0 writes meta.json (and, through Lightning, checkpoints and metrics)
-        return run_dir
-    ckpt = next(c for c in trainer.callbacks if isinstance(c, ModelCheckpoint))
-    best = ckpt.best_model_score
-    seconds = round(time.perf_counter() - start, 1)
-    done = epochs_done(trainer, run_dir)
-    reason = stop_reason(cfg, trainer, done, seconds)
-    if reason:
-        echo(f"warning: {reason['message']}")
-    set_mlflow_tags(trainer, status="stopped_early" if reason else "completed",
-                    stop_reason=reason["by"] if reason else "completed")
-    update_meta(
-        run_dir, status="stopped_early" if reason else "completed", stop_reason=reason, ended=now_iso(),
-        train_seconds=seconds, epochs_planned=cfg.train.epochs,
-        epochs_completed=done, best_val_loss=None if best is None else float(best),
-        best_checkpoint=str(Path(ckpt.best_model_path).resolve().relative_to(run_dir.resolve())) if ckpt.best_model_path else None,
-        mlflow_run_id=mlflow_run(trainer),
-    )
-    after_training(task, run_dir, echo)
-    return run_dir
-
-
-def after_training(task, run_dir: Path, echo=print) -> None:
-    """The task's after_training on the finished run; a failure there is a warning (the run itself
-    is complete, and what it would store is made again when first needed)."""
-    try:
-        task.after_training(lambda: load_run(run_dir), echo)
-    except Exception as exc:  # noqa: BLE001
-        first = (str(exc).strip().splitlines() or [type(exc).__name__])[0][:200]
-        echo(f"warning: after training: {first}")
 
 
 def epochs_done(trainer: L.Trainer, run_dir: Path) -> int:

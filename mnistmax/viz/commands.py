@@ -12,7 +12,6 @@ from mnistmax.data.datamodule import clean_images
 from mnistmax.data.noise import NOISE_KINDS
 from mnistmax.data.splits import select_digits
 from mnistmax.errors import MnistmaxError, RunError
-from mnistmax.files import read_run_yaml
 from mnistmax.viz import run_figures
 
 

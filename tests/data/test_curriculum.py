@@ -70,7 +70,7 @@ def test_the_range_is_logged_every_epoch(tmp_path):
     cfg = tiny_config("train.epochs=4", "viz.enabled=false", "logging.progress=none",
                       f"logging.output_dir={tmp_path}", "noise.train_sigma_range=[0.0, 0.8]",
                       "noise.schedule={mode: step, start: [0.0, 0.2], ramp: 1.0, steps: 2}")
-    run_dir = training.train(cfg, echo=lambda m: None)
+    run_dir = training.train(cfg, echo=lambda m: None).run_dir
     rows = [r for r in csv.DictReader(open(run_dir / "metrics.csv")) if r.get("noise/level_high")]
     highs = [float(r["noise/level_high"]) for r in rows]
     assert highs == pytest.approx([0.2, 0.2, 0.5, 0.5])

@@ -61,7 +61,7 @@ def test_keys_follow_the_choice():
 def test_a_sampled_triplet_run_trains_and_probes(tmp_path):
     cfg = config("train.epochs=2", "viz.enabled=false", "logging.progress=none", f"logging.output_dir={tmp_path}",
                  "model.embedding_dim=32")
-    run_dir = training.train(cfg, echo=lambda m: None)
+    run_dir = training.train(cfg, echo=lambda m: None).run_dir
     import csv
 
     rows = [r for r in csv.DictReader(open(run_dir / "metrics.csv")) if r.get("train/loss")]

@@ -18,6 +18,7 @@ import torch
 
 from mnistmax.config.load import PACKAGED
 from mnistmax.experiments.spec import load_search
+from mnistmax.training import TrainResult
 from mnistmax.files import create_unique_dir, read_meta
 from tests.experiments.files import search_file, tiny_base
 from tests.helpers import assert_picture, hide_module, invoke, one_error_line
@@ -28,7 +29,7 @@ def fake_train(cfg, echo=print, splits=None, mlflow_run_id=None, **kwargs):
     run_dir = create_unique_dir(Path(cfg.logging.output_dir) / "runs", cfg.name)
     loss = 10 * cfg.train.lr
     (run_dir / "metrics.csv").write_text(f"epoch,step,val/loss,val/psnr\n0,1,{loss},{-10 * math.log10(loss)}\n")
-    return run_dir
+    return TrainResult(run_dir, "completed", loss, 1, 1)
 
 
 @pytest.fixture

@@ -78,7 +78,7 @@ def test_a_perceptual_run_keeps_the_judge_out_of_its_weights(tmp_path, monkeypat
     monkeypatch.setattr(judge_module, "judge_for", fake_judge)
     cfg = tiny_config("train.epochs=1", "viz.enabled=false", "logging.progress=none", f"logging.output_dir={tmp_path}",
                       "train.loss_weights={perceptual: 0.5}")
-    run_dir = training.train(cfg, echo=lambda m: None)
+    run_dir = training.train(cfg, echo=lambda m: None).run_dir
     assert asked  # prepared before training (and bound when the loss was first used)
     state = torch.load(run_dir / "checkpoints" / "last.ckpt", weights_only=True)["state_dict"]
     assert all(k.startswith("net.") for k in state) and len(state) == len(create_model(

@@ -202,7 +202,7 @@ def test_same_config_and_seed_give_identical_runs(tmp_path):
     for name in ("a", "b"):
         cfg = tiny_config("data.limit_train=96", *QUIET, "eval.baselines=false", "logging.progress=none",
                           "noise.eval_kinds=[gaussian]", f"logging.output_dir={tmp_path / name}")
-        run = training.train(cfg, echo=lambda m: None)
+        run = training.train(cfg, echo=lambda m: None).run_dir
         assert invoke("eval", run).exit_code == 0
         made.append(run)
     a, b = made

@@ -11,5 +11,5 @@ pytestmark = pytest.mark.slow
 def test_compiled_training_runs_on_the_cpu(tmp_path):
     cfg = tiny_config("model.name=conv_dae", "train.compile=true", "train.epochs=1", "train.accelerator=cpu",
                       "viz.enabled=false", "logging.progress=none", f"logging.output_dir={tmp_path}")
-    run = training.train(cfg, echo=lambda m: None)
+    run = training.train(cfg, echo=lambda m: None).run_dir
     assert (run / "checkpoints" / "last.ckpt").is_file()

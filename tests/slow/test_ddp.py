@@ -30,7 +30,7 @@ def test_ddp_two_cpu_processes_train_and_write_checkpoints(tmp_path):
         "data.limit_train=128", "data.limit_test=64", "data.batch_size=32", "model.base_ch=8", "train.epochs=1",
         "train.accelerator=cpu", "train.devices=2", "train.strategy=ddp_spawn", "train.max_time_minutes=null",
         "viz.enabled=false", "logging.progress=none", f"logging.output_dir={tmp_path}"])
-    run = training.train(cfg, echo=print)  # print, not a lambda: ddp_spawn pickles the callbacks
+    run = training.train(cfg, echo=print).run_dir  # print, not a lambda: ddp_spawn pickles the callbacks
 
     meta = json.loads((run / "meta.json").read_text())
     assert meta["status"] == "completed"

@@ -60,10 +60,10 @@ def test_sigkill_mid_epoch_resumes_to_the_uninterrupted_weights(tmp_path):
     assert torch.load(last, weights_only=True)["epoch"] == 0  # killed before epoch 2 finished
 
     cfg = load_config(run_dir / "config.yaml")
-    assert training.train(cfg, echo=lambda m: None, resume_dir=run_dir) == run_dir
+    assert training.train(cfg, echo=lambda m: None, resume_dir=run_dir).run_dir == run_dir
     assert meta(run_dir)["status"] == "completed" and meta(run_dir)["epochs_completed"] == 3
     straight = training.train(load_config(run_dir / "config.yaml", [f"logging.output_dir={tmp_path / 'straight'}"]),
-                              echo=lambda m: None)
+                              echo=lambda m: None).run_dir
     a, b = (torch.load(r / "checkpoints" / "last.ckpt", weights_only=True)["state_dict"] for r in (run_dir, straight))
     assert a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a)
 

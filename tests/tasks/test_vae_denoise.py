@@ -81,8 +81,8 @@ def test_config_keys_follow_the_network():
 def test_trained_vae_denoiser_samples_and_is_compared_beside_a_unet(tmp_path):
     common = [*TINY_ANY, "train.epochs=1", "viz.enabled=false", "logging.progress=none", f"logging.output_dir={tmp_path}",
               "noise.test_sigmas=[0.5]", "noise.eval_kinds=[gaussian]"]
-    vae_run = training.train(tiny_config(*common, VAE, "name=vae"), echo=lambda m: None)
-    unet_run = training.train(tiny_config(*common, "model.base_ch=8", "name=unet"), echo=lambda m: None)
+    vae_run = training.train(tiny_config(*common, VAE, "name=vae"), echo=lambda m: None).run_dir
+    unet_run = training.train(tiny_config(*common, "model.base_ch=8", "name=unet"), echo=lambda m: None).run_dir
     for run in (vae_run, unet_run):
         assert invoke("eval", run).exit_code == 0
     sampled = invoke("latent", "sample", vae_run, "-n", "8", "--mode", "normal")

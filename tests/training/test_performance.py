@@ -191,7 +191,7 @@ def test_train_loss_is_the_epoch_mean(tmp_path):
         def on_train_batch_end(self, trainer, pl_module, outputs, batch, batch_idx):
             losses.append(float(outputs["loss"]))
 
-    run = training.train(cfg, callbacks=[Record()], echo=lambda m: None)
+    run = training.train(cfg, callbacks=[Record()], echo=lambda m: None).run_dir
     rows = [line.split(",") for line in (run / "metrics.csv").read_text().splitlines()]
     column = rows[0].index("train/loss")
     logged = [float(r[column]) for r in rows[1:] if r[column]]

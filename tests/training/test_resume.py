@@ -34,7 +34,7 @@ CURRICULUM = "noise.schedule={mode: linear, start: [0.0, 0.2], ramp: 1.0}"
 
 @pytest.mark.parametrize("extra", [(), (CURRICULUM,)], ids=["plain", "curriculum"])
 def test_resumed_run_matches_an_uninterrupted_one(tmp_path, extra):
-    straight = training.train(tiny(tmp_path, "a", *extra), echo=lambda m: None)
+    straight = training.train(tiny(tmp_path, "a", *extra), echo=lambda m: None).run_dir
 
     with pytest.raises(KeyboardInterrupt):
         training.train(tiny(tmp_path, "b", *extra), callbacks=[InterruptAtEpoch(2)], echo=lambda m: None)
@@ -43,7 +43,7 @@ def test_resumed_run_matches_an_uninterrupted_one(tmp_path, extra):
     assert meta["status"] == "interrupted"
     assert (run_dir / "checkpoints" / "interrupted.ckpt").is_file()
 
-    resumed = training.train(load_config(run_dir / "config.yaml"), echo=lambda m: None, resume_dir=run_dir)
+    resumed = training.train(load_config(run_dir / "config.yaml"), echo=lambda m: None, resume_dir=run_dir).run_dir
     assert resumed == run_dir and json.loads((run_dir / "meta.json").read_text())["status"] == "completed"
     a, b = weights(straight), weights(resumed)
     assert a.keys() == b.keys()
