@@ -21,7 +21,8 @@ help: ## list the targets
 
 install: .venv/.installed ## create .venv and install mnistmax with its test extras
 
-test: .venv/.installed ## run the test suite (slow tests excluded), slowest 15 listed
+test: .venv/.installed ## lint (ruff: pyproject.toml) and run the test suite (slow tests excluded), slowest 15 listed
+	$(PY) -m ruff check mnistmax tests scripts
 	$(PY) -m pytest -q --durations=15
 
 test-slow: .venv/.installed ## run only the slow tests (tests/slow)

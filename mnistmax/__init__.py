@@ -6,7 +6,7 @@
 
 from mnistmax._version import __version__
 
-__all__ = ["load", "Model", "__version__"]
+__all__ = ["load", "Model", "evaluate", "__version__"]
 
 
 def __getattr__(name: str):
@@ -15,4 +15,8 @@ def __getattr__(name: str):
         from mnistmax import api
 
         return getattr(api, name)
+    if name == "evaluate":
+        from mnistmax.evaluation import evaluate
+
+        return evaluate
     raise AttributeError(f"module 'mnistmax' has no attribute {name!r}")

@@ -48,7 +48,8 @@ class Model:
     """A trained mnistmax model with the methods its task supports (`capabilities`)."""
 
     def __init__(self, task, cfg, source: str, run_dir: Path | None = None, checkpoint: str | None = None,
-                 device: str | torch.device | None = None, batch_size: int = BATCH_SIZE, threshold: float | None = None):
+                 device: str | torch.device | None = None, batch_size: int = BATCH_SIZE,
+                 threshold: float | None = None):
         self.task, self.cfg, self.source = task.eval(), cfg, source
         self.run_dir, self.checkpoint = run_dir, checkpoint
         self.batch_size = batch_size
@@ -174,7 +175,8 @@ class Model:
 def load(source: str | Path, checkpoint: str | None = None, device: str | torch.device | None = None,
          batch_size: int = BATCH_SIZE, output_dir: str | Path = "outputs") -> Model:
     """A trained model from a run directory, a run name under `output_dir`/runs, "latest", a
-    checkpoint file (.ckpt), or an export folder (`mnistmax export --format safetensors`). `checkpoint` picks best / last / interrupted (default: the run's
+    checkpoint file (.ckpt), or an export folder (`mnistmax export --format safetensors`).
+    `checkpoint` picks best / last / interrupted (default: the run's
     eval.checkpoint)."""
     from mnistmax.eval.operating import operating_threshold
     from mnistmax.runs import load_run
@@ -202,10 +204,9 @@ def load(source: str | Path, checkpoint: str | None = None, device: str | torch.
 def _from_checkpoint(path: Path, device, batch_size: int) -> Model:
     """A checkpoint outside its run directory: the config stored in it rebuilds the model (a
     bitmap denoiser is cut at eval.threshold: its operating points are the run directory's)."""
-    from mnistmax.tasks import read_run_config
     from mnistmax.eval.operating import fixed_threshold
     from mnistmax.files import load_checkpoint
-    from mnistmax.tasks import build_task
+    from mnistmax.tasks import build_task, read_run_config
 
     ckpt = load_checkpoint(path)
     stored = (ckpt.get("hyper_parameters") or {}).get("config")
@@ -216,5 +217,6 @@ def _from_checkpoint(path: Path, device, batch_size: int) -> Model:
     try:
         task.load_state_dict(ckpt["state_dict"], strict=True)
     except RuntimeError as exc:
-        raise RunError(f"checkpoint {path} does not match model {cfg.model.name!r}: {str(exc).splitlines()[0][:200]}") from None
+        raise RunError(f"checkpoint {path} does not match model {cfg.model.name!r}: "
+                       f"{str(exc).splitlines()[0][:200]}") from None
     return Model(task, cfg, str(path), None, str(path), device, batch_size, fixed_threshold(cfg, task))

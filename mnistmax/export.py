@@ -134,7 +134,8 @@ def model_card_fields(run) -> dict:
         except Exception:  # an eval.json from an older layout: still export, without the numbers
             metrics = None
     return {"mnistmax_version": __version__, "export_version": EXPORT_VERSION, "task": run.cfg.task,
-            "network": run.cfg.model.name, "arguments": {k: v for k, v in used_config(run.cfg)["model"].items() if k != "name"},
+            "network": run.cfg.model.name, "arguments": {k: v for k,
+                                                         v in used_config(run.cfg)["model"].items() if k != "name"},
             "capabilities": sorted(run.task.capabilities), "run": str(run.run_dir),
             "checkpoint": run.checkpoint, "config": used_config(run.cfg), "metrics": metrics,
             "preprocessing": {"input": "(B, 1, 28, 28) float32 in [0, 1], light ink on black (MNIST form)",
@@ -214,8 +215,7 @@ def read_export(folder: Path) -> dict:
 
 def load_export(folder: Path):
     """(task, cfg, output threshold or None) from an export folder's model.json and model.safetensors."""
-    from mnistmax.tasks import read_run_config
-    from mnistmax.tasks import build_task
+    from mnistmax.tasks import build_task, read_run_config
 
     meta = read_export(folder)
     weights = Path(folder) / "model.safetensors"

@@ -152,7 +152,8 @@ def load_checkpoint(path: str | Path) -> dict:
         ckpt = torch.load(path, map_location="cpu", weights_only=True)
     except pickle.UnpicklingError as exc:
         first = str(exc).strip().splitlines()[0][:200]
-        raise RunError(f"checkpoint {path} was refused: it holds objects that weights_only loading forbids ({first})") from None
+        raise RunError(f"checkpoint {path} was refused: it holds objects that weights_only loading forbids "
+                       f"({first})") from None
     except (RuntimeError, EOFError, OSError, ValueError) as exc:
         first = (str(exc).strip().splitlines() or [type(exc).__name__])[0][:200]
         raise RunError(f"checkpoint {path} is truncated or corrupt ({first})") from None

@@ -30,7 +30,8 @@ def resolve_run(run: str | Path, output_dir: str | Path = "outputs") -> Path:
             return candidate
     if path.exists():
         raise RunError(f"{path} is not a run directory (no config.yaml)")
-    raise RunError(f"run {str(run)!r} not found (give a run directory, a name under {runs_root(output_dir)}, or 'latest')")
+    raise RunError(f"run {str(run)!r} not found (give a run directory, a name under {runs_root(output_dir)}, or "
+                   "'latest')")
 
 
 @dataclass
@@ -109,9 +110,8 @@ def load_run(run: str | Path, checkpoint: str | None = None, output_dir: str | P
     """Load a run (a directory, a name under outputs/runs, or `latest`) from one checkpoint:
     `checkpoint` (best, last, interrupted, or a .ckpt path), else the config's eval.checkpoint.
     The network and task are rebuilt from the config stored in the checkpoint: what trained."""
-    from mnistmax.tasks import read_run_config
     from mnistmax.config import read_yaml_mapping
-    from mnistmax.tasks import build_task
+    from mnistmax.tasks import build_task, read_run_config
 
     run_dir = resolve_run(run, output_dir)
     saved = read_run_config(read_yaml_mapping(run_dir / "config.yaml"), str(run_dir / "config.yaml"))

@@ -35,8 +35,8 @@ START = time.perf_counter()
 
 import lightning as L  # noqa: E402
 
-from mnistmax.tasks import load_config  # noqa: E402
 from mnistmax.hardware import resolve_precision  # noqa: E402
+from mnistmax.tasks import load_config  # noqa: E402
 from mnistmax.training import train  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -147,8 +147,10 @@ def main(argv=None) -> int:
     cpu = next((line.split(":", 1)[1].strip() for line in Path("/proc/cpuinfo").read_text().splitlines()
                 if line.startswith("model name")), "unknown")
     flags = Path("/proc/cpuinfo").read_text()
-    kind = "avx512_bf16" if "avx512_bf16" in flags else ("avx512" if "avx512f" in flags else "avx2" if "avx2" in flags else "other")
-    print(f"{args.config.name} {' '.join(args.set)} | {cfg.model.name} | precision {resolve_precision(cfg.train.amp, 'cpu')}"
+    kind = next((name for name, flag in (("avx512_bf16", "avx512_bf16"), ("avx512", "avx512f"), ("avx2", "avx2"))
+                 if flag in flags), "other")
+    print(f"{args.config.name} {' '.join(args.set)} | {cfg.model.name} | precision "
+          f"{resolve_precision(cfg.train.amp, 'cpu')}"
           f" | CPU {cpu} ({kind}) | {os.cpu_count()} cores")
     print(f"{'epoch':>5} {'epoch s':>8} {'train s':>8} {'val s':>6} {'other s':>8} {'sys %':>6} {'RSS MiB':>8}")
     for r in clock.epochs:

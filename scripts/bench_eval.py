@@ -22,16 +22,14 @@ import time
 from pathlib import Path
 
 import torch
-
 from bench_throughput import machine, peak_memory_mib, reset_peak_memory, sync  # beside this file
 
 ROOT = Path(__file__).resolve().parents[1]
-from mnistmax.tasks import load_config
 from mnistmax.data.datamodule import test_images
 from mnistmax.eval.denoise import evaluate_methods, methods_for
 from mnistmax.eval.draws import noisy_test_batches
 from mnistmax.eval.metrics import image_metrics
-from mnistmax.tasks import build_task
+from mnistmax.tasks import build_task, load_config
 
 
 def load(args):
@@ -109,7 +107,8 @@ def main(argv=None) -> int:
     kinds, sigmas = cfg.noise.kinds_to_evaluate(), cfg.noise.test_sigmas
     print(f"{cfg.model.name}: {len(images)} test digits x {len(kinds)} kinds ({', '.join(kinds)}) x {len(sigmas)} σ")
     results = [bench(cfg, task, images, device, int(b), args.repeats) for b in args.batch_sizes.split(",")]
-    head = (f"{'batch':>6} | {'model img/s':>11}{'peak MiB':>9} | {'baselines img/s':>15}{'methods':>8}{'peak MiB':>9} |"
+    head = (f"{'batch':>6} | {'model img/s':>11}{'peak MiB':>9} | "
+            f"{'baselines img/s':>15}{'methods':>8}{'peak MiB':>9} |"
             f" {'per 1000 images, ms:':>21} {'noise':>6}{'model':>7}{'metrics':>8}")
     print(head)
     print("-" * len(head))

@@ -42,12 +42,11 @@ import lightning as L
 import torch
 
 from mnistmax.config import RunConfig
-from mnistmax.tasks import load_config
 from mnistmax.data.datamodule import MNISTDataModule, Splits, batch_seed
 from mnistmax.data.sources import DataBundle
 from mnistmax.hardware import resolve_channels_last, resolve_precision, use_fused_adamw
 from mnistmax.models import get_entry
-from mnistmax.tasks import build_task
+from mnistmax.tasks import build_task, load_config
 from mnistmax.tasks.base import warmup_cosine
 from mnistmax.training import build_trainer, quiet_lightning
 from mnistmax.training.callbacks.ema import ema_update
@@ -297,7 +296,8 @@ def bench_model(name: str, args, device: torch.device, workdir: Path) -> dict:
         "channels_last": resolve_channels_last(cfg.train.channels_last, accelerator),
         "ema": cfg.train.ema, "viz": cfg.viz.enabled, "mnistmax": m, "bare": b,
         "train_ratio": m["train_s"] / b["train_s"], "epoch_ratio": m["epoch_s"] / b["epoch_s"],
-        "train_cpu_ratio": m["train_cpu_s"] / b["train_cpu_s"], "train_best_ratio": m["train_best_s"] / b["train_best_s"],
+        "train_cpu_ratio": m["train_cpu_s"] / b["train_cpu_s"],
+        "train_best_ratio": m["train_best_s"] / b["train_best_s"],
     }
 
 
@@ -336,12 +336,14 @@ def sweep_batches(name: str, args, device: torch.device, workdir: Path, sizes: l
     for repeat in range(args.repeats):
         for bs in sizes if repeat % 2 == 0 else sizes[::-1]:
             times[bs] += run_mnistmax(cases[bs], splits, bundle, device, workdir)["train_s"][1:]
-    return {"model": name, "img_s": {bs: len(splits.train[0]) // bs * bs / statistics.median(t) for bs, t in times.items()}}
+    return {"model": name, "img_s": {bs: len(splits.train[0]) // bs * bs / statistics.median(t) for bs,
+                                     t in times.items()}}
 
 
 def print_table(results: list[dict]) -> None:
     head = (f"{'model':<14}{'batch':>6}{'prec':>11}{'cl':>4} | {'mnistmax img/s':>14}{'bare img/s':>11}{'ratio':>7}"
-            f"{'best':>6}{'cpu':>6} | {'epoch s':>8}{'bare':>7}{'ratio':>7} | {'1st ep s':>8}{'bare':>7} | {'start s':>7}"
+            f"{'best':>6}{'cpu':>6} | {'epoch s':>8}{'bare':>7}{'ratio':>7} | {'1st ep s':>8}{'bare':>7} | "
+            f"{'start s':>7}"
             f"{'bare':>6} | {'peak MiB':>8}{'bare':>6}")
     print(head)
     print("-" * len(head))
@@ -353,7 +355,8 @@ def print_table(results: list[dict]) -> None:
               f" {m['epoch_s']:>8.2f}{b['epoch_s']:>7.2f}{r['epoch_ratio']:>7.3f} |"
               f" {m['first_epoch_s']:>8.2f}{b['first_epoch_s']:>7.2f} | {m['startup_s']:>7.2f}{b['startup_s']:>6.2f} |"
               f" {m['peak_mib']:>8.0f}{b['peak_mib']:>6.0f}")
-    print("ratio = mnistmax time / bare time (1.00 = no overhead), steady-state epochs, medians over interleaved repeats;"
+    print("ratio = mnistmax time / bare time (1.00 = no overhead), steady-state epochs, medians over interleaved "
+          "repeats;"
           " train = the optimisation steps (EMA included); best = ratio of the fastest epochs; cpu = ratio of the"
           " CPU seconds of this process;"
           " epoch = + validation, checkpoint, metrics and pictures; 1st ep = the first epoch; start = fit() to its"

@@ -12,8 +12,7 @@ from typer.testing import CliRunner
 
 from mnistmax.cli import app
 from mnistmax.config import RunConfig
-from mnistmax.tasks import dump_yaml, load_config
-from mnistmax.tasks import build_task
+from mnistmax.tasks import build_task, dump_yaml, load_config
 
 ROOT = Path(__file__).resolve().parents[1]
 

@@ -7,11 +7,10 @@ from PIL import Image
 
 import mnistmax
 from mnistmax.api import CapabilityError, to_batch
-from mnistmax.tasks import load_config
 from mnistmax.data.preprocess import ImageError
 from mnistmax.data.sources import load_embedded
 from mnistmax.errors import RunError
-from mnistmax.tasks import build_task
+from mnistmax.tasks import build_task, load_config
 from tests.helpers import ROOT, TINY_ANY, fake_run
 
 RECIPES = {  # task -> a recipe of that task, shrunk

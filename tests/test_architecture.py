@@ -26,7 +26,8 @@ LAYERS = {
         "report.limitations", "analysis.latent", "analysis.scores"],
     5: ["tasks"],
     6: ["runs", "training", "analysis"],
-    7: ["report", "experiments", "export", "api", "userfiles", "analysis.compare", "analysis.compare_encoders",
+    7: ["report", "experiments", "export", "api", "evaluation", "userfiles", "analysis.compare",
+        "analysis.compare_encoders",
         "analysis.limitations_report"],
     8: ["cli", "__main__", ""],  # "": the package facade (mnistmax.load, mnistmax.Model: the API, lazily)
 }

@@ -3,9 +3,9 @@
 import pytest
 
 from mnistmax import __version__
-from mnistmax.tasks import load_config
 from mnistmax.config.load import PACKAGED, packaged_recipes, resolve_config
 from mnistmax.errors import ConfigError
+from mnistmax.tasks import load_config
 from tests.helpers import ROOT, hide_module, invoke, one_error_line
 
 

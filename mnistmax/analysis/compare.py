@@ -15,8 +15,8 @@ import torch
 from mnistmax.data.datamodule import clean_images
 from mnistmax.eval.denoise import evaluate_methods
 from mnistmax.eval.tables import rows_to_csv, rows_to_markdown
-from mnistmax.runs import LoadedRun
 from mnistmax.files import read_meta, write_atomic, write_json
+from mnistmax.runs import LoadedRun
 
 SIGMAS = (0.1, 0.3, 0.5, 0.7, 1.0)
 

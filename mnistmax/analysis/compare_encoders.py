@@ -11,8 +11,8 @@ from pathlib import Path
 
 from mnistmax.eval.embeddings import SHOTS, probe_run
 from mnistmax.eval.tables import rows_to_csv, rows_to_latex, rows_to_markdown
-from mnistmax.runs import LoadedRun
 from mnistmax.files import read_meta, write_atomic, write_json
+from mnistmax.runs import LoadedRun
 
 SCORES = ("linear_probe", "knn", "nmi", "ari", "precision_at_1", "map_at_r")
 RAW = "raw pixels"

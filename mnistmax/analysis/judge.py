@@ -17,14 +17,14 @@ from pathlib import Path
 
 import torch
 
-from mnistmax.training.classifier import RECIPE, classifier_config, train_classifier
 from mnistmax.config import RunConfig
 from mnistmax.data.datamodule import clean_images, load_splits
 from mnistmax.errors import RunError
+from mnistmax.files import create_unique_dir, load_checkpoint, write_atomic
 from mnistmax.inference import batched
 from mnistmax.models import create_model
-from mnistmax.files import create_unique_dir, load_checkpoint, write_atomic
 from mnistmax.runs import load_run
+from mnistmax.training.classifier import RECIPE, classifier_config, train_classifier
 
 LATENT_DIM = 64
 MAX_TRAIN = 12_000  # a class-balanced subset of larger training splits (full MNIST: 60,000)
@@ -92,5 +92,6 @@ def judge_from_run(run_dir: Path) -> Judge:
     run = load_run(run_dir)
     run.require("classify", "--classifier")
     judge = Judge(run.task.net.eval(), 0.0, f"run {run.run_dir}")
-    judge.test_acc = float((judge.logits(clean_images(run.test_images, run.cfg)).argmax(1) == run.test_labels).float().mean())
+    judge.test_acc = float((judge.logits(clean_images(run.test_images,
+                                                      run.cfg)).argmax(1) == run.test_labels).float().mean())
     return judge

@@ -110,7 +110,8 @@ def traverse(run: LatentSpace, index: int = 0, steps: int = 9, span: float = 3.0
     offsets = torch.linspace(-span, span, steps)
     rows = [list(run.decode(z)) for z in traversal_latents(z0, run.train_z.std(0), steps, span)]
     return figures.labelled_rows(rows, [f"z{d}" for d in range(len(z0))], [f"{o:+.1f}σ" for o in offsets.tolist()],
-                                 run.path("traverse"), f"{run.name}: traversal of every latent dimension (test #{index})")
+                                 run.path("traverse"),
+                                 f"{run.name}: traversal of every latent dimension (test #{index})")
 
 
 def arithmetic(run: LatentSpace, expression: str = "7-1+4") -> Path:

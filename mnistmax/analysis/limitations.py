@@ -31,7 +31,8 @@ DEFINITIONS = {
     "hf_ratio": "power above {cutoff} cycles/pixel in the outputs / in the clean digits (1 = preserved, <1 = lost)",
     "diversity_collapse": "1 - min(1, D(out)/D(clean)), D = mean pairwise RMS distance between different digits; "
                           "1 = every output the same",
-    "noise_sensitivity": "mean pairwise RMS distance between outputs of {draws} noise draws of the same digit / D(clean); "
+    "noise_sensitivity": "mean pairwise RMS distance between outputs of {draws} noise draws of the same digit / "
+                         "D(clean); "
                          "0 = the output ignores the draw",
     "flip_rate": "share of test digits whose judged class after denoising differs from the class of the clean digit",
     "entropy": "mean entropy of the judge's class probabilities, bits (0 = certain, 3.32 = uniform)",
@@ -113,7 +114,8 @@ def _changed_digits(clean, noisy, out, labels, pred_clean, pred_out, sigma, n: i
     """Digits the judge read correctly when clean but as another class after denoising."""
     index = torch.nonzero((pred_clean == labels) & (pred_out != pred_clean)).flatten()[:n]
     return {"sigma": sigma, "index": index.tolist(), "label": labels[index].tolist(),
-            "denoised_as": pred_out[index].tolist(), "count": int(((pred_clean == labels) & (pred_out != pred_clean)).sum()),
+            "denoised_as": pred_out[index].tolist(),
+            "count": int(((pred_clean == labels) & (pred_out != pred_clean)).sum()),
             "images": {"clean": clean[index], "noisy": noisy[index], "denoised": out[index]}}
 
 

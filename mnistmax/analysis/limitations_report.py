@@ -24,7 +24,8 @@ def write_run_files(run_dir: Path, result: dict) -> Path:
     title = f"{result['name']} ({result['model']}), {result['noise']} noise, {result['n_test']:,} test digits"
     lf.scores_figure(result["rows"], result["clean"]["acc"], out / FIGURES["scores"], title)
     spectra = result["spectrum"]
-    lf.spectrum_figure(spectra["freqs"], spectra["clean"], {f"denoised, σ={s}": p for s, p in spectra["outputs"].items()},
+    lf.spectrum_figure(spectra["freqs"], spectra["clean"], {f"denoised, σ={s}": p for s,
+                                                            p in spectra["outputs"].items()},
                        result["cutoff"], out / FIGURES["spectrum"], f"radially averaged power spectrum: {title}")
     if result["changed"]:
         (out / FIGURES["changed"]).unlink(missing_ok=True)

@@ -47,11 +47,13 @@ app.add_typer(viz_app, name="viz")
 # Piped or redirected output has no terminal width; rich would assume 80 columns and cut
 # every cell of a wide table (compare models) to one or two characters. COLUMNS still wins.
 console = Console(width=None if sys.stdout.isatty() or os.environ.get("COLUMNS") else 200)
-OVERRIDES = typer.Argument(None, help="KEY=VALUE overrides, e.g. train.epochs=3 model.name=conv_dae", show_default=False)
+OVERRIDES = typer.Argument(None, help="KEY=VALUE overrides, e.g. train.epochs=3 model.name=conv_dae",
+                           show_default=False)
 CONFIG = typer.Option(..., "--config", "-c", help="YAML config file, or a shipped recipe by name (mnist, "
                       "models/simclr; `mnistmax config list`)")
 RUN = typer.Argument(..., help="run directory, run name under outputs/runs, or 'latest'")
-CHECKPOINT = typer.Option(None, "--checkpoint", help="best, last, interrupted or a .ckpt path (default: eval.checkpoint)")
+CHECKPOINT = typer.Option(None, "--checkpoint",
+                          help="best, last, interrupted or a .ckpt path (default: eval.checkpoint)")
 
 
 def echo(message: str) -> None:

@@ -14,7 +14,8 @@ compare_app = typer.Typer(help="Compare runs: limitations of denoising, denoiser
                           no_args_is_help=True)
 app.add_typer(compare_app, name="compare")
 RUNS = typer.Argument(..., help="run directories, names under outputs/runs, or 'latest'")
-OUTPUT = typer.Option(None, "--output", "-o", help="folder for the comparison files (default outputs/compare/<kind>-<time>)")
+OUTPUT = typer.Option(None, "--output", "-o",
+                      help="folder for the comparison files (default outputs/compare/<kind>-<time>)")
 
 
 def _sigmas(text: str) -> list[float]:
@@ -38,20 +39,20 @@ def limitations(
     runs: List[str] = RUNS,
     sigmas: str = typer.Option("0.1,0.3,0.5,0.7,1.0,1.5", help="Gaussian noise levels; above 1 only for gaussian"),
     kind: str = typer.Option("gaussian", help="noise kind"),
-    classifier: Optional[str] = typer.Option(None, help="a classify run to judge the digits (default: train one, cached)"),
+    classifier: Optional[str] = typer.Option(None,
+                                             help="a classify run to judge the digits (default: train one, cached)"),
     draws: int = typer.Option(16, min=2, help="noise draws per digit for the noise-sensitivity score"),
     output: Optional[Path] = OUTPUT,
 ):
     """Over-smoothing, diversity collapse, high frequencies, identity drift, no generation:
     writes <run>/reports/limitations.{json,html}; with several runs also a comparison."""
     from mnistmax.analysis.judge import data_key, judge_for, judge_from_run
-    from mnistmax.training import train
     from mnistmax.analysis.limitations import analyse_run
     from mnistmax.analysis.limitations_report import write_comparison, write_run_files
     from mnistmax.data.noise import NOISE_KINDS
     from mnistmax.errors import MnistmaxError
     from mnistmax.runs import load_run, resolve_run
-    from mnistmax.training import quiet_lightning
+    from mnistmax.training import quiet_lightning, train
 
     if kind not in NOISE_KINDS:
         raise MnistmaxError(f"--kind: unknown noise kind {kind!r}; valid: {', '.join(NOISE_KINDS)}")

@@ -2,15 +2,24 @@
 
 from __future__ import annotations
 
-import re
 from pathlib import Path
 from typing import List, Optional
 
 import typer
 from rich.table import Table
 
-from mnistmax.cli.common import (CHECKPOINT, CONFIG, OVERRIDES, RUN, app, config_app, console, echo, handle_errors,
-                                 print_tables)
+from mnistmax.cli.common import (
+    CHECKPOINT,
+    CONFIG,
+    OVERRIDES,
+    RUN,
+    app,
+    config_app,
+    console,
+    echo,
+    handle_errors,
+    print_tables,
+)
 
 
 @app.command()
@@ -18,19 +27,19 @@ from mnistmax.cli.common import (CHECKPOINT, CONFIG, OVERRIDES, RUN, app, config
 def train(config: Optional[Path] = typer.Option(None, "--config", "-c", help="YAML config file, or a shipped recipe by "
                                                 "name (mnist, models/simclr; `mnistmax config list`)"),
           overrides: Optional[List[str]] = OVERRIDES,
-          resume: Optional[Path] = typer.Option(None, "--resume", help="continue this run directory from its last.ckpt")):
+          resume: Optional[Path] = typer.Option(None, "--resume",
+                                                help="continue this run directory from its last.ckpt")):
     """Train a model; writes outputs/runs/<name>-<time>/ and prints where (or --resume a run)."""
-    from mnistmax.tasks import load_config
     from mnistmax.errors import ConfigError
-    from mnistmax.tasks import get_task
+    from mnistmax.tasks import get_task, load_config
     from mnistmax.training import train as train_run
 
     if resume is not None:
         if config is not None or overrides:
             raise ConfigError("--resume continues a run with its own config.yaml; leave out --config and overrides")
-        from mnistmax.tasks import read_run_config
         from mnistmax.config import read_yaml_mapping
         from mnistmax.runs import resolve_run
+        from mnistmax.tasks import read_run_config
 
         run_dir = resolve_run(resume)
         saved = read_run_config(read_yaml_mapping(run_dir / "config.yaml"), str(run_dir / "config.yaml"))
@@ -55,20 +64,12 @@ def eval_command(
     tag: Optional[str] = typer.Option(None, help="write eval/eval-TAG.* instead of eval/eval.* (keeps the main table)"),
 ):
     """Evaluate a run on its test split, as its task does it (eval/eval.json; encoders: eval/probe.json)."""
-    from mnistmax.errors import RunError
-    from mnistmax.eval.tables import write_eval
-    from mnistmax.runs import load_run
+    from mnistmax.evaluation import evaluate
 
-    if tag is not None and not re.fullmatch(r"[A-Za-z0-9_.-]+", tag):
-        raise RunError(f"--tag {tag!r}: use letters, digits, '.', '_' and '-' only")
-    loaded = load_run(run, checkpoint).with_overrides(overrides or [])
-    task = loaded.task
-    rows = task.evaluate(loaded, lpips=loaded.cfg.eval.lpips if lpips is None else lpips,
-                         warn=lambda m: typer.echo(m, err=True))
-    print_tables(type(task).eval_tables(rows))
-    stem = task.eval_stem if tag is None else f"{task.eval_stem}-{tag}"
-    out = write_eval(loaded.run_dir, rows, stem)
-    echo(f"wrote {out}/{stem}.json, {stem}.csv, {stem}.md")
+    result = evaluate(run, overrides or [], checkpoint, lpips, tag, warn=lambda m: typer.echo(m, err=True))
+    print_tables(result.tables)
+    json_file, *others = result.files
+    echo(f"wrote {json_file}, {', '.join(p.name for p in others)}")
 
 
 @app.command()
@@ -99,8 +100,8 @@ def info(root: str = typer.Option("data", help="folder searched for local datase
     import torch
 
     from mnistmax.data.sources import describe_sources
-    from mnistmax.hardware import cpu_has_fast_bf16
     from mnistmax.files import versions
+    from mnistmax.hardware import cpu_has_fast_bf16
 
     for key, value in versions().items():
         echo(f"{key:>13}: {value}")
@@ -122,10 +123,9 @@ def report(run: str = RUN):
     """One self-contained HTML page for a run -> reports/index.html (makes missing pictures and eval),
     and its model card -> README.md."""
     from mnistmax.report import prepare_and_build
+    from mnistmax.report.card import write_model_card
     from mnistmax.runs import resolve_run
     from mnistmax.training import quiet_lightning
-
-    from mnistmax.report.card import write_model_card
 
     quiet_lightning()
     run_dir = resolve_run(run)
@@ -137,7 +137,8 @@ def report(run: str = RUN):
 @config_app.command("list")
 @handle_errors
 def config_list():
-    """The shipped recipes, by the name `-c` takes (`mnistmax train -c models/simclr`), with their first comment line."""
+    """The shipped recipes, by the name `-c` takes (`mnistmax train -c models/simclr`), with their first
+    comment line."""
     from mnistmax.config.load import PACKAGED, packaged_recipes
 
     for name in packaged_recipes():

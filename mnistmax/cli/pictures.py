@@ -7,8 +7,7 @@ from typing import Optional
 
 import typer
 
-from mnistmax.cli.common import (CHECKPOINT, RUN, echo, handle_errors,
-                                 latent_app, viz_app)
+from mnistmax.cli.common import CHECKPOINT, RUN, echo, handle_errors, latent_app, viz_app
 
 
 def _open(run: str, checkpoint: str | None):
@@ -150,7 +149,8 @@ def latent_interpolate(run: str = RUN, a: int = typer.Option(0, help="index of t
 
 @latent_app.command("sample")
 @handle_errors
-def latent_sample(run: str = RUN, n: int = typer.Option(64, "--n", "-n", min=1, help="how many digits"), mode: str = typer.Option("fitted", help="normal, uniform or fitted"),
+def latent_sample(run: str = RUN, n: int = typer.Option(64, "--n", "-n", min=1, help="how many digits"),
+                  mode: str = typer.Option("fitted", help="normal, uniform or fitted"),
                   seed: int = 0, checkpoint: str = CHECKPOINT):
     """Decode random latents (N(0,I), uniform, or a Gaussian fitted to the training latents)."""
     from mnistmax.analysis import latent

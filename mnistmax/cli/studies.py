@@ -8,8 +8,7 @@ from typing import List, Optional
 import typer
 from rich.table import Table
 
-from mnistmax.cli.common import (CHECKPOINT, OVERRIDES, RUN, app, console, echo, handle_errors,
-                                 print_tables)
+from mnistmax.cli.common import CHECKPOINT, OVERRIDES, RUN, app, console, echo, handle_errors, print_tables
 
 
 @app.command()
@@ -32,7 +31,8 @@ def embed(run: str = RUN,
                                                        "none: every split of the run's data", show_default=False),
           output: Path = typer.Option(..., "--output", "-o", help="the .npz file to write"),
           checkpoint: str = CHECKPOINT,
-          no_preprocess: bool = typer.Option(False, "--no-preprocess", help="image files are already MNIST-style 28x28"),
+          no_preprocess: bool = typer.Option(False, "--no-preprocess",
+                                             help="image files are already MNIST-style 28x28"),
           device: str = typer.Option("cpu", "--device", help="cpu, cuda, mps"),
           batch_size: int = typer.Option(256, "--batch-size", min=1),
           force: bool = typer.Option(False, "--force", help="overwrite OUTPUT")):
@@ -140,8 +140,8 @@ def splits(
     seed: int = typer.Option(0, help="fold seed (the grid's cv.seed)"),
 ):
     """Write the stratified fold assignment of the train split as CSV (index, label, fold)."""
-    from mnistmax.tasks import load_config
     from mnistmax.experiments.folds import training_pool, write_splits_file
+    from mnistmax.tasks import load_config
 
     pool = training_pool(load_config(config), folds, seed)
     path = write_splits_file(output_dir / "splits.csv", pool.labels, pool.folds)
@@ -163,4 +163,5 @@ def ui(port: int = typer.Option(5000, help="port on 127.0.0.1"),
     uri = store if "://" in store else f"sqlite:///{Path(store).resolve()}"
     exe = shutil.which("mlflow") or str(Path(sys.executable).with_name("mlflow"))
     echo(f"MLflow UI: http://127.0.0.1:{port}  (store {uri}; Ctrl-C to stop)")
-    raise typer.Exit(subprocess.call([exe, "ui", "--host", "127.0.0.1", "--port", str(port), "--backend-store-uri", uri]))
+    raise typer.Exit(subprocess.call([exe, "ui", "--host", "127.0.0.1", "--port", str(port), "--backend-store-uri",
+                                      uri]))

@@ -225,9 +225,8 @@ def export(run: str = RUN,
            checkpoint: str = CHECKPOINT, force: bool = typer.Option(False, "--force", help="replace existing files")):
     """Export a trained model (checked against PyTorch) with model.json describing it."""
     from mnistmax.export import export_run
-    from mnistmax.runs import load_run
-
     from mnistmax.report.card import write_model_card
+    from mnistmax.runs import load_run
 
     loaded = load_run(run, checkpoint)
     echo(f"wrote {export_run(loaded, format, output, force, echo=echo)}")

@@ -56,7 +56,8 @@ class ModelConfig(BaseModel):
 
 
 class AugmentConfig(AugmentParams):
-    enabled: bool = False  # denoise / autoencoder / vae / classify: augment the clean training digits (contrastive always augments)
+    # denoise / autoencoder / vae / classify: augment the clean training digits (contrastive always augments)
+    enabled: bool = False
     consistent: bool = False  # one warp, erasing box and brightness for the whole batch (sampled triplets: per triplet)
 
 

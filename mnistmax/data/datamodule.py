@@ -18,8 +18,8 @@ from mnistmax.config import RunConfig
 from mnistmax.data.augment import augment
 from mnistmax.data.noise import apply_noise, sample_levels
 from mnistmax.data.sources import DataBundle, load_source
-from mnistmax.errors import DataError
 from mnistmax.data.splits import stratified_split, stratified_subset
+from mnistmax.errors import DataError
 from mnistmax.hardware import resolve_channels_last
 
 
@@ -90,7 +90,8 @@ class TensorBatches:
             sl = slice(start + i * self.batch_size, start + (i + 1) * self.batch_size)
             idx = order[sl] if order is not None else sl
             index = i * self.world_size + self.rank  # distinct noise on every rank; i itself with one process
-            yield self.images[idx], self.batch_labels[idx], batch_seed(self.stream, self.epoch if self.shuffle else 0, index)
+            yield self.images[idx], self.batch_labels[idx], batch_seed(self.stream, self.epoch if self.shuffle else 0,
+                                                                       index)
 
 
 @dataclass

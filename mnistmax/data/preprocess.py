@@ -10,7 +10,8 @@ of mass lies at the field's centre. `to_mnist` does the same to any grayscale or
 3. contrast: background level -> 0, the brightest ink -> 1 (measured on a slightly blurred
    copy for images larger than 28x28, so that noise does not set it);
 4. the bounding box of the ink (pixels of the blurred copy above `ink_threshold`, without
-   specks under 5 % of the largest stroke's area), its longer side scaled to 20 pixels, aspect kept, with an area-averaging filter;
+   specks under 5 % of the largest stroke's area), its longer side scaled to 20 pixels, aspect kept,
+   with an area-averaging filter;
 5. pasted into 28x28 and shifted (whole pixels, like MNIST) so that its centre of mass is at
    row 14, column 14 in pixel-index coordinates (where MNIST's digits have theirs: the mean
    over the embedded digits is (13.99, 14.00), spread 0.29 pixels).
@@ -67,7 +68,8 @@ def to_unit_gray(image: np.ndarray) -> np.ndarray:
             gray = gray * alpha + paper * (1 - alpha)
         a = gray
     if a.ndim != 2:
-        raise ImageError(f"expected a 2-D grayscale or an (H, W, 1|3|4) colour image, got shape {tuple(np.shape(image))}")
+        raise ImageError("expected a 2-D grayscale or an (H, W, 1|3|4) colour image, got shape "
+                         f"{tuple(np.shape(image))}")
     if min(a.shape) < 2:
         raise ImageError(f"image too small ({a.shape[0]}x{a.shape[1]})")
     return a

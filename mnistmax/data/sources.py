@@ -105,7 +105,8 @@ def find_idx_folder(root: str | Path, dataset: str = "mnist") -> Path | None:
     """The first folder under `root` that holds at least one complete IDX split."""
     for folder in _idx_candidates(Path(root), dataset):
         for split in ("train", "test"):
-            if find_idx_file(folder, IDX_FILES[f"{split}_images"]) and find_idx_file(folder, IDX_FILES[f"{split}_labels"]):
+            if find_idx_file(folder, IDX_FILES[f"{split}_images"]) and find_idx_file(folder,
+                                                                                     IDX_FILES[f"{split}_labels"]):
                 return folder
     return None
 
@@ -194,7 +195,8 @@ def load_source(source: str, dataset: str = "mnist", root: str | Path = "data", 
         if find_idx_folder(root, dataset) is not None:
             return load_idx_folder(root, dataset)
         if dataset != "mnist":
-            raise DataError(f"no local copy of {dataset!r} under {str(root)!r}; use data.source=torchvision data.download=true")
+            raise DataError(f"no local copy of {dataset!r} under {str(root)!r}; use data.source=torchvision "
+                            "data.download=true")
         return load_embedded()
     raise DataError(f"unknown data.source {source!r}; valid: auto, embedded, torchvision, idx")
 
@@ -209,7 +211,8 @@ def describe_sources(root: str | Path = "data") -> list[dict]:
     for dataset in TORCHVISION_CLASSES:
         folder = find_idx_folder(root, dataset)
         if folder is None:
-            rows.append({"source": "idx/torchvision", "dataset": dataset, "available": False, "note": f"not under {root}"})
+            rows.append({"source": "idx/torchvision", "dataset": dataset, "available": False,
+                         "note": f"not under {root}"})
             continue
         sizes = load_idx_folder(folder, dataset).sizes()
         rows.append({"source": "idx/torchvision", "dataset": dataset, "available": True, "path": str(folder), **sizes})

@@ -4,7 +4,8 @@
 Every image of the batch is an anchor; its positive is another image of the same digit and
 its negative an image of another digit, both drawn uniformly from the batch (balanced
 batches hold every class). Anchors whose digit has no second image in the batch are left
-out (a batch without any triplet gives empty views and a zero loss). With `augment.consistent` the three members of a triplet share one warp, erasing box
+out (a batch without any triplet gives empty views and a zero loss). With `augment.consistent` the
+three members of a triplet share one warp, erasing box
 and brightness (one per triplet, not one per batch); otherwise each member gets its own.
 """
 

@@ -13,11 +13,12 @@ import torch
 from mnistmax.config import RunConfig
 from mnistmax.data.datamodule import test_images
 from mnistmax.data.noise import ADDITIVE_KINDS
-from mnistmax.eval.draws import CPU_FORWARD_CHUNK, in_chunks, noisy_batches
 from mnistmax.eval.baselines import BASELINES, BITMAP_BASELINES
+from mnistmax.eval.draws import CPU_FORWARD_CHUNK, in_chunks, noisy_batches
 from mnistmax.eval.metrics import METRIC_KEYS, image_metrics
 from mnistmax.eval.operating import SWEEP_KEYS, point_scores, sweep_counts
 from mnistmax.models.gated import AblationGate
+
 
 def evaluate_methods(
     methods: dict[str, Callable[[torch.Tensor], torch.Tensor]],
@@ -79,7 +80,7 @@ def methods_for(cfg: RunConfig, task) -> dict[str, Callable[[torch.Tensor], torc
     return methods
 
 
-def evaluate_run(cfg: RunConfig, task, use_lpips: bool = False, warn=print, points: list[dict] = ()) -> list[dict]:
+def evaluate_denoiser(cfg: RunConfig, task, use_lpips: bool = False, warn=print, points: list[dict] = ()) -> list[dict]:
     """Evaluate a loaded task (and the baselines) on the test split of `cfg`'s data. `points`: a
     bitmap run's operating points (mnistmax.eval.operating.run_points, chosen on the validation
     split the run was trained with): the model's rows use the first point's threshold, and each

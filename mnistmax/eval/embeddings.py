@@ -13,8 +13,8 @@ import torch.nn.functional as F
 from mnistmax.config import RunConfig
 from mnistmax.data.datamodule import clean_images
 from mnistmax.eval.metrics import clustering_scores, knn_accuracy, retrieval_metrics
-from mnistmax.inference import batched
 from mnistmax.files import write_json
+from mnistmax.inference import batched
 
 SHOTS = (1, 5, 10)
 

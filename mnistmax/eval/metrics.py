@@ -32,7 +32,8 @@ def per_image_ssim(pred: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
 
 def image_metrics(pred: torch.Tensor, target: torch.Tensor) -> dict[str, torch.Tensor]:
     """Per-image MSE, PSNR and SSIM, each a (B,) tensor."""
-    return {"mse": per_image_mse(pred, target), "psnr": per_image_psnr(pred, target), "ssim": per_image_ssim(pred, target)}
+    return {"mse": per_image_mse(pred, target), "psnr": per_image_psnr(pred, target), "ssim": per_image_ssim(pred,
+                                                                                                             target)}
 
 
 class LPIPSUnavailable(RuntimeError):
@@ -124,7 +125,8 @@ def summed_binary_scores(counts: torch.Tensor, n_images: int = 0) -> dict[str, f
 
 def knn_accuracy(train_z, train_y, test_z, test_y, k: int = 20, temperature: float = 0.07) -> float:
     """Weighted kNN (cosine similarity, weights exp(sim / T), as in InstDisc / DINO)."""
-    train_z, test_z = torch.nn.functional.normalize(train_z.float(), dim=1), torch.nn.functional.normalize(test_z.float(), dim=1)
+    train_z, test_z = torch.nn.functional.normalize(train_z.float(),
+                                                    dim=1), torch.nn.functional.normalize(test_z.float(), dim=1)
     n_classes = int(max(train_y.max(), test_y.max())) + 1
     correct = 0
     for i in range(0, len(test_z), 1000):

@@ -24,7 +24,8 @@ from mnistmax.eval.metrics import COUNT_KEYS, _ratio, binary_scores
 THRESHOLDS: tuple[float, ...] = tuple(round(0.01 * i, 2) for i in range(1, 100))  # what a rule chooses from
 VISIBLE_KEYS = ("hidden", "visible", "visible_kept")
 SWEEP_KEYS = (*COUNT_KEYS, *VISIBLE_KEYS)
-SEED_000 = {"precision": 0.956, "recall": 0.986, "specificity": 0.993, "ablation_efficiency": 0.80}  # its reported point
+SEED_000 = {"precision": 0.956, "recall": 0.986, "specificity": 0.993,
+            "ablation_efficiency": 0.80}  # its reported point
 
 
 def _above(values: torch.Tensor, thresholds: torch.Tensor) -> torch.Tensor:
@@ -168,7 +169,8 @@ def describe_point(p: dict) -> str:
     line = (f"operating point {p['point']} ({p['rule']}; chosen on the training run's validation split, "
             f"{p['validation_images']:,} digits, {p['noise']} {levels}): threshold {p['threshold']:.2f}")
     if not p["met"]:
-        line += f"; NOT met on validation: no threshold does, this one misses a minimum by {-p['shortfall']:.4f} at worst"
+        line += ("; NOT met on validation: no threshold does, this one misses a minimum by "
+                 f"{-p['shortfall']:.4f} at worst")
     return line
 
 
@@ -224,7 +226,8 @@ def run_points(run, sweeps: dict | None = None) -> list[dict]:
         device = next(run.task.parameters()).device
         points = select_points(cfg, run.task.reconstruct, images, device, sweeps)
     else:
-        points = [{"point": name, "rule": describe_rule(rule.maximize, rule.subject_to), "noise": point_setting(cfg, rule)[0],
+        points = [{"point": name, "rule": describe_rule(rule.maximize, rule.subject_to), "noise": point_setting(cfg,
+                                                                                                                rule)[0],
                    "levels": point_setting(cfg, rule)[1], "threshold": cfg.eval.threshold, "met": None,
                    "objective": None, "shortfall": None} for name, rule in (cfg.eval.operating_point or {}).items()]
     for p in points:

@@ -58,7 +58,8 @@ def read_splits_file(path: str, labels: torch.Tensor, folds: int) -> torch.Tenso
     with open(path, newline="") as f:
         rows = list(csv.DictReader(f))
     if len(rows) != len(labels) or any(int(r["label"]) != int(y) for r, y in zip(rows, labels.tolist())):
-        raise ConfigError(f"cv.splits_file {path!r} does not match this data ({len(rows)} rows for {len(labels)} digits, "
+        raise ConfigError(f"cv.splits_file {path!r} does not match this data ({len(rows)} rows for {len(labels)} "
+                          "digits, "
                           "or different labels); write it again with `mnistmax splits` and the same config")
     fold_ids = torch.tensor([int(r["fold"]) for r in rows])
     if fold_ids.min() < 0 or fold_ids.max() >= folds:

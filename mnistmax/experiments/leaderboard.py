@@ -7,8 +7,8 @@ import csv
 import io
 from pathlib import Path
 
-from mnistmax.experiments.spec import config_for, describe, describe_validation
 from mnistmax.eval.tables import rows_to_latex, write_eval
+from mnistmax.experiments.spec import config_for, describe, describe_validation
 from mnistmax.files import write_atomic, write_json
 
 TEST_ATTR = "mnistmax:test"  # the best configuration's test, kept in the study so that it runs once
@@ -60,7 +60,8 @@ def table_rows(result: dict, test: dict | None) -> list[dict]:
     rows = []
     for rank, r in [*enumerate(result["rows"], 1), *(("pruned", r) for r in result.get("pruned", []))]:
         row = {"rank": rank, "trial": r["trial"], "configuration": describe(r["params"]),
-               "val_loss": _mean_std(r, "val_loss", 5) + ("" if r["folds"] == folds else f" ({r['folds']}/{folds} folds)")}
+               "val_loss": _mean_std(r, "val_loss",
+                                     5) + ("" if r["folds"] == folds else f" ({r['folds']}/{folds} folds)")}
         for key in ("val_psnr", "val_probe_acc"):
             if f"{key}_mean" in r:
                 row[key] = _mean_std(r, key, 4)
@@ -71,7 +72,8 @@ def table_rows(result: dict, test: dict | None) -> list[dict]:
         first = next(iter(scores))
         rows[0]["test"] = f"{scores.pop(first):.4f}"
         for method, score in scores.items():  # baselines, evaluated on the same test split
-            rows.append({"rank": "baseline", "trial": "", "configuration": method, "val_loss": "", "test": f"{score:.4f}"})
+            rows.append({"rank": "baseline", "trial": "", "configuration": method, "val_loss": "",
+                         "test": f"{score:.4f}"})
     return rows
 
 

@@ -24,11 +24,19 @@ from mnistmax.errors import RunError
 from mnistmax.experiments.folds import fold_metrics, summarise, training_pool
 from mnistmax.experiments.mlflow_runs import TrialTracker, mlflow_wanted
 from mnistmax.experiments.scheduler import SLOT, build_pruner, build_sampler, prepare_study, slots, work
-from mnistmax.experiments.spec import (Dimension, Search, config_for, config_key, describe, describe_validation,
-                                       fingerprint, load_search, trial_config)
+from mnistmax.experiments.spec import (
+    Dimension,
+    Search,
+    config_for,
+    config_key,
+    describe,
+    describe_validation,
+    fingerprint,
+    load_search,
+    trial_config,
+)
 from mnistmax.experiments.storage import check_storage, open_storage, retry_callback, storage_url
 from mnistmax.training.tracking import mlflow_tracking_uri
-
 
 SCORED_ON = "mnistmax:scored_on"
 
@@ -82,7 +90,8 @@ class Objective:
                 folds.append({"fold": fold, "run_dir": str(run_dir), **metrics})
                 trial.set_user_attr("folds", folds)
                 running = statistics.fmean(f["val_loss"] for f in folds)
-                self.echo(f"  trial {trial.number} ({describe(params)}) fold {fold}: val/loss {metrics['val_loss']:.5f}")
+                self.echo(f"  trial {trial.number} ({describe(params)}) fold {fold}: val/loss "
+                          f"{metrics['val_loss']:.5f}")
                 trial.report(running, fold)
                 if fold < self.search.cv.folds - 1 and trial.should_prune():
                     self._finish(trial, parent, folds, "PRUNED")
@@ -168,7 +177,8 @@ def spawn_workers(path: Path, url: str, workers: int, echo=print) -> None:
     if os.environ.get("OMP_NUM_THREADS", "").isdigit():
         threads = min(threads, int(os.environ["OMP_NUM_THREADS"]))
     env = {**os.environ, "OMP_NUM_THREADS": str(threads), "MKL_NUM_THREADS": str(threads)}
-    command = [sys.executable, "-m", "mnistmax", "search", "-c", str(Path(path).resolve()), "--worker", "--storage", url]
+    command = [sys.executable, "-m", "mnistmax", "search", "-c", str(Path(path).resolve()), "--worker", "--storage",
+               url]
     echo(f"starting {workers} workers ({threads} thread{'s' * (threads > 1)} each)")
     procs = [subprocess.Popen(command, env=env) for _ in range(workers)]
     try:

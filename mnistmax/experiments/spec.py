@@ -9,7 +9,7 @@
     trials: 12                     # tpe / random; a grid runs each of its points once
     pruner: median                 # none | median | hyperband
     cv: {folds: 3, seed: 0, splits_file: null, score: null}
-    storage: null                  # default sqlite:///<logging.output_dir>/optuna.db; any SQLAlchemy URL or journal:PATH
+    storage: null                  # default sqlite:///<output_dir>/optuna.db; any SQLAlchemy URL or journal:PATH
 
 Every trial is validated under one noise setting fixed for the whole study, whatever noise it
 trains on (its folds' val/loss, early stopping and best epoch): `cv.score: {kind, levels | range}`,
@@ -33,9 +33,9 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from mnistmax.config import RunConfig, apply_overrides, read_config_file, read_yaml_mapping
-from mnistmax.tasks import validate_config
 from mnistmax.config.noise import ValidationNoise
 from mnistmax.errors import ConfigError
+from mnistmax.tasks import validate_config
 
 SCALARS = (type(None), bool, int, float, str)  # what an Optuna categorical choice may be
 

@@ -8,9 +8,14 @@ from typing import Callable
 
 import torch
 
-from mnistmax.losses.bitmap import (combined_loss, dice_loss, false_positive_penalty, precision_bce_loss,
-                                    weighted_bce_loss)
-from mnistmax.losses.perceptual import perceptual_lpips_loss, perceptual_loss
+from mnistmax.losses.bitmap import (
+    combined_loss,
+    dice_loss,
+    false_positive_penalty,
+    precision_bce_loss,
+    weighted_bce_loss,
+)
+from mnistmax.losses.perceptual import perceptual_loss, perceptual_lpips_loss
 from mnistmax.losses.reconstruction import bce_loss, charbonnier_loss, l1_loss, l2_loss
 from mnistmax.registry import accepted_options, keyword_names
 

@@ -4,9 +4,19 @@ here, so that importing the package registers everything; no import order matter
 `ablation_*` variants are derived from whatever is registered when names are read)."""
 
 from mnistmax.models import autoencoder, dae, encoders, gated, unet, vae  # noqa: F401  (register)
-from mnistmax.models._registry import (MODELS, ModelEntry, accepted_options, count_parameters, create_model,
-                                       get_entry, keyword_names, list_models, model_options, register_model,
-                                       register_variant)
+from mnistmax.models._registry import (
+                                       MODELS,
+                                       ModelEntry,
+                                       accepted_options,
+                                       count_parameters,
+                                       create_model,
+                                       get_entry,
+                                       keyword_names,
+                                       list_models,
+                                       model_options,
+                                       register_model,
+                                       register_variant,
+)
 
 __all__ = ["MODELS", "ModelEntry", "accepted_options", "count_parameters", "create_model", "get_entry",
            "keyword_names", "list_models", "model_options", "register_model", "register_variant"]

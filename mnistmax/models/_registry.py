@@ -20,7 +20,8 @@ from dataclasses import dataclass
 from typing import Any, Callable
 
 import torch.nn as nn
-from pydantic import BaseModel, ConfigDict, ValidationError, create_model as create_pydantic_model
+from pydantic import BaseModel, ConfigDict, ValidationError
+from pydantic import create_model as create_pydantic_model
 
 from mnistmax.registry import Registry, UnknownNameError, accepted_options, keyword_names  # noqa: F401
 
@@ -103,7 +104,8 @@ def _factory_options_model(name: str, factory: Callable) -> type[BaseModel]:
     fields = {p.name: (hints.get(p.name, Any), p.default if p.default is not p.empty else ...)
               for p in inspect.signature(factory).parameters.values()
               if p.kind in (p.KEYWORD_ONLY, p.POSITIONAL_OR_KEYWORD)}
-    return create_pydantic_model(f"{name}_options", __config__=ConfigDict(extra="forbid", allow_inf_nan=False), **fields)
+    return create_pydantic_model(f"{name}_options", __config__=ConfigDict(extra="forbid", allow_inf_nan=False),
+                                 **fields)
 
 
 def model_options(name: str, options: dict) -> dict:
@@ -119,7 +121,8 @@ def model_options(name: str, options: dict) -> dict:
     except ValidationError as exc:
         err = exc.errors()[0]
         key = ".".join(str(p) for p in err["loc"])
-        raise ValueError(f"model.{key}: {err['msg'].removeprefix('Value error, ')} (got {err.get('input')!r})") from None
+        msg = err['msg'].removeprefix('Value error, ')
+        raise ValueError(f"model.{key}: {msg} (got {err.get('input')!r})") from None
 
 
 def create_model(name: str, **kwargs) -> nn.Module:

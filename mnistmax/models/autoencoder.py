@@ -7,8 +7,8 @@ from __future__ import annotations
 import torch
 import torch.nn as nn
 
-from mnistmax.models.layers import LatentDim
 from mnistmax.models._registry import register_model
+from mnistmax.models.layers import LatentDim
 
 
 def _conv(conv: nn.Module, channels: int) -> list[nn.Module]:

@@ -8,8 +8,8 @@ from __future__ import annotations
 import torch
 import torch.nn as nn
 
-from mnistmax.models.layers import ConvBlock, Count, Depth, LatentDim, ResBlock, Width, pad_to_multiple
 from mnistmax.models._registry import register_model
+from mnistmax.models.layers import ConvBlock, Count, Depth, LatentDim, ResBlock, Width, pad_to_multiple
 
 
 @register_model("conv_dae")
@@ -82,7 +82,8 @@ class ResNetDAE(nn.Module):
         self.stem = nn.Sequential(nn.Conv2d(1, base_ch, 3, padding=1), nn.SiLU())
         self.down = nn.Sequential(
             *[
-                nn.Sequential(nn.Conv2d(base_ch * 2**i, base_ch * 2 ** (i + 1), 3, stride=2, padding=1), ResBlock(base_ch * 2 ** (i + 1)))
+                nn.Sequential(nn.Conv2d(base_ch * 2**i, base_ch * 2 ** (i + 1), 3, stride=2, padding=1),
+                              ResBlock(base_ch * 2 ** (i + 1)))
                 for i in range(num_downs)
             ]
         )

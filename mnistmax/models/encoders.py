@@ -10,8 +10,8 @@ import torch
 import torch.nn as nn
 from pydantic import AfterValidator
 
-from mnistmax.models.layers import Count, Dim, ResBlock, Width
 from mnistmax.models._registry import create_model, register_model
+from mnistmax.models.layers import Count, Dim, ResBlock, Width
 
 
 @register_model("simple_cnn", family="encoder")
@@ -80,7 +80,8 @@ class ViTEncoder(nn.Module):
 
     def embed(self, x: torch.Tensor) -> torch.Tensor:
         tokens = self.patchify(x).flatten(2).transpose(1, 2)  # (B, 49, width)
-        tokens = torch.cat([self.cls.expand(x.shape[0], -1, -1), tokens], dim=1) + self.pos  # shape[0]: traced as the batch axis
+        tokens = torch.cat([self.cls.expand(x.shape[0], -1, -1), tokens],
+                           dim=1) + self.pos  # shape[0]: traced as the batch axis
         return self.head(self.norm(self.blocks(tokens)[:, 0]))
 
     forward = embed
@@ -111,7 +112,8 @@ class EncoderClassifier(nn.Module):
             self.encoder = create_model(encoder, **(encoder_options or {}))
         except ValueError as exc:  # name the key as the config spells it
             raise ValueError(str(exc).replace("model.", "model.encoder_options.", 1)) from None
-        self.head = nn.Sequential(nn.Linear(self.encoder.embedding_dim, 128), nn.ReLU(inplace=True), nn.Dropout(dropout),
+        self.head = nn.Sequential(nn.Linear(self.encoder.embedding_dim, 128), nn.ReLU(inplace=True),
+                                  nn.Dropout(dropout),
                                   nn.Linear(128, num_classes))
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:

@@ -6,8 +6,8 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-from mnistmax.models.layers import Channels, ConvBlock, SelfAttention2d, UNetDepth, Width, pad_to_multiple
 from mnistmax.models._registry import register_model
+from mnistmax.models.layers import Channels, ConvBlock, SelfAttention2d, UNetDepth, Width, pad_to_multiple
 
 
 class UNet(nn.Module):

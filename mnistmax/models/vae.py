@@ -8,9 +8,9 @@ from __future__ import annotations
 import torch
 import torch.nn as nn
 
+from mnistmax.models._registry import register_model
 from mnistmax.models.autoencoder import conv_decoder, conv_encoder
 from mnistmax.models.layers import LatentDim
-from mnistmax.models._registry import register_model
 
 
 @register_model("vae_conv", family="vae")

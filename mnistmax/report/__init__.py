@@ -9,8 +9,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from mnistmax.report.html import page
 from mnistmax.files import write_atomic
+from mnistmax.report.html import page
 
 
 def _task_class(run_dir: Path):

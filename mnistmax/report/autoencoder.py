@@ -19,7 +19,9 @@ def reconstruction_table(run_dir: Path) -> str | None:
     row = json.loads(path.read_text())[0]
     notes = {"mse": "mean squared error per pixel", "psnr": "dB, mean per image", "ssim": "mean per image",
              "nelbo": "negative ELBO, nats per image", "kl": "KL(q(z|x) || p(z)), nats per image"}
-    cells = "".join(f"<tr><th>{html.escape(k)}</th><td>{v:.4f}</td><td>{html.escape(notes.get(k, 'importance-weighted bound, nats per image' if k.startswith('niwae') else ''))}</td></tr>"
+    bound = "importance-weighted bound, nats per image"
+    cells = "".join(f"<tr><th>{html.escape(k)}</th><td>{v:.4f}</td>"
+                    f"<td>{html.escape(notes.get(k, bound if k.startswith('niwae') else ''))}</td></tr>"
                     for k, v in row.items() if isinstance(v, float) and k != "sigma")
     return (f"<h2>Reconstruction of the {row['n']} test digits</h2>"
             f'<table class="facts">{cells}</table>')
@@ -30,7 +32,8 @@ def transfer_table(run_dir: Path) -> str | None:
     if not path.is_file():
         return None
     rows = json.loads(path.read_text())
-    body = "".join(f"<tr><td>{r['labels_per_class']}</td><td>{html.escape(r['mode'])}</td><td>{100 * r['test_acc']:.2f}%</td>"
+    body = "".join(f"<tr><td>{r['labels_per_class']}</td><td>{html.escape(r['mode'])}</td>"
+                   f"<td>{100 * r['test_acc']:.2f}%</td>"
                    f"<td>{r['train_seconds']}</td><td>{r['trainable_params']:,}</td></tr>" for r in rows)
     return ("<h2>Transfer learning: classifier on this encoder</h2><p class=\"note\">scratch: random encoder; frozen: "
             "this run's encoder, head only; finetune: this run's encoder, everything trained. Test accuracy on the "
@@ -53,7 +56,8 @@ SECTIONS = [
 
 
 def prepare(run_dir: Path, task, load, warn=print) -> None:
-    """Evaluate and draw the latent pictures when they are missing (`task`: the run's task class, `load()`: the loaded run)."""
+    """Evaluate and draw the latent pictures when they are missing (`task`: the run's task class,
+    `load()`: the loaded run)."""
     from mnistmax.analysis import latent
 
     wanted = {"interpolate": latent.interpolate, "samples_fitted": latent.sample, "traverse": latent.traverse,

@@ -31,7 +31,8 @@ def eval_table(run_dir: Path) -> str | None:
     return "".join(parts)
 
 
-ABLATION_KEYS = ("precision", "recall", "specificity", "fpr", "ablation_efficiency", "pixel_conservation", "dice", "iou")
+ABLATION_KEYS = ("precision", "recall", "specificity", "fpr", "ablation_efficiency", "pixel_conservation", "dice",
+                 "iou")
 
 
 def ablation_table(run_dir: Path) -> str | None:

@@ -12,7 +12,8 @@ CSS = """
 body{font-family:system-ui,-apple-system,Segoe UI,Helvetica,Arial,sans-serif;max-width:1100px;margin:2em auto;
 padding:0 1em;color:#222;line-height:1.45}
 h1{margin-bottom:.2em}h2{border-bottom:1px solid #ddd;padding-bottom:.2em;margin-top:2em}
-table{border-collapse:collapse;margin:.6em 0;font-size:14px}td,th{border:1px solid #ddd;padding:3px 9px;text-align:right}
+table{border-collapse:collapse;margin:.6em 0;font-size:14px}
+td,th{border:1px solid #ddd;padding:3px 9px;text-align:right}
 th{background:#f5f5f5}td:first-child,th:first-child{text-align:left}.best{font-weight:bold;color:#0a7a2f}
 img{max-width:100%;border:1px solid #eee}pre{background:#f7f7f7;padding:.8em;overflow:auto;font-size:12px}
 .facts td{text-align:left}.note{color:#666;font-size:13px}

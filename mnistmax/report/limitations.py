@@ -57,17 +57,19 @@ def reading(result: dict) -> list[str]:
         f"High frequencies: above {result['cutoff']:g} cycles/pixel the outputs carry {mid['hf_ratio']:.2f}× the clean "
         f"power at σ={mid['sigma']:g} (the noisy input {mid['hf_ratio_noisy']:.1f}×): fine stroke detail is "
         + ("lost." if mid["hf_ratio"] < 0.9 else "largely kept."),
-        f"Diversity: different digits' outputs are {100 * (1 - mid['diversity_collapse']):.0f}% as far apart as the clean "
-        f"digits at σ={mid['sigma']:g} ({100 * (1 - top['diversity_collapse']):.0f}% at σ={top['sigma']:g}); "
+        f"Diversity: different digits' outputs are {100 * (1 - mid['diversity_collapse']):.0f}% as far apart as the "
+        f"clean digits at σ={mid['sigma']:g} ({100 * (1 - top['diversity_collapse']):.0f}% at σ={top['sigma']:g}); "
         f"the outputs for {result['draws']} noise draws of the same digit lie {mid['noise_sensitivity']:.2f}× as far "
         "apart as two different clean digits.",
         f"Identity drift: the judge reads {100 * result['clean']['acc']:.1f}% of the clean digits correctly; after "
-        f"denoising at σ={mid['sigma']:g} it reads {100 * mid['acc_denoised']:.1f}% (noisy: {100 * mid['acc_noisy']:.1f}%), "
-        f"and {100 * mid['flip_rate']:.1f}% of digits change class ({100 * top['flip_rate']:.1f}% at σ={top['sigma']:g}). "
-        f"Its uncertainty grows from {result['clean']['entropy']:.2f} bits on clean digits to {top['entropy_denoised']:.2f} "
+        f"denoising at σ={mid['sigma']:g} it reads {100 * mid['acc_denoised']:.1f}% "
+        f"(noisy: {100 * mid['acc_noisy']:.1f}%), and {100 * mid['flip_rate']:.1f}% of digits change class "
+        f"({100 * top['flip_rate']:.1f}% at σ={top['sigma']:g}). Its uncertainty grows from "
+        f"{result['clean']['entropy']:.2f} bits on clean digits to {top['entropy_denoised']:.2f} "
         f"bits on the denoised digits at σ={top['sigma']:g}.",
-        f"No generative capability: {nd['what']} — the judge's mean top-class probability is {100 * nd['confidence']:.0f}% "
-        f"and {100 * nd['confident_share']:.0f}% of them look like a digit to it with ≥ 90% confidence.",
+        f"No generative capability: {nd['what']} — the judge's mean top-class probability is "
+        f"{100 * nd['confidence']:.0f}% and {100 * nd['confident_share']:.0f}% of them look like a digit to it with "
+        "≥ 90% confidence.",
     ]
     if unseen:
         lines.append("Shaded rows and regions: noise levels the run never trained on ("
@@ -83,8 +85,9 @@ def section(run_dir: Path) -> str | None:
         return None
     result = json.loads(path.read_text())
     parts = ["<h2>Limitations</h2>",
-             f'<p class="note">{html.escape(result["noise"])} noise on {result["n_test"]:,} test digits; judge: a digit '
-             f"classifier with {100 * result['judge']['test_acc']:.1f}% accuracy on clean test digits.</p>",
+             f'<p class="note">{html.escape(result["noise"])} noise on {result["n_test"]:,} test digits; '
+             f"judge: a digit classifier with {100 * result['judge']['test_acc']:.1f}% accuracy on clean test "
+             "digits.</p>",
              "<ul>" + "".join(f"<li>{html.escape(line)}</li>" for line in reading(result)) + "</ul>",
              rows_table(result["rows"])]
     for key in ("scores", "spectrum", "changed", "no_digit"):

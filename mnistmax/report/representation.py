@@ -43,7 +43,8 @@ SECTIONS = [
 
 
 def prepare(run_dir: Path, task, load, warn=print) -> None:
-    """Probe the embeddings and draw them when they are missing (`task`: the run's task class, `load()`: the loaded run)."""
+    """Probe the embeddings and draw them when they are missing (`task`: the run's task class,
+    `load()`: the loaded run)."""
     from mnistmax.viz import commands
 
     has_probe = (run_dir / "eval" / "probe.json").is_file()

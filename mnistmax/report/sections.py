@@ -7,8 +7,8 @@ import html
 import json
 from pathlib import Path
 
-from mnistmax.report.html import figure_section
 from mnistmax.files import read_meta
+from mnistmax.report.html import figure_section
 
 
 def overview(run_dir: Path) -> str:
@@ -20,7 +20,9 @@ def overview(run_dir: Path) -> str:
         ("model", f"{meta.get('model')} ({meta.get('parameters', 0):,} parameters)"),
         ("data", f"{data.get('description')}: {sizes}"),
         ("device / precision", f"{meta.get('device')} / {meta.get('precision')}"),
-        ("training", f"{meta.get('epochs_completed')} of {meta.get('epochs_planned', '?')} epochs in {meta.get('train_seconds')} s; best val/loss "
+        ("training",
+         f"{meta.get('epochs_completed')} of {meta.get('epochs_planned', '?')} epochs in {meta.get('train_seconds')} "
+         "s; best val/loss "
                      + (f"{meta['best_val_loss']:.5f}" if meta.get("best_val_loss") is not None else "n/a")),
         ("seed / git", f"{meta.get('seed')} / {meta.get('git_sha')}"),
         ("started / ended", f"{meta.get('started')} / {meta.get('ended')}"),

@@ -6,8 +6,15 @@ from __future__ import annotations
 
 from mnistmax.tasks import autoencoder, classify, contrastive, denoise, vae  # noqa: F401  (register)
 from mnistmax.tasks.base import BaseTask
-from mnistmax.tasks.configure import (UnusedKeyError, dump_yaml, load_config, read_run_config, unused_keys,
-                                      used_config, validate_config)
+from mnistmax.tasks.configure import (
+    UnusedKeyError,
+    dump_yaml,
+    load_config,
+    read_run_config,
+    unused_keys,
+    used_config,
+    validate_config,
+)
 from mnistmax.tasks.registry import TASKS, get_task, register_task, tasks_that
 
 

@@ -98,7 +98,8 @@ class BaseTask(L.LightningModule):
                 if key != "enabled":
                     out[f"augment.{key}"] = "augment.enabled is off"
         out["eval.baselines"] = out["eval.lpips"] = "its evaluation has no baselines or LPIPS"
-        out["eval.threshold"] = out["eval.operating_point"] = "only bitmap denoisers (data.binarize) threshold their output"
+        out["eval.threshold"] = out["eval.operating_point"] = \
+            "only bitmap denoisers (data.binarize) threshold their output"
         return out
 
     @classmethod
@@ -114,7 +115,8 @@ class BaseTask(L.LightningModule):
     @classmethod
     def cannot(cls, capability: str, what: str) -> str:
         """The line that says `what` needs another task's run, and which tasks can."""
-        return f"{what} needs a run whose task can {capability} ({', '.join(tasks_that(capability))}); this is a {cls.name} run"
+        can = ", ".join(tasks_that(capability))
+        return f"{what} needs a run whose task can {capability} ({can}); this is a {cls.name} run"
 
     # ------------------------------------------------------------ data and training
 
@@ -138,7 +140,8 @@ class BaseTask(L.LightningModule):
     def reconstruction_loss(self, pred: torch.Tensor, target: torch.Tensor, stage: str):
         """(loss, metrics): the objective, and each term as `loss_<name>` off training when there are several."""
         total, terms = self.loss_function()(pred, target)
-        metrics = {f"loss_{name}": term.detach() for name, term in terms.items()} if len(terms) > 1 and stage != "train" else {}
+        metrics = {f"loss_{name}": term.detach() for name,
+                   term in terms.items()} if len(terms) > 1 and stage != "train" else {}
         return total, metrics
 
     def balanced_batches(self) -> bool:

@@ -2,9 +2,8 @@
 
 from __future__ import annotations
 
-import torch.nn.functional as F
-
 import torch
+import torch.nn.functional as F
 
 from mnistmax.tasks.base import BaseTask
 from mnistmax.tasks.registry import register_task

@@ -15,8 +15,18 @@ from typing import Callable, Iterable
 import yaml
 from pydantic import ValidationError
 
-from mnistmax.config import (ModelConfig, RunConfig, apply_overrides, config_to_dict, describe_error, flat_keys,
-                             merge_layer, parse_config, read_config_layers, without_preset_keys)
+from mnistmax.config import (
+    ModelConfig,
+    RunConfig,
+    apply_overrides,
+    config_to_dict,
+    describe_error,
+    flat_keys,
+    merge_layer,
+    parse_config,
+    read_config_layers,
+    without_preset_keys,
+)
 from mnistmax.config.load import _override_keys
 from mnistmax.errors import ConfigError
 from mnistmax.models import get_entry, list_models, model_options
@@ -81,7 +91,8 @@ def validate_config(raw: dict, source: str | None = None, explicit: Iterable[str
     if bad:
         reason = TASKS.get(cfg.task).unused(cfg)[_prefix_of(bad[0], cfg)]
         keys = bad[0] if len(bad) == 1 else f"{bad[0]} (and {', '.join(bad[1:])})"
-        raise UnusedKeyError(f"{prefix}{keys}: not used by task {cfg.task} ({reason}); remove {'it' if len(bad) == 1 else 'them'}")
+        raise UnusedKeyError(f"{prefix}{keys}: not used by task {cfg.task} ({reason}); remove "
+                             f"{'it' if len(bad) == 1 else 'them'}")
     return cfg
 
 

@@ -4,13 +4,12 @@ loss on two augmented views; an online linear probe on detached features logs
 
 from __future__ import annotations
 
-import torch
-import torch.nn as nn
-import torch.nn.functional as F
-
 from pathlib import Path
 from typing import ClassVar, Literal
 
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
 from pydantic import Field, field_validator
 
 from mnistmax.config.section import Section
@@ -107,7 +106,8 @@ class ContrastiveTask(BaseTask):
 
     def transfer_source(self) -> tuple[dict, dict]:
         """encoder_classifier around this run's encoder network (the projection head and probe stay here)."""
-        model = {"name": "encoder_classifier", "encoder": self.cfg.model.name, "encoder_options": self.cfg.model.options()}
+        model = {"name": "encoder_classifier", "encoder": self.cfg.model.name,
+                 "encoder_options": self.cfg.model.options()}
         return model, self.net.state_dict()
 
     def embed(self, x: torch.Tensor) -> torch.Tensor:

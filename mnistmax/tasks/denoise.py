@@ -10,12 +10,11 @@ import torch
 
 from mnistmax.eval.metrics import COUNT_KEYS, binary_count_tensor, per_image_psnr, summed_binary_scores
 from mnistmax.models import list_models
-from mnistmax.tasks.autoencoder import AutoencoderTask
-from mnistmax.tasks.vae import VAEOptions
 from mnistmax.report import denoise as report_denoise
+from mnistmax.tasks.autoencoder import AutoencoderTask
 from mnistmax.tasks.base import BaseTask
 from mnistmax.tasks.registry import register_task
-
+from mnistmax.tasks.vae import VAEOptions
 
 VAL_BITMAP_KEYS = ("precision", "recall", "specificity", "ablation_efficiency")  # val/<key>, data.binarize runs
 
@@ -53,7 +52,8 @@ class DenoiseTask(BaseTask):
         if is_vae(cfg.model.name):
             out["train.loss"] = out["train.fp_weight"] = out["train.loss_weights"] = \
                 "a VAE denoiser's loss is the ELBO of the clean digits"
-            out["vae.iw_samples"] = "a VAE denoiser is evaluated by PSNR / SSIM per noise level, not by a likelihood bound"
+            out["vae.iw_samples"] = \
+                "a VAE denoiser is evaluated by PSNR / SSIM per noise level, not by a likelihood bound"
         else:
             out["vae"] = f"model {cfg.model.name} is not a VAE"
         if cfg.noise.train_sigma_range is not None:
@@ -167,11 +167,11 @@ class DenoiseTask(BaseTask):
     # ------------------------------------------------------------ evaluation and report
 
     def evaluate(self, run, lpips: bool = False, warn=print) -> list[dict]:
-        from mnistmax.eval.denoise import evaluate_run
+        from mnistmax.eval.denoise import evaluate_denoiser
         from mnistmax.eval.operating import run_points
 
         points = run_points(run) if run.cfg.data.binarize and run.cfg.eval.operating_point else []
-        return evaluate_run(run.cfg, self, use_lpips=lpips, warn=warn, points=points)
+        return evaluate_denoiser(run.cfg, self, use_lpips=lpips, warn=warn, points=points)
 
     def export_graphs(self, threshold: float | None = None) -> list:
         from mnistmax.tasks.graphs import denoise_graphs

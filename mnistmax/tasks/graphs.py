@@ -59,4 +59,5 @@ def autoencoder_graphs(net) -> list[Graph]:
     return [Graph("model", "reconstruct", net.reconstruct, "images", IMAGES, "[0, 1] float32", "reconstruction",
                   IMAGES, "[0, 1] float32"),
             Graph("encoder", "encode", encode, "images", IMAGES, "[0, 1] float32", "latent", ["batch", dim], "real"),
-            Graph("decoder", "decode", net.decode, "latent", ["batch", dim], "real", "images", IMAGES, "[0, 1] float32")]
+            Graph("decoder", "decode", net.decode, "latent", ["batch", dim], "real", "images", IMAGES,
+                  "[0, 1] float32")]

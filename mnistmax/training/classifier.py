@@ -15,7 +15,8 @@ from mnistmax.runs import load_run
 from mnistmax.tasks import validate_config
 
 MIN_STEPS = 400  # small label sets still get enough optimiser steps
-RECIPE = {"epochs": 15, "lr": 2e-3, "patience": None, "max_time_minutes": None, "ema": True}  # configs/models/classifier.yaml
+RECIPE = {"epochs": 15, "lr": 2e-3, "patience": None, "max_time_minutes": None,
+          "ema": True}  # configs/models/classifier.yaml
 
 
 def classifier_config(base: RunConfig, model: dict, limit_train: int | None, name: str = "classifier",

@@ -17,8 +17,16 @@ from lightning.pytorch.callbacks import ModelCheckpoint
 from mnistmax.config import RunConfig
 from mnistmax.data.datamodule import MNISTDataModule, Splits
 from mnistmax.errors import RunError
-from mnistmax.files import (create_run_dir, git_sha, load_checkpoint, now_iso, read_meta, update_meta, versions,
-                            write_atomic)
+from mnistmax.files import (
+    create_run_dir,
+    git_sha,
+    load_checkpoint,
+    now_iso,
+    read_meta,
+    update_meta,
+    versions,
+    write_atomic,
+)
 from mnistmax.models import count_parameters
 from mnistmax.runs import load_run
 from mnistmax.tasks import build_task, dump_yaml
@@ -117,7 +125,8 @@ def record_start(cfg: RunConfig, run_dir: Path, data, task, trainer, resumed: bo
     meta = fields if DDP_RUN_DIR in os.environ else update_meta(run_dir, **fields)  # a DDP child: rank 0 writes
     echo(f"run {run_dir}" + (" (resumed from last.ckpt)" if resumed else ""))
     echo(f"data {meta['data']['description']}: " + ", ".join(f"{k} {v:,}" for k, v in meta["data"]["sizes"].items()))
-    echo(f"model {cfg.model.name} ({meta['parameters']:,} parameters) on {meta['device']}, precision {meta['precision']}")
+    echo(f"model {cfg.model.name} ({meta['parameters']:,} parameters) on {meta['device']}, precision "
+         f"{meta['precision']}")
     return meta
 
 
@@ -136,13 +145,14 @@ def fit(cfg: RunConfig, trainer, task, data, run_dir: Path, ckpt_path: Path | No
                   "epochs_planned": cfg.train.epochs, "seconds": seconds,
                   "message": f"{'interrupted' if interrupted else 'failed'} after {trainer.current_epoch} of "
                              f"{cfg.train.epochs} epochs"}
-        update_meta(run_dir, status="interrupted" if interrupted else "failed", error=str(exc)[:500] or type(exc).__name__,
+        update_meta(run_dir, status="interrupted" if interrupted else "failed",
+                    error=str(exc)[:500] or type(exc).__name__,
                     stop_reason=reason, ended=now_iso(), train_seconds=seconds, mlflow_run_id=mlflow_run(trainer))
         set_mlflow_tags(trainer, status="interrupted" if interrupted else "failed", stop_reason=reason["by"])
         if interrupted:
             mark_mlflow_killed(trainer)
-            echo(f"interrupted; weights saved to checkpoints/interrupted.ckpt. Resume from the last completed epoch with: "
-                 f"mnistmax train --resume {run_dir}")
+            echo("interrupted; weights saved to checkpoints/interrupted.ckpt. Resume from the last completed epoch "
+                 f"with: mnistmax train --resume {run_dir}")
             raise KeyboardInterrupt from None
         raise
     return round(time.perf_counter() - start, 1)

@@ -14,8 +14,8 @@ import lightning as L
 from lightning.pytorch.callbacks import EarlyStopping, ModelCheckpoint, RichProgressBar
 
 from mnistmax.config import RunConfig
-from mnistmax.hardware import resolve_accelerator, resolve_precision
 from mnistmax.files import load_checkpoint
+from mnistmax.hardware import resolve_accelerator, resolve_precision
 from mnistmax.tasks import get_task
 from mnistmax.training.callbacks.budget import BudgetSchedule
 from mnistmax.training.callbacks.ema import WarmupEMA

@@ -29,7 +29,8 @@ def fixed_digits(run, n: int) -> torch.Tensor:
 def recon_grid(run) -> Path:
     run.require("denoise", "a reconstruction grid")
     clean = fixed_digits(run, run.cfg.viz.n_digits)
-    return run_figures.render_recon_grid(run.task, run.cfg, clean, run.run_dir / "grids" / "recon_test.png", run.title())
+    return run_figures.render_recon_grid(run.task, run.cfg, clean, run.run_dir / "grids" / "recon_test.png",
+                                         run.title())
 
 
 def sigma_panel(run) -> Path:
@@ -110,7 +111,8 @@ def embedding_plots(run) -> list[Path]:
         from umap import UMAP
 
         points = UMAP(n_components=2, random_state=run.cfg.seed, n_jobs=1).fit_transform(z)
-        written.append(figures.embedding_scatter(points, y, run.run_dir / "grids" / "embeddings_umap.png", name, "UMAP"))
+        written.append(figures.embedding_scatter(points, y, run.run_dir / "grids" / "embeddings_umap.png", name,
+                                                 "UMAP"))
     return written
 
 
@@ -124,8 +126,15 @@ def operating_points(run, levels: list[float] | None = None) -> tuple[Path, list
     eval.operating_point chosen on validation (eval.threshold when none is configured)
     -> reports/operating_points.png and .json. Returns (the picture, one row per point and level
     with its validation and test scores)."""
-    from mnistmax.eval.operating import (THRESHOLDS, VALIDATION_SEED_OFFSET, model_sweeps, point_setting,
-                                         run_points, selection_config, sweep_scores)
+    from mnistmax.eval.operating import (
+        THRESHOLDS,
+        VALIDATION_SEED_OFFSET,
+        model_sweeps,
+        point_setting,
+        run_points,
+        selection_config,
+        sweep_scores,
+    )
     from mnistmax.files import write_json
     from mnistmax.viz.operating_figures import operating_points_figure
 

@@ -84,7 +84,8 @@ def recon_grid(clean, noisy, denoised, path, title: str = "", psnr: torch.Tensor
     ax_err.text(14, -3, "|error|", ha="center", va="bottom", fontsize=9)
     if psnr is not None:
         for i in range(n):
-            ax.text(2 * 30 + 27, i * 30 + 27, f"{float(psnr[i]):.1f}", color="yellow", fontsize=6, ha="right", va="bottom")
+            ax.text(2 * 30 + 27, i * 30 + 27, f"{float(psnr[i]):.1f}", color="yellow", fontsize=6, ha="right",
+                    va="bottom")
     fig.colorbar(im, cax=cax).ax.tick_params(labelsize=6)
     fig.suptitle(title, fontsize=9, y=0.995)
     return save_figure(fig, path)
@@ -113,7 +114,8 @@ def sigma_panel(noisy_by_sigma, denoised_by_sigma, clean, sigmas, psnr_by_sigma,
         ax.text(-4, y0 + 14, "noisy", ha="right", va="center", fontsize=8)
         ax.text(-4, y0 + 30 + 14, "denoised", ha="right", va="center", fontsize=8)
         for j in range(cols):
-            ax.text((j + 1) * 30 + 14, y0 + 60, f"{float(psnr_by_sigma[j][i]):.1f} dB", ha="center", va="top", fontsize=6.5)
+            ax.text((j + 1) * 30 + 14, y0 + 60, f"{float(psnr_by_sigma[j][i]):.1f} dB", ha="center", va="top",
+                    fontsize=6.5)
     fig.suptitle(title, fontsize=10, y=0.995)
     return save_figure(fig, path)
 

@@ -14,8 +14,8 @@ from mnistmax.config import RunConfig
 from mnistmax.data.datamodule import clean_images, to_float
 from mnistmax.data.noise import fixed_noise
 from mnistmax.eval.metrics import per_image_psnr
-from mnistmax.inference import batched
 from mnistmax.files import read_history
+from mnistmax.inference import batched
 from mnistmax.viz import figures
 
 

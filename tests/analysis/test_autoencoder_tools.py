@@ -9,11 +9,11 @@ from typer.testing import CliRunner
 
 from mnistmax.analysis.latent import interpolation_latents, traversal_latents
 from mnistmax.analysis.transfer import encoder_state, parse_labels
-from mnistmax.training import train
-from mnistmax.training.classifier import classifier_config, train_classifier
 from mnistmax.cli import app
 from mnistmax.errors import MnistmaxError
 from mnistmax.runs import load_run
+from mnistmax.training import train
+from mnistmax.training.classifier import classifier_config, train_classifier
 from tests.helpers import TINY_ANY, assert_picture
 
 runner = CliRunner()
@@ -56,7 +56,8 @@ def test_traversal_has_one_row_per_latent_dimension():
 
 
 def test_latent_commands_write_pictures(ae_run):
-    for args, name in ((["interpolate", "--a", "0", "--b", "3"], "interpolate"), (["sample", "--mode", "normal"], "samples_normal"),
+    for args, name in ((["interpolate", "--a", "0", "--b", "3"], "interpolate"), (["sample", "--mode", "normal"],
+                                                                                  "samples_normal"),
                        (["traverse"], "traverse"), (["arithmetic", "--expr", "7-1+4"], "arithmetic"), (["pca"], "pca")):
         result = runner.invoke(app, ["latent", args[0], str(ae_run), *args[1:]])
         assert result.exit_code == 0, result.output

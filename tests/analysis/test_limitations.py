@@ -12,8 +12,8 @@ from mnistmax.analysis import scores
 from mnistmax.analysis.judge import data_key
 from mnistmax.analysis.limitations import check_sigmas
 from mnistmax.cli import app
-from mnistmax.tasks import load_config
 from mnistmax.errors import MnistmaxError
+from mnistmax.tasks import load_config
 from tests.helpers import TINY, assert_picture
 
 runner = CliRunner()
@@ -66,7 +66,8 @@ def test_spectrum_of_a_sinusoid_peaks_at_its_frequency(k):
     freqs, power = scores.radial_power_spectrum(wave)
     assert len(freqs) == 15 and freqs[-1] == pytest.approx(0.5)
     assert int(power.argmax()) == k and freqs[k] == pytest.approx(k / 28)
-    assert power[k] > 100 * power[torch.arange(15) != k].max().clamp_min(1e-12) or power[torch.arange(15) != k].max() < 1e-8
+    rest = power[torch.arange(15) != k].max()
+    assert power[k] > 100 * rest.clamp_min(1e-12) or rest < 1e-8
 
 
 def test_high_frequency_ratio_sees_noise_and_blur(digits):
@@ -86,7 +87,8 @@ def test_seen_levels_and_sigma_checks():
 
     task = build_task(load_config("configs/mnist.yaml"))
     assert task.seen_level(0.5) and task.seen_level(1.0) and not task.seen_level(1.5)
-    listed = build_task(load_config("configs/mnist.yaml", ["noise.train_sigma_range=null", "noise.train_sigmas=[0.1, 0.5]"]))
+    listed = build_task(load_config("configs/mnist.yaml", ["noise.train_sigma_range=null",
+                                                           "noise.train_sigmas=[0.1, 0.5]"]))
     assert listed.seen_level(0.5) and not listed.seen_level(0.3)
     assert not build_task(load_config("configs/models/conv_ae.yaml")).seen_level(0.1)  # trained on clean digits
     assert check_sigmas("gaussian", [1.5, 0.1]) == [0.1, 1.5]
@@ -162,7 +164,8 @@ def test_compare_limitations_rejects_bad_input(two_runs):
     bad = runner.invoke(app, ["compare", "limitations", "no-such-run"])
     assert bad.exit_code != 0 and "not found" in bad.output
     bad = runner.invoke(app, ["compare", "limitations", str(unet), "--classifier", str(unet)])
-    assert bad.exit_code != 0 and "--classifier needs a run whose task can classify (classify); this is a denoise run" in bad.output
+    assert bad.exit_code != 0
+    assert "--classifier needs a run whose task can classify (classify); this is a denoise run" in bad.output
 
 
 def test_compare_models_table(two_runs, tmp_path):

@@ -8,10 +8,10 @@ import pytest
 import torch
 
 from mnistmax.analysis.transfer import encoder_state
-from mnistmax.training import train
-from mnistmax.training.classifier import classifier_config, train_classifier
 from mnistmax.models import count_parameters, create_model
 from mnistmax.runs import load_run
+from mnistmax.training import train
+from mnistmax.training.classifier import classifier_config, train_classifier
 from tests.helpers import TINY, TINY_ANY, invoke, one_error_line
 
 SIMCLR = ["-c", "configs/models/simclr.yaml", *TINY_ANY, "train.epochs=1", "viz.enabled=false",

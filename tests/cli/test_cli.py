@@ -4,8 +4,10 @@ import json
 
 import pytest
 import torch
+
 from mnistmax.data.sources import load_embedded, write_idx
 from tests.helpers import TINY, invoke
+
 
 @pytest.fixture(scope="module")
 def trained_run(tmp_path_factory):

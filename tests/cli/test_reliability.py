@@ -15,11 +15,10 @@ from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
 from mnistmax.config import RunConfig, config_to_dict
-from mnistmax.tasks import load_config, validate_config
 from mnistmax.errors import ConfigError, RunError
 from mnistmax.files import load_checkpoint
 from mnistmax.runs import load_run
-from mnistmax.tasks import build_task
+from mnistmax.tasks import build_task, load_config, validate_config
 from tests.helpers import fake_run, invoke, one_error_line, real_checkpoint_bytes, tiny_config
 
 # ---------------------------------------------------------------- unsafe and foreign checkpoints
@@ -231,7 +230,8 @@ scalar = (st.none() | st.booleans() | st.integers(-10**20, 10**20) | st.floats(a
 value = st.recursive(scalar, lambda inner: st.lists(inner, max_size=3) | st.dictionaries(key_part, inner, max_size=3),
                      max_leaves=6)
 yaml_text = value.map(lambda v: yaml.safe_dump(v, default_flow_style=True, width=10**6).strip().removesuffix("..."))
-raw_text = st.text(st.characters(blacklist_categories=("Cs",), blacklist_characters="\r\n\x85\u2028\u2029"), max_size=20)
+raw_text = st.text(st.characters(blacklist_categories=("Cs",), blacklist_characters="\r\n\x85\u2028\u2029"),
+                   max_size=20)
 override = st.builds(lambda k, v: f"{k}={v.strip()}", dotted_key, yaml_text | raw_text) | raw_text
 
 

@@ -10,10 +10,8 @@ import torch
 from PIL import Image
 
 import mnistmax
-
-from mnistmax.tasks import load_config
 from mnistmax.data.sources import load_embedded, read_idx, write_idx
-from mnistmax.tasks import build_task
+from mnistmax.tasks import build_task, load_config
 from tests.helpers import ROOT, TINY, TINY_ANY, assert_picture, fake_run, invoke, one_error_line
 
 

@@ -1,8 +1,8 @@
 import pytest
 
-from mnistmax.tasks import dump_yaml, load_config
 from mnistmax.config import parse_override
 from mnistmax.errors import ConfigError
+from mnistmax.tasks import dump_yaml, load_config
 
 
 def write(tmp_path, text, name="c.yaml"):
@@ -12,7 +12,8 @@ def write(tmp_path, text, name="c.yaml"):
 
 
 def test_defaults_and_overrides_are_typed():
-    cfg = load_config(None, ["train.epochs=3", "model.name=conv_dae", "noise.test_sigmas=[0.1, 0.5]", "train.amp=false"])
+    cfg = load_config(None, ["train.epochs=3", "model.name=conv_dae", "noise.test_sigmas=[0.1, 0.5]",
+                             "train.amp=false"])
     assert cfg.train.epochs == 3 and isinstance(cfg.train.epochs, int)
     assert cfg.model.name == "conv_dae"
     assert cfg.noise.test_sigmas == [0.1, 0.5]

@@ -6,11 +6,9 @@ from pathlib import Path
 import pytest
 
 from mnistmax.config import RunConfig, flat_keys, read_config_file
-from mnistmax.tasks import dump_yaml, load_config, read_run_config
-from mnistmax.tasks import unused_keys
 from mnistmax.errors import ConfigError
 from mnistmax.models import count_parameters
-from mnistmax.tasks import build_task
+from mnistmax.tasks import build_task, dump_yaml, load_config, read_run_config, unused_keys
 
 ROOT = Path(__file__).resolve().parents[2]
 SHIPPED = sorted(p for p in (ROOT / "configs").rglob("*.yaml") if p.parent.name not in ("grid", "search"))
@@ -87,7 +85,8 @@ def test_a_key_an_override_turns_off_is_one_warning():
 
 def test_a_file_that_sets_a_key_it_does_not_use_is_refused(tmp_path):
     (tmp_path / "bad.yaml").write_text("task: contrastive\nmodel: {name: simple_cnn}\nnoise: {kind: lines}\n")
-    with pytest.raises(ConfigError, match="noise.kind: not used by task contrastive .it trains on clean digits.; remove it"):
+    with pytest.raises(ConfigError,
+                       match="noise.kind: not used by task contrastive .it trains on clean digits.; remove it"):
         load_config(tmp_path / "bad.yaml", ["train.epochs=2"])
 
 

@@ -6,9 +6,9 @@ import pytest
 import torch
 
 from mnistmax.config import RunConfig
-from mnistmax.tasks import load_config
 from mnistmax.data.datamodule import MNISTDataModule, TensorBatches, make_splits, noisy_batch, to_float
 from mnistmax.data.sources import DataBundle
+from mnistmax.tasks import load_config
 
 
 def indexed_bundle(labels: torch.Tensor, test: tuple | None = None) -> DataBundle:

@@ -5,8 +5,8 @@ from __future__ import annotations
 import pytest
 import torch
 
-from mnistmax.eval.baselines import BASELINES, gaussian_filter, gaussian_kernel, identity, median_filter
 from mnistmax.data.noise import apply_noise
+from mnistmax.eval.baselines import BASELINES, gaussian_filter, gaussian_kernel, identity, median_filter
 from mnistmax.eval.metrics import per_image_psnr
 
 

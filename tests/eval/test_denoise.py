@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import torch
 
-from mnistmax.tasks import load_config
 from mnistmax.eval.denoise import evaluate_methods
 from mnistmax.eval.draws import in_chunks
 from mnistmax.models.dae import ConvDAE
+from mnistmax.tasks import load_config
 
 
 def test_in_chunks_gives_the_unsliced_output_and_calls_per_slice():

@@ -9,8 +9,8 @@ import torch
 from typer.testing import CliRunner
 
 from mnistmax.cli import app
-from mnistmax.eval.metrics import clustering_scores, knn_accuracy, retrieval_metrics
 from mnistmax.eval.embeddings import few_shot_indices, linear_probe_accuracy
+from mnistmax.eval.metrics import clustering_scores, knn_accuracy, retrieval_metrics
 from tests.helpers import TINY_ANY
 
 

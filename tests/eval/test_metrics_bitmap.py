@@ -4,8 +4,8 @@ import math
 
 import torch
 
-from mnistmax.losses import combined_loss, dice_loss, false_positive_penalty, precision_bce_loss, weighted_bce_loss
 from mnistmax.eval.metrics import COUNT_KEYS, binary_count_tensor, binary_counts, binary_scores, summed_binary_scores
+from mnistmax.losses import combined_loss, dice_loss, false_positive_penalty, precision_bce_loss, weighted_bce_loss
 
 
 def img(rows):

@@ -6,9 +6,9 @@ import math
 import pytest
 import torch
 
-from mnistmax.tasks import load_config
 from mnistmax.errors import ConfigError
 from mnistmax.eval.operating import SWEEP_KEYS, choose_threshold, point_scores, sweep_counts, sweep_scores
+from mnistmax.tasks import load_config
 from tests.helpers import ROOT, TINY
 
 

@@ -45,7 +45,8 @@ def test_store_holds_a_parent_per_trial_with_nested_folds(grid_run):
         mean = sum(c.data.metrics["fold_val_loss"] for c in kids) / 2
         assert parent.data.metrics["val_loss_mean"] == pytest.approx(mean)
         for kid in kids:
-            assert kid.info.status == "FINISHED" and "fold_val_loss" in kid.data.metrics and "val/loss" in kid.data.metrics
+            assert kid.info.status == "FINISHED"
+            assert "fold_val_loss" in kid.data.metrics and "val/loss" in kid.data.metrics
             names = {a.path for a in client.list_artifacts(kid.info.run_id)}
             assert {"model", "grids", "training_metrics.json"} <= names
 
@@ -72,7 +73,8 @@ def test_leaderboard_files_rank_by_mean_validation_loss(grid_run):
     ranked = [r for r in rows if r["rank"] != "baseline"]
     losses = [float(r["val_loss"].split(" ± ")[0]) for r in ranked]
     assert losses == sorted(losses) and len(ranked) == 2
-    assert {r["configuration"] for r in rows if r["rank"] == "baseline"} == {"identity", "gaussian_filter", "median_filter"}
+    assert {r["configuration"] for r in rows if r["rank"] == "baseline"} == {"identity", "gaussian_filter",
+                                                                             "median_filter"}
     assert ranked[0]["test"] != "" and ranked[1]["test"] == ""
     assert r"\begin{tabular}" in (out / "leaderboard.tex").read_text()
     board = json.loads((out / "leaderboard.json").read_text())

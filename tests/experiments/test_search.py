@@ -18,8 +18,8 @@ import torch
 
 from mnistmax.config.load import PACKAGED
 from mnistmax.experiments.spec import load_search
-from mnistmax.training import TrainResult
 from mnistmax.files import create_unique_dir, read_meta
+from mnistmax.training import TrainResult
 from tests.experiments.files import search_file, tiny_base
 from tests.helpers import assert_picture, hide_module, invoke, one_error_line
 
@@ -44,7 +44,8 @@ def study_of(tmp, name):
 def test_tpe_search_without_mlflow(tmp_path, no_training, monkeypatch):
     hide_module(monkeypatch, "mlflow")
     path = search_file(tmp_path, name="tpe", base=tiny_base(tmp_path), sampler="tpe", trials=4, startup_trials=2,
-                       space={"train.lr": {"low": 1e-3, "high": 1e-2, "log": True}, "model.base_ch": {"low": 2, "high": 6}})
+                       space={"train.lr": {"low": 1e-3, "high": 1e-2, "log": True}, "model.base_ch": {"low": 2,
+                                                                                                      "high": 6}})
     result = invoke("search", "-c", path, "--no-test")
     assert result.exit_code == 0, result.output
     assert "MLflow is not installed" in result.output and not (tmp_path / "out" / "mlflow.db").exists()
@@ -67,8 +68,10 @@ def test_median_pruner_stops_a_hopeless_configuration_after_its_first_fold(tmp_p
                        cv={"folds": 3, "seed": 0})
     result = invoke("search", "-c", path, "--no-test")
     assert result.exit_code == 0, result.output
-    states = {t.params["train.lr"]: (t.state.name, len(t.user_attrs["folds"])) for t in study_of(tmp_path, "pruned").trials}
-    assert states == {0.001: ("COMPLETE", 3), 0.01: ("PRUNED", 1), 0.02: ("PRUNED", 1)}  # worse than the median at fold 0
+    states = {t.params["train.lr"]: (t.state.name, len(t.user_attrs["folds"])) for t in study_of(tmp_path,
+                                                                                                 "pruned").trials}
+    assert states == {0.001: ("COMPLETE", 3), 0.01: ("PRUNED", 1), 0.02: ("PRUNED",
+                                                                          1)}  # worse than the median at fold 0
     assert "ran 5 jobs" in result.output
     rows = list(csv.DictReader(open(tmp_path / "out" / "searches" / "pruned" / "leaderboard.csv")))
     assert [r["rank"] for r in rows] == ["1", "pruned", "pruned"] and "(1/3 folds)" in rows[1]["val_loss"]
@@ -141,7 +144,8 @@ def test_a_changed_search_under_the_same_name_is_refused(tmp_path, no_training):
 
 def test_more_trials_extend_the_study_and_train_only_the_new_ones(tmp_path, no_training):
     space = {"train.lr": {"low": 1e-3, "high": 1e-2, "log": True}}
-    assert invoke("search", "-c", search_file(tmp_path, sampler="random", trials=2, space=space), "--no-test").exit_code == 0
+    assert invoke("search", "-c", search_file(tmp_path, sampler="random", trials=2, space=space),
+                  "--no-test").exit_code == 0
     result = invoke("search", "-c", search_file(tmp_path, sampler="random", trials=3, space=space), "--no-test")
     assert result.exit_code == 0 and "ran 2 jobs, skipped 4 already finished" in result.output
     assert [t.state.name for t in study_of(tmp_path, "tiny-search").trials] == ["COMPLETE"] * 3
@@ -233,7 +237,10 @@ def test_trials_that_differ_only_in_training_noise_are_validated_on_the_same_noi
         '{"kind":"gaussian","levels":null,"range":[0.0,1.0]}'}
     easy, hard = (next(c for c in seen if c.noise.train_sigma_range[1] == high) for high in (0.2, 1.0))
     images, labels = embedded.train_images[:64], embedded.train_labels[:64]
-    draw = lambda cfg, training: noisy_batch(images, labels, cfg, torch.Generator().manual_seed(3), training)  # noqa: E731
+
+    def draw(cfg, training):
+        return noisy_batch(images, labels, cfg, torch.Generator().manual_seed(3), training)
+
     assert torch.equal(draw(easy, False)["noisy"], draw(hard, False)["noisy"])  # the same test for both
     assert draw(easy, True)["sigma"].max() <= 0.2 < draw(hard, True)["sigma"].min()  # trained on other noise
     words = "val/loss on the held-out fold of 2, every trial under gaussian noise, level uniform in [0, 1]"
@@ -252,7 +259,8 @@ def test_cv_score_sets_the_validation_noise_of_every_trial(tmp_path, monkeypatch
     result = invoke("search", "-c", path, "--no-test")
     assert result.exit_code == 0, result.output
     assert {c.noise.kind for c in seen} == {"gaussian", "salt_pepper"}
-    assert {(c.noise.validation.kind, tuple(c.noise.validation.levels)) for c in seen} == {("gaussian", (0.3, 0.5, 0.8))}
+    assert {(c.noise.validation.kind, tuple(c.noise.validation.levels)) for c in seen} == {("gaussian", (0.3, 0.5,
+                                                                                                         0.8))}
     assert "gaussian noise at level 0.3 / 0.5 / 0.8 (cv.score)" in result.output
 
 

@@ -11,8 +11,14 @@ import torch
 import torch.distributed as dist
 import torch.multiprocessing as mp
 
-from mnistmax.losses.contrastive import (gather_with_grad, info_nce_loss, nt_xent_loss, supcon_loss, triplet_loss,
-                                         two_view_loss)
+from mnistmax.losses.contrastive import (
+    gather_with_grad,
+    info_nce_loss,
+    nt_xent_loss,
+    supcon_loss,
+    triplet_loss,
+    two_view_loss,
+)
 
 WORLD, PAIRS, D_IN, D = 2, 6, 5, 4  # PAIRS images (two views each) per process
 CASES = {

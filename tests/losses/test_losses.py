@@ -19,7 +19,8 @@ from mnistmax.losses import (
 from mnistmax.losses.perceptual import FrozenFeatures
 from mnistmax.models import create_model
 
-NAMES = [name for name in LOSSES if name != "perceptual_lpips"]  # LPIPS downloads its weights: tests/losses/test_perceptual.py
+# LPIPS downloads its weights: tests/losses/test_perceptual.py
+NAMES = [name for name in LOSSES if name != "perceptual_lpips"]
 
 
 def make(name: str):

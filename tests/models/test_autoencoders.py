@@ -3,10 +3,9 @@
 import pytest
 import torch
 
-from mnistmax.tasks import load_config
 from mnistmax.losses.vae import elbo_terms, gaussian_kl, importance_weighted_bound
 from mnistmax.models import count_parameters, create_model
-from mnistmax.tasks import build_task
+from mnistmax.tasks import build_task, load_config
 
 
 @pytest.mark.parametrize("name", ["conv_ae", "vae_conv"])

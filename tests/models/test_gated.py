@@ -4,8 +4,8 @@ import torch
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from mnistmax.models.gated import AblationGate
 from mnistmax.models import create_model, list_models
+from mnistmax.models.gated import AblationGate
 
 DENOISERS = [n for n in list_models("denoise") if not n.startswith("ablation_")]
 

@@ -9,8 +9,8 @@ import torch
 import torch.nn as nn
 
 from mnistmax.losses import l2_loss
-from mnistmax.models.layers import pad_to_multiple
 from mnistmax.models import count_parameters, create_model, get_entry, list_models, register_model
+from mnistmax.models.layers import pad_to_multiple
 
 # the conv denoisers (encoders: tests/models/test_encoders.py; VAE denoisers: tests/tasks/test_vae_denoise.py)
 MODELS = [m for m in list_models("denoise") if "base_ch" in get_entry(m).accepted_kwargs()]

@@ -14,8 +14,8 @@ import torch
 
 import mnistmax.files as runs
 import mnistmax.training as training
-from mnistmax.training import trainer as trainer_module
 from mnistmax.files import load_checkpoint
+from mnistmax.training import trainer as trainer_module
 from tests.helpers import TINY, fake_run, invoke, one_error_line, real_checkpoint_bytes, tiny_config
 
 QUIET = ["viz.enabled=false", "data.val_fraction=0.02"]

@@ -48,7 +48,8 @@ def test_ddp_from_the_cli_writes_one_run_directory(tmp_path):
     import subprocess
     import sys
 
-    overrides = ["data.limit_train=128", "data.limit_test=64", "data.batch_size=32", "model.base_ch=8", "train.epochs=1",
+    overrides = ["data.limit_train=128", "data.limit_test=64", "data.batch_size=32", "model.base_ch=8",
+                 "train.epochs=1",
                  "train.accelerator=cpu", "train.devices=2", "train.strategy=ddp", "train.max_time_minutes=null",
                  "viz.enabled=false", "logging.progress=none", f"logging.output_dir={tmp_path}"]
     done = subprocess.run([sys.executable, "-m", "mnistmax", "train", "-c", str(ROOT / "configs" / "quick.yaml"),

@@ -14,8 +14,7 @@ import torch
 
 import mnistmax.training as training
 from mnistmax.tasks import load_config
-from tests.helpers import grid_file
-from tests.helpers import TINY
+from tests.helpers import TINY, grid_file
 
 pytestmark = pytest.mark.slow
 SMALL = [*TINY, "data.val_fraction=0.02", "viz.enabled=false", "eval.baselines=false"]

@@ -1,11 +1,10 @@
 import torch
 
 from mnistmax.config import config_to_dict
-from mnistmax.tasks import load_config
 from mnistmax.data.datamodule import to_float
 from mnistmax.data.noise.destructive import add_gaussian_noise
 from mnistmax.data.sources import load_embedded
-from mnistmax.tasks import build_task
+from mnistmax.tasks import build_task, load_config
 from mnistmax.tasks.base import warmup_cosine
 
 

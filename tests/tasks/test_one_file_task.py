@@ -124,9 +124,11 @@ def test_the_task_trains_evaluates_exports_and_loads(inpaint_run, tmp_path):
 
 def test_its_options_are_checked_like_model_keys(config_file):
     result = invoke("train", "-c", config_file, "inpaint.hole=1")
-    assert result.exit_code == 2 and "inpaint.hole: Input should be greater than or equal to 2" in one_error_line(result)
+    assert result.exit_code == 2
+    assert "inpaint.hole: Input should be greater than or equal to 2" in one_error_line(result)
     result = invoke("train", "-c", "quick", "inpaint.hole=4")  # another task: the key is refused with the reason
-    assert result.exit_code == 2 and "inpaint.hole: not used by task denoise (it fills no holes)" in one_error_line(result)
+    assert result.exit_code == 2
+    assert "inpaint.hole: not used by task denoise (it fills no holes)" in one_error_line(result)
 
 
 def test_no_package_file_names_the_task():

@@ -7,14 +7,14 @@ import lightning as L
 import pytest
 import torch
 
-from mnistmax.tasks import load_config
 from mnistmax.data.datamodule import MNISTDataModule
 from mnistmax.errors import RunError
 from mnistmax.models import get_entry, list_models
-from mnistmax.tasks import TASKS, build_task, get_task, tasks_that
+from mnistmax.tasks import TASKS, build_task, get_task, load_config, tasks_that
 
 ROOT = Path(__file__).resolve().parents[2]
-SHIPPED = sorted(p.relative_to(ROOT).as_posix() for p in (ROOT / "configs").rglob("*.yaml") if p.parent.name not in ("grid", "search"))
+SHIPPED = sorted(p.relative_to(ROOT).as_posix() for p in (ROOT / "configs").rglob("*.yaml")
+                 if p.parent.name not in ("grid", "search"))
 SMALL = ["data.source=embedded", "data.limit_train=64", "data.limit_test=20", "data.batch_size=32",
          "train.max_time_minutes=null", "logging.progress=none"]
 
@@ -27,7 +27,8 @@ def test_every_task_is_registered_under_its_name():
 
 
 def test_unknown_task_lists_the_valid_ones():
-    with pytest.raises(ValueError, match="unknown task 'denoize'; valid: autoencoder, classify, contrastive, denoise, vae"):
+    with pytest.raises(ValueError,
+                       match="unknown task 'denoize'; valid: autoencoder, classify, contrastive, denoise, vae"):
         get_task("denoize")
 
 

@@ -10,8 +10,8 @@ import torch
 import mnistmax.training as training
 from mnistmax.errors import ConfigError
 from mnistmax.losses.vae import elbo_terms
-from mnistmax.models.gated import GatedVAE
 from mnistmax.models import create_model
+from mnistmax.models.gated import GatedVAE
 from mnistmax.tasks import build_task
 from tests.helpers import TINY_ANY, invoke, tiny_config
 
@@ -24,7 +24,8 @@ def test_output_shape_range_and_capabilities():
     out = task.reconstruct(torch.rand(5, 1, 28, 28))
     assert out.shape == (5, 1, 28, 28) and 0 <= out.min() and out.max() <= 1
     assert {"denoise", "encode", "decode", "sample"} <= task.capabilities
-    assert task.encode(torch.rand(3, 1, 28, 28)).shape == (3, 8) and task.decode(torch.randn(2, 8)).shape == (2, 1, 28, 28)
+    assert task.encode(torch.rand(3, 1, 28, 28)).shape == (3, 8) and task.decode(torch.randn(2, 8)).shape == (2, 1,
+                                                                                                              28, 28)
     assert "sample" not in build_task(tiny_config()).capabilities  # a U-Net denoiser cannot
 
 
@@ -79,7 +80,8 @@ def test_config_keys_follow_the_network():
 
 
 def test_trained_vae_denoiser_samples_and_is_compared_beside_a_unet(tmp_path):
-    common = [*TINY_ANY, "train.epochs=1", "viz.enabled=false", "logging.progress=none", f"logging.output_dir={tmp_path}",
+    common = [*TINY_ANY, "train.epochs=1", "viz.enabled=false", "logging.progress=none",
+              f"logging.output_dir={tmp_path}",
               "noise.test_sigmas=[0.5]", "noise.eval_kinds=[gaussian]"]
     vae_run = training.train(tiny_config(*common, VAE, "name=vae"), echo=lambda m: None).run_dir
     unet_run = training.train(tiny_config(*common, "model.base_ch=8", "name=unet"), echo=lambda m: None).run_dir

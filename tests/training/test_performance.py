@@ -15,11 +15,10 @@ import pytest
 import torch
 
 from mnistmax import training
-from mnistmax.tasks import load_config
 from mnistmax.data.datamodule import MNISTDataModule, TensorBatches
 from mnistmax.errors import ConfigError
 from mnistmax.hardware import resolve_channels_last, use_fused_adamw
-from mnistmax.tasks import build_task
+from mnistmax.tasks import build_task, load_config
 from mnistmax.training.callbacks.ema import WarmupEMA
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -173,7 +172,8 @@ def test_fast_ema_matches_the_warmup_rule(tmp_path):
 
 def test_loaders_shard_per_rank_without_overlap():
     images, labels = torch.arange(100, dtype=torch.uint8).view(100, 1, 1).expand(100, 2, 2), torch.arange(100) % 10
-    shards = [TensorBatches(images, labels, 8, shuffle=True, seed=1, drop_last=True, rank=r, world_size=2) for r in (0, 1)]
+    shards = [TensorBatches(images, labels, 8, shuffle=True, seed=1, drop_last=True, rank=r,
+                            world_size=2) for r in (0, 1)]
     seen = [torch.cat([b[0][:, 0, 0] for b in shard]) for shard in shards]
     assert len(shards[0]) == len(shards[1]) == 50 // 8
     assert not set(seen[0].tolist()) & set(seen[1].tolist())

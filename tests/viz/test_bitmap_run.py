@@ -112,7 +112,8 @@ def test_the_chosen_threshold_round_trips_through_eval_the_api_and_onnx(bitmap_r
     rows = json.loads((bitmap_run / "eval" / "eval-points.json").read_text())
     for p, method in zip(chosen, ["ablation_unet_dae", "ablation_unet_dae @strict"]):
         mine = [r for r in rows if r["method"] == method]
-        assert mine and {r["threshold"] for r in mine} == {p["threshold"]} and {r["point"] for r in mine} == {p["point"]}
+        assert mine and {r["threshold"] for r in mine} == {p["threshold"]}
+        assert {r["point"] for r in mine} == {p["point"]}
     # the run under the rule: the threshold export uses; the API cuts a run at its own config's rule
     # (this one has none: eval.threshold), whatever an eval under another rule chose
     t = chosen[0]["threshold"]
@@ -144,8 +145,8 @@ def test_viz_operating_points(bitmap_run):
 
 
 def test_viz_operating_points_on_a_grey_level_run_says_why_not(tmp_path):
-    from tests.helpers import fake_run, tiny_config
     from mnistmax.tasks import build_task
+    from tests.helpers import fake_run, tiny_config
 
     cfg = tiny_config()
     run = fake_run(tmp_path, {"state_dict": build_task(cfg).state_dict()}, cfg=cfg)

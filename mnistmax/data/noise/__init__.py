@@ -71,7 +71,8 @@ def check_noise_params(kind: str, params: dict) -> dict:
     except ValidationError as exc:
         err = exc.errors()[0]
         key = ".".join(str(p) for p in err["loc"] if not isinstance(p, int))
-        raise ValueError(f"{kind}.{key}: {err['msg'].removeprefix('Value error, ')} (got {err.get('input')!r})") from None
+        msg = err['msg'].removeprefix('Value error, ')
+        raise ValueError(f"{kind}.{key}: {msg} (got {err.get('input')!r})") from None
     for name in checked.get("kinds", ()):
         if name not in MIXTURES.get(kind, ()):
             raise ValueError(f"{kind}.kinds: {name!r} is not one of {kind}'s kinds: {', '.join(MIXTURES[kind])}")

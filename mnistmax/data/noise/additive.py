@@ -9,8 +9,20 @@ from __future__ import annotations
 
 import torch
 
-from mnistmax.data.noise.masks import (KindList, Level, Probability, ShapeCount, Span, blob_masks, count_mask,
-                                       line_masks, mix, per_image, rect_masks, uniform)
+from mnistmax.data.noise.masks import (
+    KindList,
+    Level,
+    Probability,
+    ShapeCount,
+    Span,
+    blob_masks,
+    count_mask,
+    line_masks,
+    mix,
+    per_image,
+    rect_masks,
+    uniform,
+)
 
 MAX_ADDED_LINES = 5
 MAX_ADDED_BLOCKS = 4

@@ -11,8 +11,20 @@ from __future__ import annotations
 
 import torch
 
-from mnistmax.data.noise.masks import (KindList, Level, Probability, ShapeCount, Span, UnitSpan, count_mask, line_masks,
-                                       mix, per_image, rect_masks, uniform)
+from mnistmax.data.noise.masks import (
+    KindList,
+    Level,
+    Probability,
+    ShapeCount,
+    Span,
+    UnitSpan,
+    count_mask,
+    line_masks,
+    mix,
+    per_image,
+    rect_masks,
+    uniform,
+)
 
 MAX_LINES = 6
 MAX_BLOCKS = 5

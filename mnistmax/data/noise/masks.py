@@ -1,5 +1,6 @@
 """Batched random shapes shared by the noise kinds: per-image levels, line, rectangle and
-blob masks, and `mix` (one kind per image). Everything is a tensor op on the images' device; `generator` makes it repeatable."""
+blob masks, and `mix` (one kind per image). Everything is a tensor op on the images' device;
+`generator` makes it repeatable."""
 
 from __future__ import annotations
 

@@ -46,8 +46,10 @@ class DenoisingPictures(L.Callback):
         epoch = trainer.current_epoch + 1
         name = f"{self.cfg.model.name} epoch {epoch}"
         with torch.no_grad():
-            grid = render_recon_grid(pl_module, self.cfg, self.grid_digits, self.run_dir / "grids" / f"recon_epoch_{epoch:03d}.png", name)
-            panel = render_sigma_panel(pl_module, self.cfg, self.panel_digits, self.run_dir / "panels" / f"sigma_panel_epoch_{epoch:03d}.png", name)
+            grid = render_recon_grid(pl_module, self.cfg, self.grid_digits,
+                                     self.run_dir / "grids" / f"recon_epoch_{epoch:03d}.png", name)
+            panel = render_sigma_panel(pl_module, self.cfg, self.panel_digits,
+                                       self.run_dir / "panels" / f"sigma_panel_epoch_{epoch:03d}.png", name)
             written = [(grid, "grids"), (panel, "panels")]
             if self.ablation:
                 path = self.run_dir / "grids" / f"ablation_map_epoch_{epoch:03d}.png"

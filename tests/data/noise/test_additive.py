@@ -4,8 +4,8 @@ import torch
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from mnistmax.data.noise.additive import ADDITIVE_FUNCTIONS
 from mnistmax.data.noise import NOISE_FUNCTIONS, apply_noise
+from mnistmax.data.noise.additive import ADDITIVE_FUNCTIONS
 
 KINDS = sorted(ADDITIVE_FUNCTIONS)
 

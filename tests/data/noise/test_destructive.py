@@ -5,8 +5,7 @@ from __future__ import annotations
 import pytest
 import torch
 
-from mnistmax.data.noise import NOISE_KINDS
-from mnistmax.data.noise import NOISE_FUNCTIONS, apply_noise, sample_levels
+from mnistmax.data.noise import NOISE_FUNCTIONS, NOISE_KINDS, apply_noise, sample_levels
 from mnistmax.data.noise.destructive import MAX_BLOCKS, MAX_LINES
 
 KINDS = list(NOISE_FUNCTIONS)

@@ -4,10 +4,10 @@ image (noise.kinds_per_image), and the named presets (noise.preset)."""
 import pytest
 import torch
 
-from mnistmax.tasks import load_config
 from mnistmax.data.datamodule import noisy_batch
 from mnistmax.data.noise import NOISE_KINDS, PRESETS, apply_noise, noise_params
 from mnistmax.errors import ConfigError
+from mnistmax.tasks import load_config
 from tests.helpers import ROOT, tiny_config
 
 
