@@ -21,8 +21,9 @@ class UnknownNameError(KeyError, ValueError):
 
 
 class Registry(Generic[T]):
-    def __init__(self, what: str):
+    def __init__(self, what: str, ordered: bool = False):
         self.what = what  # "model", "task", "contrastive loss": the word in the message
+        self.ordered = ordered  # names in the order registered (else sorted)
         self._items: dict[str, T] = {}
 
     def register(self, name: str, item=_DECORATE):
@@ -35,7 +36,7 @@ class Registry(Generic[T]):
         return item
 
     def names(self) -> list[str]:
-        return sorted(self._items)
+        return list(self._items) if self.ordered else sorted(self._items)
 
     def get(self, name: str) -> T:
         if name not in self._items:
@@ -51,7 +52,7 @@ class Registry(Generic[T]):
         return f"unknown {self.what} {name!r}; valid: {', '.join(self.names())}"
 
     def items(self) -> Iterator[tuple[str, T]]:
-        return iter(sorted(self._items.items()))
+        return iter([(name, self._items[name]) for name in self.names()])
 
     def where(self, keep: Callable[[T], bool]) -> list[str]:
         """Names of the entries `keep` accepts."""

@@ -16,7 +16,7 @@ import torch
 from mnistmax.analysis import scores
 from mnistmax.analysis.judge import Judge
 from mnistmax.data.datamodule import clean_images
-from mnistmax.data.noise import apply_noise
+from mnistmax.data.noise import apply_noise, max_level
 from mnistmax.data.splits import select_digits
 from mnistmax.errors import MnistmaxError
 from mnistmax.eval.draws import noisy_test_batches
@@ -41,7 +41,7 @@ DEFINITIONS = {
 
 
 def check_sigmas(kind: str, sigmas: list[float]) -> list[float]:
-    top = 2.0 if kind == "gaussian" else 1.0
+    top = max_level(kind)
     bad = [s for s in sigmas if not 0.0 < s <= top]
     if bad or not sigmas:
         raise MnistmaxError(f"--sigmas: levels must lie in (0, {top:g}] for {kind} noise (got {bad or 'none'})")

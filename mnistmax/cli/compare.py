@@ -49,13 +49,13 @@ def limitations(
     from mnistmax.analysis.judge import data_key, judge_for, judge_from_run
     from mnistmax.analysis.limitations import analyse_run
     from mnistmax.analysis.limitations_report import write_comparison, write_run_files
-    from mnistmax.data.noise import NOISE_KINDS
+    from mnistmax.data.noise import NOISE
     from mnistmax.errors import MnistmaxError
     from mnistmax.runs import load_run, resolve_run
     from mnistmax.training import quiet_lightning, train
 
-    if kind not in NOISE_KINDS:
-        raise MnistmaxError(f"--kind: unknown noise kind {kind!r}; valid: {', '.join(NOISE_KINDS)}")
+    if kind not in NOISE:
+        raise MnistmaxError(f"--kind: {NOISE.unknown(kind)}")
     quiet_lightning()
     run_dirs = list(dict.fromkeys(resolve_run(r) for r in runs))
     judges: dict[str, object] = {}

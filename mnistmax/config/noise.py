@@ -17,10 +17,17 @@ class NoiseSchedule(Section):
     train_sigma_range, or the span of noise.train_sigmas) over the first `ramp` share of the
     planned epochs; `linear` moves every epoch, `step` in `steps` equal jumps."""
 
-    mode: Literal["linear", "step"] = "linear"
+    mode: str = "linear"  # a SCHEDULES name (mnistmax.data.noise): linear | step
     start: tuple[Level, Level] = (0.0, 0.3)
     ramp: float = Field(0.5, gt=0, le=1)  # share of the planned epochs (train.epochs, or the time budget's plan)
     steps: int = Field(4, ge=1)  # mode=step: jumps from start to the final range
+
+    @field_validator("mode")
+    @classmethod
+    def _known_mode(cls, mode: str) -> str:
+        from mnistmax.data.noise import SCHEDULES
+
+        return SCHEDULES.check(mode)
 
     @field_validator("start")
     @classmethod

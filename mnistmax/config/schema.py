@@ -21,7 +21,7 @@ DATA_CHANNELS = 1  # every data source yields grayscale (B, 1, 28, 28) digits
 
 
 class DataConfig(Section):
-    source: Literal["auto", "embedded", "torchvision", "idx"] = "auto"
+    source: str = "auto"  # a SOURCES name (mnistmax.data.sources): auto | embedded | torchvision | idx
     dataset: Literal["mnist", "fashion_mnist", "kmnist"] = "mnist"
     root: str = "data"
     download: bool = False
@@ -34,6 +34,14 @@ class DataConfig(Section):
     threshold: float = Field(0.5, gt=0, lt=1)
 
 
+    @field_validator("source")
+    @classmethod
+    def _known_source(cls, name: str) -> str:
+        from mnistmax.data.sources import SOURCES
+
+        return SOURCES.check(name)
+
+
 class ModelConfig(BaseModel):
     """`name` plus the network's keyword arguments (checked in RunConfig, which knows the task)."""
 
@@ -43,11 +51,9 @@ class ModelConfig(BaseModel):
     @field_validator("name")
     @classmethod
     def _known_model(cls, name: str) -> str:
-        from mnistmax.models import list_models
+        from mnistmax.models import get_entry
 
-        valid = list_models()
-        if name not in valid:
-            raise ValueError(f"unknown model {name!r}; valid: {', '.join(valid)}")
+        get_entry(name)  # one line naming the valid ones when it is not registered
         return name
 
     def options(self) -> dict:
@@ -89,9 +95,7 @@ class TrainConfig(Section):
     def _known_loss(cls, name: str) -> str:
         from mnistmax.losses import LOSSES
 
-        if name not in LOSSES:
-            raise ValueError(f"unknown loss {name!r}; valid: {', '.join(LOSSES)}")
-        return name
+        return LOSSES.check(name)
 
     @field_validator("loss_weights")
     @classmethod
@@ -101,8 +105,7 @@ class TrainConfig(Section):
         if weights is None:
             return None
         for name, weight in weights.items():
-            if name not in LOSSES:
-                raise ValueError(f"unknown loss {name!r}; valid: {', '.join(LOSSES)}")
+            LOSSES.check(name)
             if weight < 0:
                 raise ValueError(f"{name}: weight {weight} is negative")
         return weights

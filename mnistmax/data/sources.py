@@ -17,6 +17,7 @@ import numpy as np
 import torch
 
 from mnistmax.errors import DataError
+from mnistmax.registry import Registry
 
 IDX_FILES = {
     "train_images": "train-images-idx3-ubyte",
@@ -182,23 +183,33 @@ def load_torchvision(dataset: str, root: str | Path, download: bool = False) -> 
 
 
 def load_source(source: str, dataset: str = "mnist", root: str | Path = "data", download: bool = False) -> DataBundle:
-    """Resolve `source` (auto | embedded | torchvision | idx) to a DataBundle."""
-    if source == "embedded":
-        if dataset != "mnist":
-            raise DataError(f"data.source=embedded only holds mnist, not {dataset!r}; use torchvision or idx")
-        return load_embedded()
-    if source == "torchvision":
-        return load_torchvision(dataset, root, download)
-    if source == "idx":
+    """Resolve `source` (a SOURCES name: auto | embedded | torchvision | idx) to a DataBundle."""
+    if source not in SOURCES:
+        raise DataError(f"data.source: {SOURCES.unknown(source)}")
+    return SOURCES.get(source)(dataset, root, download)
+
+
+def _embedded(dataset: str, root, download: bool) -> DataBundle:
+    if dataset != "mnist":
+        raise DataError(f"data.source=embedded only holds mnist, not {dataset!r}; use torchvision or idx")
+    return load_embedded()
+
+
+def _auto(dataset: str, root, download: bool) -> DataBundle:
+    """A full local copy under `root` when there is one, else the embedded digits."""
+    if find_idx_folder(root, dataset) is not None:
         return load_idx_folder(root, dataset)
-    if source == "auto":
-        if find_idx_folder(root, dataset) is not None:
-            return load_idx_folder(root, dataset)
-        if dataset != "mnist":
-            raise DataError(f"no local copy of {dataset!r} under {str(root)!r}; use data.source=torchvision "
-                            "data.download=true")
-        return load_embedded()
-    raise DataError(f"unknown data.source {source!r}; valid: auto, embedded, torchvision, idx")
+    if dataset != "mnist":
+        raise DataError(f"no local copy of {dataset!r} under {str(root)!r}; use data.source=torchvision "
+                        "data.download=true")
+    return load_embedded()
+
+
+SOURCES: Registry = Registry("data source", ordered=True)  # (dataset, root, download) -> DataBundle
+SOURCES.register("auto", _auto)
+SOURCES.register("embedded", _embedded)
+SOURCES.register("torchvision", load_torchvision)
+SOURCES.register("idx", lambda dataset, root, download: load_idx_folder(root, dataset))
 
 
 def describe_sources(root: str | Path = "data") -> list[dict]:

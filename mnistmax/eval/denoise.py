@@ -17,6 +17,7 @@ from mnistmax.eval.baselines import BASELINES, BITMAP_BASELINES
 from mnistmax.eval.draws import CPU_FORWARD_CHUNK, in_chunks, noisy_batches
 from mnistmax.eval.metrics import METRIC_KEYS, image_metrics
 from mnistmax.eval.operating import SWEEP_KEYS, point_scores, sweep_counts
+from mnistmax.models import get_entry
 from mnistmax.models.gated import AblationGate
 
 
@@ -72,7 +73,7 @@ def methods_for(cfg: RunConfig, task) -> dict[str, Callable[[torch.Tensor], torc
     """The model, its ungated network when it is gated, and the classical baselines."""
     methods = {cfg.model.name: task.reconstruct}
     if isinstance(task.net, AblationGate):
-        methods[f"{cfg.model.name.removeprefix('ablation_')} (ungated)"] = task.net.ungated
+        methods[f"{get_entry(cfg.model.name).wraps} (ungated)"] = task.net.ungated
     if cfg.eval.baselines:
         methods |= BASELINES
         if cfg.data.binarize:

@@ -17,9 +17,9 @@ from mnistmax.losses.bitmap import (
 )
 from mnistmax.losses.perceptual import perceptual_loss, perceptual_lpips_loss
 from mnistmax.losses.reconstruction import bce_loss, charbonnier_loss, l1_loss, l2_loss
-from mnistmax.registry import accepted_options, keyword_names
+from mnistmax.registry import Registry, accepted_options, keyword_names
 
-LOSSES: dict[str, Callable[[torch.Tensor, torch.Tensor], torch.Tensor]] = {
+_LOSSES: dict[str, Callable[[torch.Tensor, torch.Tensor], torch.Tensor]] = {
     "l2": l2_loss,
     "l1": l1_loss,
     "charbonnier": charbonnier_loss,
@@ -32,6 +32,9 @@ LOSSES: dict[str, Callable[[torch.Tensor, torch.Tensor], torch.Tensor]] = {
     "perceptual": perceptual_loss,  # needs `features`: the judge classifier's (tasks bind it)
     "perceptual_lpips": perceptual_lpips_loss,  # needs `lpips`: downloaded AlexNet weights
 }
+LOSSES: Registry[Callable] = Registry("loss", ordered=True)
+for _name, _loss in _LOSSES.items():
+    LOSSES.register(_name, _loss)
 RESOURCES = ("features", "lpips")  # options that are networks, not config values: a task provides them
 
 
@@ -47,10 +50,7 @@ def takes_option(name: str, option: str) -> bool:
 
 def get_loss(name: str, **options):
     """The loss called `name`, with those of `options` it takes bound (e.g. fp_weight)."""
-    try:
-        loss = LOSSES[name]
-    except KeyError:
-        raise ValueError(f"unknown loss {name!r}; valid: {', '.join(LOSSES)}") from None
+    loss = LOSSES.get(name)
     accepted = accepted_options(loss, options)
     return functools.partial(loss, **accepted) if accepted else loss
 

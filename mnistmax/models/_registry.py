@@ -31,6 +31,7 @@ class ModelEntry:
     name: str
     family: str
     factory: Callable[..., nn.Module]
+    wraps: str | None = None  # a variant's network (ablation_unet_dae wraps unet_dae)
 
     def accepted_kwargs(self) -> set[str]:
         return keyword_names(self.factory)
@@ -68,7 +69,7 @@ def register_variant(prefix: str, of_families: tuple[str, ...], family: str,
 
 @functools.lru_cache(maxsize=None)
 def _variant_entry(variant: Variant, base: ModelEntry) -> ModelEntry:
-    return ModelEntry(variant.prefix + base.name, variant.family, variant.wrap(base))
+    return ModelEntry(variant.prefix + base.name, variant.family, variant.wrap(base), wraps=base.name)
 
 
 def _entries() -> dict[str, ModelEntry]:

@@ -9,7 +9,7 @@ from pathlib import Path
 import torch
 
 from mnistmax.eval.metrics import COUNT_KEYS, binary_count_tensor, per_image_psnr, summed_binary_scores
-from mnistmax.models import list_models
+from mnistmax.models import get_entry, list_models
 from mnistmax.report import denoise as report_denoise
 from mnistmax.tasks.autoencoder import AutoencoderTask
 from mnistmax.tasks.base import BaseTask
@@ -21,7 +21,7 @@ VAL_BITMAP_KEYS = ("precision", "recall", "specificity", "ablation_efficiency") 
 
 def is_vae(name: str) -> bool:
     """Whether network `name` is a VAE (`vae_conv`) or a gated one (`ablation_vae_conv`)."""
-    return name.removeprefix("ablation_") in list_models("vae")
+    return (get_entry(name).wraps or name) in list_models("vae")
 
 
 @register_task

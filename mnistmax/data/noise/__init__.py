@@ -20,9 +20,14 @@ from pydantic import ConfigDict, ValidationError, create_model
 from mnistmax.data.noise.additive import ADD_MIX, ADDITIVE_FUNCTIONS
 from mnistmax.data.noise.destructive import DESTRUCTIVE_FUNCTIONS, MIX
 from mnistmax.data.noise.masks import Level, mix
+from mnistmax.registry import Registry
 
 NOISE_FUNCTIONS: dict[str, Callable[..., torch.Tensor]] = {**DESTRUCTIVE_FUNCTIONS, **ADDITIVE_FUNCTIONS}
-NOISE_KINDS: tuple[str, ...] = tuple(NOISE_FUNCTIONS)
+NOISE: Registry[Callable[..., torch.Tensor]] = Registry("noise kind", ordered=True)
+for _kind, _fn in NOISE_FUNCTIONS.items():
+    NOISE.register(_kind, _fn)
+NOISE_KINDS: tuple[str, ...] = tuple(NOISE)
+MAX_LEVEL: dict[str, float] = {"gaussian": 2.0}  # σ of gaussian noise may pass 1 (std of the noise); others stop at 1
 ADDITIVE_KINDS: tuple[str, ...] = tuple(ADDITIVE_FUNCTIONS)
 MIXTURES: dict[str, tuple[str, ...]] = {"mixed": MIX, "add_mixed": ADD_MIX}  # kind -> the kinds it draws from
 
@@ -39,9 +44,12 @@ PRESETS: dict[str, dict[str, Any]] = {
 
 
 def check_noise_kind(kind: str) -> str:
-    if kind not in NOISE_FUNCTIONS:
-        raise ValueError(f"unknown noise kind {kind!r}; valid: {', '.join(NOISE_KINDS)}")
-    return kind
+    return NOISE.check(kind)
+
+
+def max_level(kind: str) -> float:
+    """The highest level `kind` takes (analyses may go past the configs' [0, 1])."""
+    return MAX_LEVEL.get(kind, 1.0)
 
 
 @functools.lru_cache(maxsize=None)
@@ -120,17 +128,18 @@ def sample_levels(
     return table[index]
 
 
+SCHEDULES: Registry[Callable[[float, int], float]] = Registry("schedule mode")  # progress, steps -> progress
+SCHEDULES.register("linear", lambda progress, steps: progress)
+SCHEDULES.register("step", lambda progress, steps: min(1.0, int(progress * steps + 1e-9) / steps))
+
+
 def curriculum_range(start: tuple[float, float], final: tuple[float, float], epoch: int, epochs: int,
                      mode: str = "linear", ramp: float = 0.5, steps: int = 4) -> tuple[float, float]:
     """The training level range at `epoch` (0-based) of `epochs` planned: `start` at epoch 0,
     `final` from epoch ramp * epochs on; in between each end moves linearly (`linear`), or in
     `steps` equal jumps at equal intervals (`step`)."""
     ramp_epochs = max(1.0, ramp * epochs)
-    progress = min(1.0, epoch / ramp_epochs)
-    if mode == "step":
-        progress = min(1.0, int(progress * steps + 1e-9) / steps)
-    elif mode != "linear":
-        raise ValueError(f"unknown schedule mode {mode!r}; valid: linear, step")
+    progress = SCHEDULES.get(mode)(min(1.0, epoch / ramp_epochs), steps)
     return tuple(round(s + progress * (f - s), 6) for s, f in zip(start, final))
 
 
