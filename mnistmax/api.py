@@ -74,7 +74,8 @@ class Model:
         self.task.to(self.device)
         return self
 
-    def _require(self, capability: str, method: str) -> None:
+    def require(self, capability: str, method: str) -> None:
+        """One CapabilityError line when this model cannot `capability` (what `method` needs)."""
         from mnistmax.tasks import tasks_that
 
         if capability not in self.capabilities:
@@ -96,7 +97,7 @@ class Model:
 
     def _apply(self, capability: str, task_method: str, x, preprocess, images_out: bool):
         """The task's `task_method` over the inputs, results in the input's form."""
-        self._require(capability, capability)
+        self.require(capability, capability)
         batch = self._inputs(x, preprocess)
         out = self._run(getattr(self.task, task_method) if isinstance(task_method, str) else task_method, batch.images)
         return batch.images_back(out) if images_out else batch.vectors_back(out)
@@ -126,7 +127,7 @@ class Model:
     def decode(self, z):
         """Latent codes (B, latent_dim) or (latent_dim,) -> images (B, 1, 28, 28) ((1, 28, 28) for one),
         float in [0, 1], a tensor or an array like `z`."""
-        self._require("decode", "decode")
+        self.require("decode", "decode")
         kind = "array" if isinstance(z, np.ndarray) else "tensor"
         t = torch.as_tensor(np.asarray(z) if kind == "array" else z).float()
         dim = self.task.net.latent_dim if hasattr(self.task.net, "latent_dim") else None
@@ -145,7 +146,7 @@ class Model:
         Gaussian fitted to its training latents (`mode`: normal, uniform or fitted)."""
         from mnistmax.analysis.latent import draw_latents
 
-        self._require("decode", "sample")
+        self.require("decode", "sample")
         if n < 1:
             raise ImageError(f"n must be at least 1 (got {n})")
         mode = mode or ("normal" if "sample" in self.capabilities else "fitted")
@@ -161,7 +162,7 @@ class Model:
 
     def classify(self, x, preprocess: bool | None = None) -> Classification:
         """Predicted digit and its probability for each image, and every class's probability."""
-        self._require("classify", "classify")
+        self.require("classify", "classify")
         batch = self._inputs(x, preprocess)
         probs = self._run(self.task.classify, batch.images)
         p, digits = probs.max(1)

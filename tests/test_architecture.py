@@ -26,7 +26,7 @@ LAYERS = {
         "report.limitations", "analysis.latent", "analysis.scores"],
     5: ["tasks"],
     6: ["runs", "training", "analysis"],
-    7: ["report", "experiments", "export", "api", "evaluation", "userfiles", "analysis.compare",
+    7: ["report", "experiments", "export", "api", "evaluation", "use", "userfiles", "analysis.compare",
         "analysis.compare_encoders",
         "analysis.limitations_report"],
     8: ["cli", "__main__", ""],  # "": the package facade (mnistmax.load, mnistmax.Model: the API, lazily)
