@@ -48,6 +48,14 @@ class Registry(Generic[T]):
         self.get(name)
         return name
 
+    def name_field(self):
+        """A pydantic field type for one of the names: `loss: LOSSES.name_field() = "l2"`."""
+        from typing import Annotated
+
+        from pydantic import AfterValidator
+
+        return Annotated[str, AfterValidator(self.check)]
+
     def unknown(self, name: str) -> str:
         return f"unknown {self.what} {name!r}; valid: {', '.join(self.names())}"
 

@@ -10,7 +10,7 @@ from typing import ClassVar, Literal
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
-from pydantic import Field, field_validator
+from pydantic import Field
 
 from mnistmax.config.section import Section
 from mnistmax.losses.contrastive import CONTRASTIVE_LOSSES, MINING, sampled_triplet_loss, two_view_loss
@@ -25,25 +25,15 @@ class ContrastiveOptions(Section):
     """The contrastive task's own section, `contrastive:`."""
 
     absent: ClassVar[str] = "it has no contrastive loss"  # why another task does not use it
-    loss: str = "ntxent"  # a CONTRASTIVE_LOSSES name
+    loss: CONTRASTIVE_LOSSES.name_field() = "ntxent"
     temperature: float = Field(0.2, gt=0)
     projection_dim: int = Field(128, gt=0)
     margin: float = Field(0.2, gt=0)
-    mining: str = "batch_hard"  # a MINING name
+    mining: MINING.name_field() = "batch_hard"
     # triplet loss: `mined` inside each batch of two views (mining), or `sampled` (anchor, positive,
     # negative) triplets drawn from the labels (augment.consistent: one warp per triplet)
     triplets: Literal["mined", "sampled"] = "mined"
     probe_lr: float = Field(1e-2, gt=0)
-
-    @field_validator("loss")
-    @classmethod
-    def _known_loss(cls, name: str) -> str:
-        return CONTRASTIVE_LOSSES.check(name)
-
-    @field_validator("mining")
-    @classmethod
-    def _known_mining(cls, name: str) -> str:
-        return MINING.check(name)
 
     def uses_labels(self) -> bool:
         return CONTRASTIVE_LOSSES.get(self.loss).uses_labels

@@ -25,23 +25,22 @@ def denoiser(name, net, x):
     return out
 
 
-def vae(name, net, x):
-    mu, logvar = net.encode(x)
-    assert mu.shape == logvar.shape == (B, net.latent_dim)
-    _images(net.decode(mu))
-    _images(net.sample(2, torch.Generator().manual_seed(0)), 2)
-    out = net(x)
-    _images(out)
-    return out
-
-
 def autoencoder(name, net, x):
+    """A latent code per image (a VAE's posterior mean), decoded back to images."""
     z = net.encode(x)
+    z = z[0] if isinstance(z, tuple) else z
     assert z.shape == (B, net.latent_dim) and torch.isfinite(z).all()
     _images(net.decode(z))
     out = net(x)
     _images(out)
     return out
+
+
+def vae(name, net, x):
+    mu, logvar = net.encode(x)
+    assert mu.shape == logvar.shape == (B, net.latent_dim)
+    _images(net.sample(2, torch.Generator().manual_seed(0)), 2)
+    return autoencoder(name, net, x)
 
 
 def encoder(name, net, x):
