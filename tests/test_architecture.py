@@ -16,8 +16,8 @@ PACKAGE = Path(__file__).resolve().parents[1] / "mnistmax"
 LAYERS = {
     0: ["errors", "_version", "files", "hardware", "registry"],  # registry: the one Registry helper
     1: ["models", "losses", "data.noise", "data.augment", "data.splits", "data.preprocess", "data.sources",
-        "eval.metrics", "eval.baselines", "eval.projection", "inference", "viz.figures", "viz.psnr_figures",
-        "viz.animate", "viz.encoder_figures", "viz.limitation_figures", "report.html"],
+        "data.arrays", "eval.metrics", "eval.baselines", "eval.projection", "inference", "viz.figures",
+        "viz.psnr_figures", "viz.animate", "viz.encoder_figures", "viz.limitation_figures", "report.html"],
     2: ["config"],
     3: ["data"],
     # building blocks given a run or a task: eval runners, callbacks, pictures and report sections of a run

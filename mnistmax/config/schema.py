@@ -25,6 +25,9 @@ class DataConfig(Section):
     dataset: Literal["mnist", "fashion_mnist", "kmnist"] = "mnist"
     root: str = "data"
     download: bool = False
+    # data.source=npz: the arrays' names, {train_images, train_labels, test_images, test_labels} (default
+    # Keras' x_train, y_train, x_test, y_test); data.root is the .npz file
+    keys: dict[str, str] | None = None
     test_fraction: float = Field(0.1, gt=0, lt=1)
     val_fraction: float = Field(0.1, gt=0, lt=1)
     limit_train: int | None = Field(None, gt=0)
@@ -40,6 +43,16 @@ class DataConfig(Section):
         from mnistmax.data.sources import SOURCES
 
         return SOURCES.check(name)
+
+    @field_validator("keys")
+    @classmethod
+    def _known_array_names(cls, keys: dict[str, str] | None) -> dict[str, str] | None:
+        from mnistmax.data.arrays import NPZ_KEYS
+
+        unknown = sorted(set(keys or {}) - set(NPZ_KEYS))
+        if unknown:
+            raise ValueError(f"{unknown[0]}: not an array of a split; valid: {', '.join(NPZ_KEYS)}")
+        return keys
 
 
 class ModelConfig(BaseModel):

@@ -1,4 +1,4 @@
-"""Where the digits come from: `embedded`, `torchvision`, `idx`, or `auto`.
+"""Where the digits come from: `embedded`, `torchvision`, `idx`, `npz`, or `auto`.
 
 Every source returns a `DataBundle` of uint8 (N, 28, 28) tensors and int64 labels. A source
 without an official test split (`embedded`) returns `test_images=None`; the datamodule then
@@ -16,6 +16,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from mnistmax.data.arrays import load_npz, to_pixels
 from mnistmax.errors import DataError
 from mnistmax.registry import Registry
 
@@ -138,7 +139,7 @@ def load_idx_folder(folder: str | Path, dataset: str = "mnist") -> DataBundle:
         images = find_idx_file(base, IDX_FILES[f"{split}_images"])
         labels = find_idx_file(base, IDX_FILES[f"{split}_labels"])
         if images and labels:
-            parts[f"{split}_images"] = read_idx(images).to(torch.uint8)
+            parts[f"{split}_images"] = to_pixels(read_idx(images), str(images))  # scaled or refused, never cast
             parts[f"{split}_labels"] = read_idx(labels).long()
             check_idx_pair(parts[f"{split}_images"], parts[f"{split}_labels"], images, labels)
         else:
@@ -182,20 +183,22 @@ def load_torchvision(dataset: str, root: str | Path, download: bool = False) -> 
     return DataBundle(*parts, source="torchvision", description=f"torchvision {dataset} in {root}")
 
 
-def load_source(source: str, dataset: str = "mnist", root: str | Path = "data", download: bool = False) -> DataBundle:
-    """Resolve `source` (a SOURCES name: auto | embedded | torchvision | idx) to a DataBundle."""
+def load_source(source: str, dataset: str = "mnist", root: str | Path = "data", download: bool = False,
+                keys: dict[str, str] | None = None) -> DataBundle:
+    """Resolve `source` (a SOURCES name: auto | embedded | torchvision | idx | npz) to a DataBundle;
+    `keys`: an npz file's array names (data.keys)."""
     if source not in SOURCES:
         raise DataError(f"data.source: {SOURCES.unknown(source)}")
-    return SOURCES.get(source)(dataset, root, download)
+    return SOURCES.get(source)(dataset, root, download, keys)
 
 
-def _embedded(dataset: str, root, download: bool) -> DataBundle:
+def _embedded(dataset: str, root, download: bool, keys=None) -> DataBundle:
     if dataset != "mnist":
         raise DataError(f"data.source=embedded only holds mnist, not {dataset!r}; use torchvision or idx")
     return load_embedded()
 
 
-def _auto(dataset: str, root, download: bool) -> DataBundle:
+def _auto(dataset: str, root, download: bool, keys=None) -> DataBundle:
     """A full local copy under `root` when there is one, else the embedded digits."""
     if find_idx_folder(root, dataset) is not None:
         return load_idx_folder(root, dataset)
@@ -205,11 +208,16 @@ def _auto(dataset: str, root, download: bool) -> DataBundle:
     return load_embedded()
 
 
-SOURCES: Registry = Registry("data source", ordered=True)  # (dataset, root, download) -> DataBundle
+def _npz(dataset: str, root, download: bool, keys=None) -> DataBundle:
+    return DataBundle(**load_npz(root, keys), source="npz", description=f"npz file {root}")
+
+
+SOURCES: Registry = Registry("data source", ordered=True)  # (dataset, root, download, keys) -> DataBundle
 SOURCES.register("auto", _auto)
 SOURCES.register("embedded", _embedded)
-SOURCES.register("torchvision", load_torchvision)
-SOURCES.register("idx", lambda dataset, root, download: load_idx_folder(root, dataset))
+SOURCES.register("torchvision", lambda dataset, root, download, keys=None: load_torchvision(dataset, root, download))
+SOURCES.register("idx", lambda dataset, root, download, keys=None: load_idx_folder(root, dataset))
+SOURCES.register("npz", _npz)
 
 
 def describe_sources(root: str | Path = "data") -> list[dict]:

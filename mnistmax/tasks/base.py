@@ -91,6 +91,8 @@ class BaseTask(L.LightningModule):
                 out["train.fp_weight"] = f"train.loss={cfg.train.loss} has no false-positive weight"
         if not cfg.data.binarize:
             out["data.threshold"] = "data.binarize is off"
+        if cfg.data.source != "npz":
+            out["data.keys"] = "data.source is not npz"
         if not cfg.train.ema:
             out["train.ema_decay"] = "train.ema is off"
         if "augment" in cls.sections and not cfg.augment.enabled:

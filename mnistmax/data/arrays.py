@@ -1,0 +1,94 @@
+"""Arrays as digits: pixel values made uint8 (0-255) from whatever the file holds, or refused
+with one line; image and label arrays checked against each other; and the `npz` source
+(Keras' mnist.npz layout, `x_train` / `y_train` / `x_test` / `y_test`, or keys named by
+`data.keys`)."""
+
+from __future__ import annotations
+
+import zipfile
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from mnistmax.errors import DataError
+
+NPZ_KEYS = {"train_images": "x_train", "train_labels": "y_train", "test_images": "x_test", "test_labels": "y_test"}
+
+
+def to_pixels(array, where: str) -> torch.Tensor:
+    """(N, 28, 28) uint8 from uint8, integers in 0..255, or floats in [0, 1] (scaled by 255 and
+    rounded); (N, 1, 28, 28) loses its channel axis. Anything else: a DataError naming `where`."""
+    a = array.numpy() if isinstance(array, torch.Tensor) else np.asarray(array)
+    if a.ndim == 4 and a.shape[1] == 1:
+        a = a[:, 0]
+    if a.ndim != 3 or a.shape[1:] != (28, 28):
+        raise DataError(f"{where} holds images of shape {tuple(np.shape(array))}; expected (N, 28, 28) or "
+                        "(N, 1, 28, 28)")
+    if a.dtype == np.uint8:
+        return torch.from_numpy(np.ascontiguousarray(a))
+    if a.dtype.kind in "iu":
+        low, high = (int(a.min()), int(a.max())) if a.size else (0, 0)
+        if low < 0 or high > 255:
+            raise DataError(f"{where} holds {a.dtype} pixels in {low}..{high}; expected 0..255 (or floats in [0, 1])")
+        return torch.from_numpy(a.astype(np.uint8))
+    if a.dtype.kind == "f":
+        if a.size and not np.isfinite(a).all():
+            raise DataError(f"{where} holds NaN or infinite pixels")
+        low, high = (float(a.min()), float(a.max())) if a.size else (0.0, 0.0)
+        if low < 0 or high > 1:
+            raise DataError(f"{where} holds {a.dtype} pixels in [{low:g}, {high:g}]; float pixels must lie in [0, 1] "
+                            "(integers in 0..255)")
+        return torch.from_numpy(np.rint(a.astype(np.float64) * 255).astype(np.uint8))
+    raise DataError(f"{where} holds {a.dtype} values, not pixels (uint8 0..255, or floats in [0, 1])")
+
+
+def check_pair(images: torch.Tensor, labels: torch.Tensor, images_at: str, labels_at: str) -> None:
+    """N labels in 0..9 for N images, or a DataError naming where they came from."""
+    if labels.ndim != 1:
+        raise DataError(f"{labels_at} holds labels of shape {tuple(labels.shape)}; expected (N,)")
+    if len(images) != len(labels):
+        raise DataError(f"{images_at} and {labels_at} hold different numbers of items ({len(images)} images, "
+                        f"{len(labels)} labels)")
+    if len(labels) and not 0 <= int(labels.min()) <= int(labels.max()) <= 9:
+        raise DataError(f"{labels_at} holds labels outside 0..9 ({int(labels.min())}..{int(labels.max())})")
+
+
+def to_labels(array, where: str) -> torch.Tensor:
+    a = np.asarray(array)
+    if a.dtype.kind not in "iu":
+        raise DataError(f"{where} holds {a.dtype} values; labels are integers")
+    return torch.from_numpy(a.astype(np.int64))
+
+
+def load_npz(path: str | Path, keys: dict[str, str] | None = None) -> dict:
+    """{train_images, train_labels, test_images, test_labels} from an .npz file (a split whose
+    images are missing is None); arrays other than the named ones are never read."""
+    path = Path(path)
+    if not path.is_file():
+        raise DataError(f"data.root {str(path)!r} is not a file (data.source=npz needs an .npz file)")
+    names = {**NPZ_KEYS, **(keys or {})}
+    try:
+        with np.load(path, allow_pickle=False) as npz:
+            held = list(npz.files)
+            parts = {}
+            for split in ("train", "test"):
+                image_key, label_key = names[f"{split}_images"], names[f"{split}_labels"]
+                if image_key not in held:
+                    parts[f"{split}_images"] = parts[f"{split}_labels"] = None
+                    continue
+                if label_key not in held:
+                    raise DataError(f"{path} has {image_key!r} but no labels {label_key!r} (it holds: "
+                                    f"{', '.join(held)}); name them with data.keys.{split}_labels")
+                images = to_pixels(npz[image_key], f"{path}[{image_key}]")
+                labels = to_labels(npz[label_key], f"{path}[{label_key}]")
+                check_pair(images, labels, f"{path}[{image_key}]", f"{path}[{label_key}]")
+                parts[f"{split}_images"], parts[f"{split}_labels"] = images, labels
+    except (OSError, ValueError, zipfile.BadZipFile, EOFError) as exc:
+        first = (str(exc).strip().splitlines() or [type(exc).__name__])[0][:200]
+        raise DataError(f"cannot read {path} as an .npz file of arrays ({first})") from None
+    if parts["train_images"] is None and parts["test_images"] is None:
+        wanted = ", ".join(names[k] for k in ("train_images", "test_images"))
+        raise DataError(f"{path} holds no image array ({wanted}); it holds: {', '.join(held) or 'nothing'}; "
+                        "name yours with data.keys (e.g. data.keys={train_images: images, train_labels: labels})")
+    return parts
