@@ -28,6 +28,9 @@ class DataConfig(Section):
     # data.source=npz: the arrays' names, {train_images, train_labels, test_images, test_labels} (default
     # Keras' x_train, y_train, x_test, y_test); data.root is the .npz file
     keys: dict[str, str] | None = None
+    # how many classes the labels name (0..K-1): None = from the data (max label + 1), which train()
+    # records in config.yaml; classifier heads and the contrastive probe take it
+    num_classes: int | None = Field(None, ge=1)
     test_fraction: float = Field(0.1, gt=0, lt=1)
     val_fraction: float = Field(0.1, gt=0, lt=1)
     limit_train: int | None = Field(None, gt=0)

@@ -13,7 +13,7 @@ from mnistmax.inference import batched
 def evaluate_classifier(cfg: RunConfig, task) -> list[dict]:
     images, labels = load_splits(cfg).test
     logits = batched(task.net, clean_images(images, cfg), cfg.eval.batch_size)
-    return [{"method": cfg.model.name, "noise": "none", "sigma": 0.0, "n": len(labels),
+    return [{"method": cfg.model.name, "noise": "none", "sigma": 0.0, "n": len(labels), "classes": logits.shape[1],
              "accuracy": (logits.argmax(1) == labels).float().mean().item(),
              "cross_entropy": F.cross_entropy(logits.float(), labels).item()}]
 

@@ -60,7 +60,7 @@ class ContrastiveTask(BaseTask):
         d = self.net.embedding_dim
         self.projector = nn.Sequential(nn.Linear(d, 256), nn.BatchNorm1d(256), nn.ReLU(inplace=True),
                                        nn.Linear(256, c.projection_dim))
-        self.probe = nn.Linear(d, N_CLASSES)
+        self.probe = nn.Linear(d, self.cfg.data.num_classes or N_CLASSES)  # the data's classes (set by train)
 
     @classmethod
     def unused(cls, cfg) -> dict[str, str]:

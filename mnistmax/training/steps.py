@@ -16,7 +16,7 @@ from lightning.pytorch.callbacks import ModelCheckpoint
 
 from mnistmax.config import RunConfig
 from mnistmax.data.datamodule import MNISTDataModule, Splits
-from mnistmax.errors import RunError
+from mnistmax.errors import DataError, RunError
 from mnistmax.files import (
     create_run_dir,
     git_sha,
@@ -63,6 +63,7 @@ def train(cfg: RunConfig, callbacks: Sequence[L.Callback] = (), echo=print, spli
     loss_networks = prepare_loss_networks(cfg, train, echo)
     L.seed_everything(cfg.seed, verbose=False)
     data = load_data(cfg, splits)
+    cfg = with_class_count(cfg, data, echo)
     run_dir, ckpt_path = open_run_dir(cfg, run_dir, resume_dir)
     task = build_run_task(cfg, loss_networks, task_setup)
     trainer = build_trainer(cfg, run_dir, echo, mlflow_run_id, pictures=task.training_callbacks(run_dir),
@@ -80,6 +81,26 @@ def load_data(cfg: RunConfig, splits: Splits | None) -> MNISTDataModule:
     data = MNISTDataModule(cfg, splits=splits)
     data.setup()
     return data
+
+
+def with_class_count(cfg: RunConfig, data: MNISTDataModule, echo=print) -> RunConfig:
+    """`cfg` with data.num_classes from the labels (the largest + 1) when it is not set, and a network
+    that takes `num_classes` (a classifier's head) built for that many; config.yaml records both."""
+    labels = [split[1] for split in (data.splits.train, data.splits.val, data.splits.test) if len(split[1])]
+    found = max(int(y.max()) for y in labels) + 1 if labels else None
+    if found is not None and cfg.data.num_classes is not None and found > cfg.data.num_classes:
+        raise DataError(f"data.num_classes={cfg.data.num_classes}, but the labels go up to {found - 1}")
+    classes = cfg.data.num_classes or found
+    options = cfg.model.options()
+    head = options.get("num_classes", classes)
+    if classes is None or (cfg.data.num_classes == classes and head == classes):
+        return cfg
+    cfg = cfg.model_copy(deep=True)
+    cfg.data.num_classes = classes
+    if head != classes:
+        echo(f"model.num_classes: {head} -> {classes} (the classes of the data)")
+        cfg.model.__pydantic_extra__["num_classes"] = classes
+    return cfg
 
 
 def open_run_dir(cfg: RunConfig, run_dir: Path | None, resume_dir: Path | None) -> tuple[Path, Path | None]:

@@ -71,8 +71,6 @@ FAULTS = {  # name: (write the folder, what the one line must say)
                     "holds images of shape (60, 784); expected (N, 28, 28)"),
     "files-swapped": (lambda f, x, y: write_split(f, y, x), "holds images of shape (60,); expected (N, 28, 28)"),
     "2d-labels": (lambda f, x, y: write_split(f, x, y[:, None]), "holds labels of shape (60, 1); expected (N,)"),
-    "labels-past-9": (lambda f, x, y: write_split(f, x, torch.cat([y[:-1], torch.tensor([12])])),
-                      "holds labels outside 0..9 (0..12)"),
     "root-missing": (lambda f, x, y: f.rmdir(), "is not a folder (data.source=idx needs a folder of IDX files)"),
     "root-is-a-file": (lambda f, x, y: (f.rmdir(), f.write_text("digits")), "is not a folder"),
     "no-idx-files": (lambda f, x, y: (f / "readme.txt").write_text("empty"), "no IDX files in"),
