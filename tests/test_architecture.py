@@ -15,9 +15,10 @@ PACKAGE = Path(__file__).resolve().parents[1] / "mnistmax"
 # DESIGN.md v3's import-order table; the longest prefix that matches a module names its layer.
 LAYERS = {
     0: ["errors", "_version", "files", "hardware", "registry"],  # registry: the one Registry helper
-    1: ["models", "losses", "data.noise", "data.augment", "data.splits", "data.preprocess", "data.sources",
-        "data.arrays", "eval.metrics", "eval.baselines", "eval.projection", "inference", "viz.figures",
-        "viz.psnr_figures", "viz.animate", "viz.encoder_figures", "viz.limitation_figures", "report.html"],
+    1: ["models", "losses", "data.noise", "data.augment", "data.splits", "data.preprocess", "data.inputs",
+        "data.sources", "data.arrays", "data.folder", "eval.metrics", "eval.baselines", "eval.projection",
+        "inference", "viz.figures", "viz.psnr_figures", "viz.animate", "viz.encoder_figures", "viz.limitation_figures",
+        "report.html"],
     2: ["config"],
     3: ["data"],
     # building blocks given a run or a task: eval runners, callbacks, pictures and report sections of a run

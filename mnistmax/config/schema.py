@@ -16,6 +16,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator, model_valida
 from mnistmax.config.noise import NoiseConfig
 from mnistmax.config.section import Section
 from mnistmax.data.augment import AugmentParams
+from mnistmax.data.folder import PREPROCESS
 
 DATA_CHANNELS = 1  # every data source yields grayscale (B, 1, 28, 28) digits
 
@@ -31,6 +32,9 @@ class DataConfig(Section):
     # how many classes the labels name (0..K-1): None = from the data (max label + 1), which train()
     # records in config.yaml; classifier heads and the contrastive probe take it
     num_classes: int | None = Field(None, ge=1)
+    # data.source=folder: how each picture becomes a 28x28 digit: `mnist` (polarity, 20x20 box, centre of
+    # mass, as MNIST was made) or `resize` (polarity, the whole picture scaled)
+    preprocess: Literal[PREPROCESS] = "mnist"
     test_fraction: float = Field(0.1, gt=0, lt=1)
     val_fraction: float = Field(0.1, gt=0, lt=1)
     limit_train: int | None = Field(None, gt=0)

@@ -123,7 +123,7 @@ def make_splits(bundle: DataBundle, cfg: RunConfig) -> Splits:
 
 def load_bundle(cfg: RunConfig) -> DataBundle:
     d = cfg.data
-    return load_source(d.source, d.dataset, d.root, d.download, d.keys)
+    return load_source(d.source, d.dataset, d.root, d.download, d.keys, d.preprocess)
 
 
 def load_splits(cfg: RunConfig) -> Splits:

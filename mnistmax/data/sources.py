@@ -1,4 +1,4 @@
-"""Where the digits come from: `embedded`, `torchvision`, `idx`, `npz`, or `auto`.
+"""Where the digits come from: `embedded`, `torchvision`, `idx`, `npz`, `folder`, or `auto`.
 
 Every source returns a `DataBundle` of uint8 (N, 28, 28) tensors and int64 labels. A source
 without an official test split (`embedded`) returns `test_images=None`; the datamodule then
@@ -17,6 +17,7 @@ import numpy as np
 import torch
 
 from mnistmax.data.arrays import load_npz, to_pixels
+from mnistmax.data.folder import load_folder
 from mnistmax.errors import DataError
 from mnistmax.registry import Registry
 
@@ -38,6 +39,7 @@ class DataBundle:
     test_labels: torch.Tensor | None
     source: str
     description: str
+    classes: list[str] | None = None  # the class names, when the data has them (a folder's subfolders)
 
     def sizes(self) -> dict[str, int]:
         return {
@@ -184,21 +186,22 @@ def load_torchvision(dataset: str, root: str | Path, download: bool = False) -> 
 
 
 def load_source(source: str, dataset: str = "mnist", root: str | Path = "data", download: bool = False,
-                keys: dict[str, str] | None = None) -> DataBundle:
-    """Resolve `source` (a SOURCES name: auto | embedded | torchvision | idx | npz) to a DataBundle;
-    `keys`: an npz file's array names (data.keys)."""
+                keys: dict[str, str] | None = None, preprocess: str = "mnist") -> DataBundle:
+    """Resolve `source` (a SOURCES name: auto | embedded | torchvision | idx | npz | folder) to a
+    DataBundle; `keys`: an npz file's array names (data.keys); `preprocess`: how a folder's
+    pictures are made digits (data.preprocess)."""
     if source not in SOURCES:
         raise DataError(f"data.source: {SOURCES.unknown(source)}")
-    return SOURCES.get(source)(dataset, root, download, keys)
+    return SOURCES.get(source)(dataset, root, download, keys=keys, preprocess=preprocess)
 
 
-def _embedded(dataset: str, root, download: bool, keys=None) -> DataBundle:
+def _embedded(dataset: str, root, download: bool, **_) -> DataBundle:
     if dataset != "mnist":
         raise DataError(f"data.source=embedded only holds mnist, not {dataset!r}; use torchvision or idx")
     return load_embedded()
 
 
-def _auto(dataset: str, root, download: bool, keys=None) -> DataBundle:
+def _auto(dataset: str, root, download: bool, **_) -> DataBundle:
     """A full local copy under `root` when there is one, else the embedded digits."""
     if find_idx_folder(root, dataset) is not None:
         return load_idx_folder(root, dataset)
@@ -208,16 +211,25 @@ def _auto(dataset: str, root, download: bool, keys=None) -> DataBundle:
     return load_embedded()
 
 
-def _npz(dataset: str, root, download: bool, keys=None) -> DataBundle:
+def _npz(dataset: str, root, download: bool, keys=None, **_) -> DataBundle:
     return DataBundle(**load_npz(root, keys), source="npz", description=f"npz file {root}")
 
 
-SOURCES: Registry = Registry("data source", ordered=True)  # (dataset, root, download, keys) -> DataBundle
+def _folder(dataset: str, root, download: bool, preprocess: str = "mnist", **_) -> DataBundle:
+    parts = load_folder(root, preprocess)
+    classes = parts["classes"]
+    return DataBundle(**parts, source="folder",
+                      description=f"picture folder {root} ({len(classes)} classes: {', '.join(classes[:5])}"
+                                  f"{', ...' if len(classes) > 5 else ''})")
+
+
+SOURCES: Registry = Registry("data source", ordered=True)  # (dataset, root, download, keys=, preprocess=) -> DataBundle
 SOURCES.register("auto", _auto)
 SOURCES.register("embedded", _embedded)
-SOURCES.register("torchvision", lambda dataset, root, download, keys=None: load_torchvision(dataset, root, download))
-SOURCES.register("idx", lambda dataset, root, download, keys=None: load_idx_folder(root, dataset))
+SOURCES.register("torchvision", lambda dataset, root, download, **_: load_torchvision(dataset, root, download))
+SOURCES.register("idx", lambda dataset, root, download, **_: load_idx_folder(root, dataset))
 SOURCES.register("npz", _npz)
+SOURCES.register("folder", _folder)
 
 
 def describe_sources(root: str | Path = "data") -> list[dict]:

@@ -93,6 +93,8 @@ class BaseTask(L.LightningModule):
             out["data.threshold"] = "data.binarize is off"
         if cfg.data.source != "npz":
             out["data.keys"] = "data.source is not npz"
+        if cfg.data.source != "folder":
+            out["data.preprocess"] = "data.source is not folder"
         if not cfg.train.ema:
             out["train.ema_decay"] = "train.ema is off"
         if "augment" in cls.sections and not cfg.augment.enabled:
