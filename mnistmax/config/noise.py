@@ -9,7 +9,7 @@ from typing import Any, Literal
 from pydantic import Field, field_validator, model_validator
 
 from mnistmax.config.section import Level, Section
-from mnistmax.data.noise import PRESETS
+from mnistmax.data.noise import PRESETS, SCHEDULES
 
 
 class NoiseSchedule(Section):
@@ -17,17 +17,10 @@ class NoiseSchedule(Section):
     train_sigma_range, or the span of noise.train_sigmas) over the first `ramp` share of the
     planned epochs; `linear` moves every epoch, `step` in `steps` equal jumps."""
 
-    mode: str = "linear"  # a SCHEDULES name (mnistmax.data.noise): linear | step
+    mode: SCHEDULES.name_field() = "linear"  # linear | step
     start: tuple[Level, Level] = (0.0, 0.3)
     ramp: float = Field(0.5, gt=0, le=1)  # share of the planned epochs (train.epochs, or the time budget's plan)
     steps: int = Field(4, ge=1)  # mode=step: jumps from start to the final range
-
-    @field_validator("mode")
-    @classmethod
-    def _known_mode(cls, mode: str) -> str:
-        from mnistmax.data.noise import SCHEDULES
-
-        return SCHEDULES.check(mode)
 
     @field_validator("start")
     @classmethod

@@ -17,12 +17,14 @@ from mnistmax.config.noise import NoiseConfig
 from mnistmax.config.section import Section
 from mnistmax.data.augment import AugmentParams
 from mnistmax.data.folder import PREPROCESS
+from mnistmax.data.sources import SOURCES
+from mnistmax.losses import LOSSES
 
 DATA_CHANNELS = 1  # every data source yields grayscale (B, 1, 28, 28) digits
 
 
 class DataConfig(Section):
-    source: str = "auto"  # a SOURCES name (mnistmax.data.sources): auto | embedded | torchvision | idx
+    source: SOURCES.name_field() = "auto"  # auto | embedded | torchvision | idx | npz | folder
     dataset: Literal["mnist", "fashion_mnist", "kmnist"] = "mnist"
     root: str = "data"
     download: bool = False
@@ -43,13 +45,6 @@ class DataConfig(Section):
     binarize: bool = False
     threshold: float = Field(0.5, gt=0, lt=1)
 
-
-    @field_validator("source")
-    @classmethod
-    def _known_source(cls, name: str) -> str:
-        from mnistmax.data.sources import SOURCES
-
-        return SOURCES.check(name)
 
     @field_validator("keys")
     @classmethod
@@ -92,7 +87,7 @@ class TrainConfig(Section):
     lr: float = Field(2e-3, gt=0)
     weight_decay: float = Field(1e-4, ge=0)
     warmup_epochs: float = Field(1.0, ge=0)
-    loss: str = "l2"
+    loss: LOSSES.name_field() = "l2"
     # further loss terms by weight, added to train.loss (weight 1 unless named here):
     # {perceptual: 0.1} trains on l2 + 0.1 * perceptual
     loss_weights: dict[str, float] | None = None
@@ -110,18 +105,9 @@ class TrainConfig(Section):
     compile: bool = False  # torch.compile the network
     max_time_minutes: float | None = Field(None, gt=0)  # time budget: epochs and LR schedule fitted to it
 
-    @field_validator("loss")
-    @classmethod
-    def _known_loss(cls, name: str) -> str:
-        from mnistmax.losses import LOSSES
-
-        return LOSSES.check(name)
-
     @field_validator("loss_weights")
     @classmethod
     def _known_losses(cls, weights: dict[str, float] | None) -> dict[str, float] | None:
-        from mnistmax.losses import LOSSES
-
         if weights is None:
             return None
         for name, weight in weights.items():

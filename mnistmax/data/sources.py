@@ -16,7 +16,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from mnistmax.data.arrays import load_npz, to_pixels
+from mnistmax.data.arrays import check_pair, load_npz, to_pixels
 from mnistmax.data.folder import load_folder
 from mnistmax.errors import DataError
 from mnistmax.registry import Registry
@@ -119,13 +119,7 @@ def check_idx_pair(images: torch.Tensor, labels: torch.Tensor, images_path: Path
     """(N, 28, 28) images and N labels (classes 0..K-1, any K), or a DataError naming the file."""
     if images.ndim != 3 or tuple(images.shape[1:]) != (28, 28):
         raise DataError(f"{images_path} holds images of shape {tuple(images.shape)}; expected (N, 28, 28)")
-    if labels.ndim != 1:
-        raise DataError(f"{labels_path} holds labels of shape {tuple(labels.shape)}; expected (N,)")
-    if len(images) != len(labels):
-        raise DataError(f"{images_path.name} and {labels_path.name} in {images_path.parent} hold different numbers "
-                        f"of items ({len(images)} images, {len(labels)} labels)")
-    if len(labels) and int(labels.min()) < 0:
-        raise DataError(f"{labels_path} holds negative labels (from {int(labels.min())}); classes are 0, 1, 2, ...")
+    check_pair(images, labels, str(images_path), str(labels_path))
 
 
 def load_idx_folder(folder: str | Path, dataset: str = "mnist") -> DataBundle:
