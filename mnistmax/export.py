@@ -189,8 +189,8 @@ def export_run(run, fmt: str, out_dir: Path | None = None, force: bool = False, 
                 raise ExportError(f"{fmt} export of {g.name} does not match PyTorch (max abs diff {diff:.2e} > "
                                   f"{TOLERANCE:g}); nothing written")
             tmp.replace(path)
-            meta["files"][path.name] = {"method": g.method, "input": {"name": g.input_name, "shape": g.input_shape,
-                                                                      "range": g.input_range},
+            meta["files"][path.name] = {"method": g.method,
+                                        "input": {"name": g.input_name, "shape": g.input_shape, "range": g.input_range},
                                         "output": {"name": g.output_name, "shape": g.output_shape,
                                                    "range": g.output_range},
                                         "max_abs_diff_vs_pytorch": diff, "checked_batch": len(check_with)}

@@ -90,8 +90,8 @@ class TensorBatches:
             sl = slice(start + i * self.batch_size, start + (i + 1) * self.batch_size)
             idx = order[sl] if order is not None else sl
             index = i * self.world_size + self.rank  # distinct noise on every rank; i itself with one process
-            yield self.images[idx], self.batch_labels[idx], batch_seed(self.stream, self.epoch if self.shuffle else 0,
-                                                                       index)
+            seed = batch_seed(self.stream, self.epoch if self.shuffle else 0, index)
+            yield self.images[idx], self.batch_labels[idx], seed
 
 
 @dataclass

@@ -109,8 +109,8 @@ def find_idx_folder(root: str | Path, dataset: str = "mnist") -> Path | None:
     """The first folder under `root` that holds at least one complete IDX split."""
     for folder in _idx_candidates(Path(root), dataset):
         for split in ("train", "test"):
-            if find_idx_file(folder, IDX_FILES[f"{split}_images"]) and find_idx_file(folder,
-                                                                                     IDX_FILES[f"{split}_labels"]):
+            images, labels = (find_idx_file(folder, IDX_FILES[f"{split}_{part}"]) for part in ("images", "labels"))
+            if images and labels:
                 return folder
     return None
 

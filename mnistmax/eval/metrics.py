@@ -32,8 +32,8 @@ def per_image_ssim(pred: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
 
 def image_metrics(pred: torch.Tensor, target: torch.Tensor) -> dict[str, torch.Tensor]:
     """Per-image MSE, PSNR and SSIM, each a (B,) tensor."""
-    return {"mse": per_image_mse(pred, target), "psnr": per_image_psnr(pred, target), "ssim": per_image_ssim(pred,
-                                                                                                             target)}
+    return {"mse": per_image_mse(pred, target), "psnr": per_image_psnr(pred, target),
+            "ssim": per_image_ssim(pred, target)}
 
 
 class LPIPSUnavailable(RuntimeError):

@@ -226,10 +226,10 @@ def run_points(run, sweeps: dict | None = None) -> list[dict]:
         device = next(run.task.parameters()).device
         points = select_points(cfg, run.task.reconstruct, images, device, sweeps)
     else:
-        points = [{"point": name, "rule": describe_rule(rule.maximize, rule.subject_to), "noise": point_setting(cfg,
-                                                                                                                rule)[0],
-                   "levels": point_setting(cfg, rule)[1], "threshold": cfg.eval.threshold, "met": None,
-                   "objective": None, "shortfall": None} for name, rule in (cfg.eval.operating_point or {}).items()]
+        points = [{"point": name, "rule": describe_rule(rule.maximize, rule.subject_to),
+                   **dict(zip(("noise", "levels"), point_setting(cfg, rule))), "threshold": cfg.eval.threshold,
+                   "met": None, "objective": None, "shortfall": None}
+                  for name, rule in (cfg.eval.operating_point or {}).items()]
     for p in points:
         p["validation_images"] = len(images)
     stored[key] = {"checkpoint": run.checkpoint, "points": points}

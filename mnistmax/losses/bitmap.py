@@ -37,5 +37,5 @@ def false_positive_penalty(pred: torch.Tensor, target: torch.Tensor) -> torch.Te
 
 def combined_loss(pred: torch.Tensor, target: torch.Tensor, fp_weight: float = 5.0) -> torch.Tensor:
     """precision BCE + Dice + 10 x false-positive penalty (all three terms in [0, ~1])."""
-    return precision_bce_loss(pred, target, fp_weight) + dice_loss(pred, target) + 10 * false_positive_penalty(pred,
-                                                                                                               target)
+    return (precision_bce_loss(pred, target, fp_weight) + dice_loss(pred, target)
+            + 10 * false_positive_penalty(pred, target))

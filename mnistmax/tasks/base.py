@@ -213,10 +213,10 @@ class BaseTask(L.LightningModule):
         """Make what the report shows and is still missing: curves, and what the task's report
         module's prepare(run_dir, task, load, warn) makes (numbers, pictures); `load()` gives the
         loaded run, called only when something needs the model."""
-        from mnistmax.viz.run_figures import render_curves
+        from mnistmax.viz.commands import curves
 
         if not (run_dir / "reports" / "curves.png").is_file() and (run_dir / "metrics.csv").is_file():
-            render_curves(run_dir, run_dir / "reports" / "curves.png")
+            curves(run_dir)
         if cls.report:
             cls.report.prepare(run_dir, cls, load, warn)
 

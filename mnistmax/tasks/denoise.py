@@ -14,7 +14,7 @@ from mnistmax.report import denoise as report_denoise
 from mnistmax.tasks.autoencoder import AutoencoderTask
 from mnistmax.tasks.base import BaseTask
 from mnistmax.tasks.registry import register_task
-from mnistmax.tasks.vae import VAEOptions
+from mnistmax.tasks.vae import VAEOptions, elbo_step
 
 VAL_BITMAP_KEYS = ("precision", "recall", "specificity", "ablation_efficiency")  # val/<key>, data.binarize runs
 
@@ -128,8 +128,6 @@ class DenoiseTask(BaseTask):
         return loss, metrics
 
     def _elbo_step(self, batch, stage: str):
-        from mnistmax.tasks.vae import elbo_step  # noqa: F811
-
         gate = getattr(self.net, "gate_logits", None)  # ablation_vae_conv: p(pixel on) never above the input
         loss, metrics = elbo_step(self, batch["noisy"], stage, target=batch["clean"], gate=gate)
         if stage != "train":

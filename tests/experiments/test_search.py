@@ -44,8 +44,8 @@ def study_of(tmp, name):
 def test_tpe_search_without_mlflow(tmp_path, no_training, monkeypatch):
     hide_module(monkeypatch, "mlflow")
     path = search_file(tmp_path, name="tpe", base=tiny_base(tmp_path), sampler="tpe", trials=4, startup_trials=2,
-                       space={"train.lr": {"low": 1e-3, "high": 1e-2, "log": True}, "model.base_ch": {"low": 2,
-                                                                                                      "high": 6}})
+                       space={"train.lr": {"low": 1e-3, "high": 1e-2, "log": True},
+                              "model.base_ch": {"low": 2, "high": 6}})
     result = invoke("search", "-c", path, "--no-test")
     assert result.exit_code == 0, result.output
     assert "MLflow is not installed" in result.output and not (tmp_path / "out" / "mlflow.db").exists()
@@ -68,10 +68,10 @@ def test_median_pruner_stops_a_hopeless_configuration_after_its_first_fold(tmp_p
                        cv={"folds": 3, "seed": 0})
     result = invoke("search", "-c", path, "--no-test")
     assert result.exit_code == 0, result.output
-    states = {t.params["train.lr"]: (t.state.name, len(t.user_attrs["folds"])) for t in study_of(tmp_path,
-                                                                                                 "pruned").trials}
-    assert states == {0.001: ("COMPLETE", 3), 0.01: ("PRUNED", 1), 0.02: ("PRUNED",
-                                                                          1)}  # worse than the median at fold 0
+    trials = study_of(tmp_path, "pruned").trials
+    states = {t.params["train.lr"]: (t.state.name, len(t.user_attrs["folds"])) for t in trials}
+    # worse than the median at fold 0
+    assert states == {0.001: ("COMPLETE", 3), 0.01: ("PRUNED", 1), 0.02: ("PRUNED", 1)}
     assert "ran 5 jobs" in result.output
     rows = list(csv.DictReader(open(tmp_path / "out" / "searches" / "pruned" / "leaderboard.csv")))
     assert [r["rank"] for r in rows] == ["1", "pruned", "pruned"] and "(1/3 folds)" in rows[1]["val_loss"]
@@ -259,8 +259,8 @@ def test_cv_score_sets_the_validation_noise_of_every_trial(tmp_path, monkeypatch
     result = invoke("search", "-c", path, "--no-test")
     assert result.exit_code == 0, result.output
     assert {c.noise.kind for c in seen} == {"gaussian", "salt_pepper"}
-    assert {(c.noise.validation.kind, tuple(c.noise.validation.levels)) for c in seen} == {("gaussian", (0.3, 0.5,
-                                                                                                         0.8))}
+    validation = {(c.noise.validation.kind, tuple(c.noise.validation.levels)) for c in seen}
+    assert validation == {("gaussian", (0.3, 0.5, 0.8))}
     assert "gaussian noise at level 0.3 / 0.5 / 0.8 (cv.score)" in result.output
 
 

@@ -24,8 +24,8 @@ def test_output_shape_range_and_capabilities():
     out = task.reconstruct(torch.rand(5, 1, 28, 28))
     assert out.shape == (5, 1, 28, 28) and 0 <= out.min() and out.max() <= 1
     assert {"denoise", "encode", "decode", "sample"} <= task.capabilities
-    assert task.encode(torch.rand(3, 1, 28, 28)).shape == (3, 8) and task.decode(torch.randn(2, 8)).shape == (2, 1,
-                                                                                                              28, 28)
+    assert task.encode(torch.rand(3, 1, 28, 28)).shape == (3, 8)
+    assert task.decode(torch.randn(2, 8)).shape == (2, 1, 28, 28)
     assert "sample" not in build_task(tiny_config()).capabilities  # a U-Net denoiser cannot
 
 

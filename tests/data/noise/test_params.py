@@ -57,8 +57,8 @@ def test_pixel_fraction_and_border_depth(blank):
 
 
 def test_a_mixture_uses_its_kinds_params_and_kind_subset(blank):
-    only_border = apply_noise("add_mixed", blank, 1.0, gen(), params={"add_mixed": {"kinds": ["add_border"]},
-                                                                      "add_border": {"depth_range": [1, 1]}})
+    params = {"add_mixed": {"kinds": ["add_border"]}, "add_border": {"depth_range": [1, 1]}}
+    only_border = apply_noise("add_mixed", blank, 1.0, gen(), params=params)
     assert (only_border[..., 0, :] == 1).all() and (only_border[..., 1:-1, 1:-1] == 0).all()
 
 
