@@ -69,6 +69,12 @@ class Model:
     def name(self) -> str:
         return self.cfg.model.name
 
+    @property
+    def class_names(self) -> list[str] | None:
+        """The names of the classes `classify` predicts (label 0 first), when the training data had them
+        (a folder's class subfolders, or data.class_names); None: the labels are the names (0, 1, ...)."""
+        return self.cfg.data.class_names
+
     def to(self, device: str | torch.device) -> "Model":
         self.device = torch.device(device)
         self.task.to(self.device)

@@ -14,7 +14,10 @@ class ConfigError(MnistmaxError):
 
 
 class DataError(MnistmaxError):
-    """A data source that cannot be read (missing folder, malformed IDX file, ...)."""
+    """A data source that cannot be read (missing folder, malformed IDX file, ...) or does not fit the
+    task (no labels for a classifier): exit code 2, like a bad config."""
+
+    exit_code = 2
 
 
 class RunError(MnistmaxError):

@@ -31,7 +31,8 @@ def denoise_files(model, inputs: list[str], output: Path, compare: bool = False,
 
 
 def classify_files(model, inputs: list[str], preprocess: bool = True, batch_size: int = 256) -> list[dict]:
-    """[{"input", "digit", "probability"}] for every image of every input."""
+    """[{"input", "digit", "probability"}] for every image of every input, and "class" (its name) when the
+    model's classes have names."""
     import numpy as np
 
     model.require("classify", "classify")
@@ -47,7 +48,8 @@ def classify_files(model, inputs: list[str], preprocess: bool = True, batch_size
             digits = np.concatenate([np.atleast_1d(o[0]) for o in outs])
             probs = np.concatenate([np.atleast_1d(o[1]) for o in outs])
             names = input_names(f, key, None if f.arrays[key].ndim == 2 else len(digits))
-            rows += [{"input": n, "digit": int(d), "probability": round(float(p), 4)}
+            rows += [{"input": n, "digit": int(d), "probability": round(float(p), 4),
+                      **({"class": model.class_names[int(d)]} if model.class_names else {})}
                      for n, d, p in zip(names, digits, probs)]
     return rows
 

@@ -31,8 +31,8 @@ def table_row(name: str, model: str, loss: str, rows: list[dict], method: str, m
     full = next(r for r in rows if r["method"] == method)
     shots = {f"{s}-shot": next(r["linear_probe"] for r in rows if r["method"] == f"{method} {s}-shot") for s in SHOTS}
     return {"run": name, "model": model, "loss": loss, **{k: full[k] for k in SCORES}, **shots,
-            "labels_per_class_all": full["n_train"] // 10, "train_s": (meta or {}).get("train_seconds"),
-            "parameters": (meta or {}).get("parameters")}
+            "labels_per_class_all": full["n_train"] // full.get("classes", 10),
+            "train_s": (meta or {}).get("train_seconds"), "parameters": (meta or {}).get("parameters")}
 
 
 def compare_encoders(runs: list[LoadedRun], echo=print) -> list[dict]:

@@ -18,8 +18,9 @@ from pathlib import Path
 import torch
 
 from mnistmax.config import RunConfig
+from mnistmax.data.arrays import is_labelled
 from mnistmax.data.datamodule import clean_images, load_splits
-from mnistmax.errors import RunError
+from mnistmax.errors import DataError, RunError
 from mnistmax.files import create_unique_dir, load_checkpoint, write_atomic
 from mnistmax.inference import batched
 from mnistmax.models import create_model
@@ -65,11 +66,16 @@ def judge_for(cfg: RunConfig, echo=print, train=None) -> Judge:
     path = Path(cfg.logging.output_dir) / "judges" / f"cnn_classifier-{data_key(cfg)}.pt"
     if path.is_file():
         saved = load_checkpoint(path)
-        net = create_model("cnn_classifier", latent_dim=int(saved["latent_dim"]))
+        net = create_model("cnn_classifier", latent_dim=int(saved["latent_dim"]),
+                           num_classes=int(saved.get("num_classes", 10)))
         net.load_state_dict(saved["state_dict"])
         return Judge(net.eval(), float(saved["test_acc"]), f"cached {path}")
     jcfg = judge_config(cfg)
-    if len(load_splits(jcfg).train[0]) == 0:
+    train_labels = load_splits(jcfg).train[1]
+    if not is_labelled(train_labels):
+        raise DataError(f"the judge classifier learns the labels of the run's data, and {cfg.data.source} data at "
+                        f"{cfg.data.root} has none; pass --classifier RUN (a classify run on labelled data)")
+    if len(train_labels) == 0:
         raise RunError(f"data source {cfg.data.source!r} at {cfg.data.root} has no training digits to train the judge "
                        "classifier on; pass --classifier RUN (a classify run)")
     echo(f"training the judge classifier on up to {MAX_TRAIN:,} clean training digits (cached as {path}) ...")
@@ -80,7 +86,8 @@ def judge_for(cfg: RunConfig, echo=print, train=None) -> Judge:
     row = train_classifier(jcfg, "scratch", {}, run_dir, train)
     net = load_run(run_dir, "best").task.net
     buf = io.BytesIO()
-    torch.save({"state_dict": net.state_dict(), "latent_dim": LATENT_DIM, "test_acc": row["test_acc"],
+    torch.save({"state_dict": net.state_dict(), "latent_dim": LATENT_DIM, "num_classes": int(net.head[-1].out_features),
+                "test_acc": row["test_acc"],
                 "train_seconds": row["train_seconds"]}, buf)
     write_atomic(path, buf.getvalue())
     echo(f"judge: test accuracy {100 * row['test_acc']:.2f}% on clean digits ({row['train_seconds']} s)")

@@ -10,6 +10,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from mnistmax.data.arrays import is_labelled
 from mnistmax.data.datamodule import clean_images
 from mnistmax.errors import MnistmaxError
 from mnistmax.eval.projection import pca_2d
@@ -119,7 +120,14 @@ def arithmetic(run: LatentSpace, expression: str = "7-1+4") -> Path:
     terms = re.findall(r"([+-]?)\s*(\d)", expression.replace(" ", ""))
     if not terms or "".join(s + d for s, d in terms) != expression.replace(" ", "").lstrip("+"):
         raise MnistmaxError(f"expression {expression!r} must be digits joined by + and -, e.g. 7-1+4")
-    means = {c: run.train_z[run.train_labels == c].mean(0) for c in range(10)}
+    classes = set(run.train_labels.unique().tolist())
+    if not is_labelled(run.train_labels):
+        raise MnistmaxError("latent arithmetic averages each digit's latents: this run's data has no labels")
+    missing = sorted({int(d) for _, d in terms} - classes)
+    if missing:
+        raise MnistmaxError(f"expression {expression!r} names digit {missing[0]}, which the data does not have "
+                            f"(classes {min(classes)}..{max(classes)})")
+    means = {c: run.train_z[run.train_labels == c].mean(0) for c in classes}
     result = torch.zeros_like(means[0])
     for sign, digit in terms:
         result = result - means[int(digit)] if sign == "-" else result + means[int(digit)]

@@ -95,8 +95,9 @@ def models():
 
 @app.command()
 @handle_errors
-def info(root: str = typer.Option("data", help="folder searched for local datasets")):
-    """Versions, compute device, and which data sources are available here."""
+def info(root: str = typer.Option("data", help="folder searched for local datasets; or your own data (a folder "
+                                                "of pictures, an .npz or .npy file) to see what mnistmax finds")):
+    """Versions, compute device, and which data sources are available here (images and classes of each)."""
     import torch
 
     from mnistmax.data.sources import describe_sources
@@ -109,11 +110,14 @@ def info(root: str = typer.Option("data", help="folder searched for local datase
     echo(f"{'gpu':>13}: {gpu}")
     echo(f"{'cpu threads':>13}: {torch.get_num_threads()}  (native bf16: {'yes' if cpu_has_fast_bf16() else 'no'})")
     table = Table(title="data sources")
-    for col in ("source", "dataset", "available", "train", "test", "where"):
+    for col in ("source", "dataset", "available", "train", "test", "classes", "where"):
         table.add_column(col)
     for row in describe_sources(root):
+        classes = row.get("classes")
         table.add_row(row["source"], row["dataset"], "yes" if row["available"] else "no",
-                      f"{row.get('train', 0):,}", f"{row.get('test', 0):,}", row.get("path", row.get("note", "")))
+                      f"{row.get('train', 0):,}", f"{row.get('test', 0):,}",
+                      "-" if classes is None else "unlabelled" if classes == 0 else str(classes),
+                      row.get("path", row.get("note", "")))
     console.print(table)
 
 

@@ -48,7 +48,7 @@ def classify(run: str = RUN, inputs: List[str] = INPUTS,
              as_json: bool = typer.Option(False, "--json", help="print JSON instead of a table"),
              no_preprocess: bool = NO_PREPROCESS, checkpoint: str = CHECKPOINT, device: str = DEVICE,
              batch_size: int = BATCH):
-    """The digit in each of your images, with its probability (classifier runs)."""
+    """The digit (or named class) in each of your images, with its probability (classifier runs)."""
     from rich.console import Console
     from rich.table import Table
 
@@ -59,11 +59,12 @@ def classify(run: str = RUN, inputs: List[str] = INPUTS,
     if as_json:
         typer.echo(json.dumps(rows, indent=1))
         return
-    table = Table(title=f"{model.name}: predicted digits")
-    for col in ("input", "digit", "probability"):
-        table.add_column(col, justify="left" if col == "input" else "right")
+    named = bool(model.class_names)
+    table = Table(title=f"{model.name}: predicted {'classes' if named else 'digits'}")
+    for col in ("input", "label", "class", "probability") if named else ("input", "digit", "probability"):
+        table.add_column(col, justify="right" if col in ("label", "digit", "probability") else "left")
     for r in rows:
-        table.add_row(r["input"], str(r["digit"]), f"{r['probability']:.3f}")
+        table.add_row(r["input"], str(r["digit"]), *([r["class"]] if named else []), f"{r['probability']:.3f}")
     Console().print(table)
 
 

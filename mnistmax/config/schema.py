@@ -29,11 +29,16 @@ class DataConfig(Section):
     root: str = "data"
     download: bool = False
     # data.source=npz: the arrays' names, {train_images, train_labels, test_images, test_labels} (default
-    # Keras' x_train, y_train, x_test, y_test); data.root is the .npz file
+    # Keras' x_train, y_train, x_test, y_test); data.root is the .npz file (or an .npy array of images)
     keys: dict[str, str] | None = None
-    # how many classes the labels name (0..K-1): None = from the data (max label + 1), which train()
-    # records in config.yaml; classifier heads and the contrastive probe take it
-    num_classes: int | None = Field(None, ge=1)
+    # how many classes the labels name (0..K-1): None = from the data (max label + 1; 0 for unlabelled data: a
+    # flat folder, arrays without labels), which train() records in config.yaml; classifier heads and the
+    # contrastive probe take it
+    num_classes: int | None = Field(None, ge=0)
+    # the classes' names, label 0 first: None = from the data (a folder's class subfolders; numbers for other
+    # sources), which train() records; set it to name IDX or npz classes (EMNIST letters: [a, b, ...]).
+    # `mnistmax classify` and Model.class_names show them
+    class_names: list[str] | None = None
     # data.source=folder: how each picture becomes a 28x28 digit: `mnist` (polarity, 20x20 box, centre of
     # mass, as MNIST was made) or `resize` (polarity, the whole picture scaled)
     preprocess: Literal[PREPROCESS] = "mnist"

@@ -1,7 +1,11 @@
 """Arrays as digits: pixel values made uint8 (0-255) from whatever the file holds, or refused
 with one line; image and label arrays checked against each other; and the `npz` source
 (Keras' mnist.npz layout, `x_train` / `y_train` / `x_test` / `y_test`, or keys named by
-`data.keys`)."""
+`data.keys`; image arrays without label arrays, or a single .npy array of images, are
+unlabelled data).
+
+Unlabelled data carries the label UNLABELLED (-1) for every image, so splits, batches and
+folds need no second code path; what needs labels asks `is_labelled` first."""
 
 from __future__ import annotations
 
@@ -13,6 +17,7 @@ import torch
 
 from mnistmax.errors import DataError
 
+UNLABELLED = -1  # the label of every image of unlabelled data
 NPZ_KEYS = {"train_images": "x_train", "train_labels": "y_train", "test_images": "x_test", "test_labels": "y_test"}
 
 
@@ -43,6 +48,16 @@ def to_pixels(array, where: str) -> torch.Tensor:
     raise DataError(f"{where} holds {a.dtype} values, not pixels (uint8 0..255, or floats in [0, 1])")
 
 
+def unlabelled(n: int) -> torch.Tensor:
+    """The labels of n unlabelled images."""
+    return torch.full((n,), UNLABELLED, dtype=torch.long)
+
+
+def is_labelled(labels: torch.Tensor) -> bool:
+    """Whether these labels are real classes (an empty set counts as labelled: nothing is missing)."""
+    return len(labels) == 0 or int(labels.min()) != UNLABELLED
+
+
 def check_pair(images: torch.Tensor, labels: torch.Tensor, images_at: str, labels_at: str) -> None:
     """N labels, classes 0..K-1 (any K), for N images, or a DataError naming where they came from."""
     if labels.ndim != 1:
@@ -63,26 +78,30 @@ def to_labels(array, where: str) -> torch.Tensor:
 
 def load_npz(path: str | Path, keys: dict[str, str] | None = None) -> dict:
     """{train_images, train_labels, test_images, test_labels} from an .npz file (a split whose
-    images are missing is None); arrays other than the named ones are never read."""
+    images are missing is None; image arrays without label arrays are unlabelled), or from an
+    .npy file of training images (unlabelled); arrays other than the named ones are never read."""
     path = Path(path)
     if not path.is_file():
-        raise DataError(f"data.root {str(path)!r} is not a file (data.source=npz needs an .npz file)")
+        raise DataError(f"data.root {str(path)!r} is not a file (data.source=npz needs an .npz or .npy file)")
+    if path.suffix.lower() == ".npy":
+        return _load_npy(path)
     names = {**NPZ_KEYS, **(keys or {})}
     try:
         with np.load(path, allow_pickle=False) as npz:
             held = list(npz.files)
-            parts = {}
+            parts, labelled = {}, {}
             for split in ("train", "test"):
                 image_key, label_key = names[f"{split}_images"], names[f"{split}_labels"]
                 if image_key not in held:
                     parts[f"{split}_images"] = parts[f"{split}_labels"] = None
                     continue
-                if label_key not in held:
-                    raise DataError(f"{path} has {image_key!r} but no labels {label_key!r} (it holds: "
-                                    f"{', '.join(held)}); name them with data.keys.{split}_labels")
                 images = to_pixels(npz[image_key], f"{path}[{image_key}]")
-                labels = to_labels(npz[label_key], f"{path}[{label_key}]")
-                check_pair(images, labels, f"{path}[{image_key}]", f"{path}[{label_key}]")
+                labelled[split] = label_key in held
+                if labelled[split]:
+                    labels = to_labels(npz[label_key], f"{path}[{label_key}]")
+                    check_pair(images, labels, f"{path}[{image_key}]", f"{path}[{label_key}]")
+                else:
+                    labels = unlabelled(len(images))
                 parts[f"{split}_images"], parts[f"{split}_labels"] = images, labels
     except (OSError, ValueError, zipfile.BadZipFile, EOFError) as exc:
         first = (str(exc).strip().splitlines() or [type(exc).__name__])[0][:200]
@@ -91,4 +110,19 @@ def load_npz(path: str | Path, keys: dict[str, str] | None = None) -> dict:
         wanted = ", ".join(names[k] for k in ("train_images", "test_images"))
         raise DataError(f"{path} holds no image array ({wanted}); it holds: {', '.join(held) or 'nothing'}; "
                         "name yours with data.keys (e.g. data.keys={train_images: images, train_labels: labels})")
+    if len(set(labelled.values())) > 1:
+        with_labels, without = (next(s for s, v in labelled.items() if v is want) for want in (True, False))
+        raise DataError(f"{path} has labels for its {with_labels} images but none for its {without} images "
+                        f"({names[without + '_labels']!r}); give both splits labels, or neither")
     return parts
+
+
+def _load_npy(path: Path) -> dict:
+    """An .npy array of images: unlabelled training data (the test split is held out from it)."""
+    try:
+        array = np.load(path, allow_pickle=False, mmap_mode="r")
+    except (OSError, ValueError, EOFError) as exc:
+        first = (str(exc).strip().splitlines() or [type(exc).__name__])[0][:200]
+        raise DataError(f"cannot read {path} as an .npy array ({first})") from None
+    images = to_pixels(np.asarray(array), str(path))
+    return {"train_images": images, "train_labels": unlabelled(len(images)), "test_images": None, "test_labels": None}

@@ -116,9 +116,22 @@ def make_splits(bundle: DataBundle, cfg: RunConfig) -> Splits:
         images, labels = images[keep], labels[keep]
     else:
         test = (bundle.test_images, bundle.test_labels)
+        check_test_classes(bundle)
     keep, held = stratified_split(labels, d.val_fraction, cfg.seed + 1)
     train, val = (images[keep], labels[keep]), (images[held], labels[held])
     return Splits(_limit(train, d.limit_train, cfg.seed), val, _limit(test, d.limit_test, cfg.seed))
+
+
+def check_test_classes(bundle: DataBundle) -> None:
+    """A test split of its own must hold every class the training split has (else its scores
+    would silently leave a class out): one line naming the first missing class."""
+    if not bundle.labelled or bundle.test_labels is None:
+        return
+    missing = sorted(set(bundle.train_labels.unique().tolist()) - set(bundle.test_labels.unique().tolist()))
+    if missing:
+        name = lambda k: repr(bundle.classes[k]) if bundle.classes else str(k)  # noqa: E731
+        raise DataError(f"{bundle.description}: class {name(missing[0])} has training images but no test images"
+                        + (f" ({len(missing)} classes have none)" if len(missing) > 1 else ""))
 
 
 def load_bundle(cfg: RunConfig) -> DataBundle:

@@ -1,9 +1,10 @@
 """The `folder` source: the user's pictures, one class subfolder per label (class names = the
-subfolder names, sorted), with `train/` and `test/` at the top when the data has its own
-splits. Any size, colour, bit depth or polarity: each picture is made an MNIST-style 28x28
-digit once (`data.preprocess`: `mnist` frames it as MNIST does, `resize` only scales it) and
-the digits are cached, keyed by the files' bytes and the preprocessing, under the cache
-folder ($MNISTMAX_CACHE, else ~/.cache/mnistmax), never inside the data folder."""
+subfolder names, sorted), or all in one flat folder (unlabelled data), with `train/` and
+`test/` at the top when the data has its own splits. Any size, colour, bit depth or
+polarity: each picture is made an MNIST-style 28x28 digit once (`data.preprocess`: `mnist`
+frames it as MNIST does, `resize` only scales it) and the digits are cached, keyed by the
+files' bytes and the preprocessing, under the cache folder ($MNISTMAX_CACHE, else
+~/.cache/mnistmax), never inside the data folder."""
 
 from __future__ import annotations
 
@@ -15,6 +16,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from mnistmax.data.arrays import UNLABELLED
 from mnistmax.data.inputs import IMAGE_SUFFIXES, read_image
 from mnistmax.data.preprocess import ImageError, is_dark_on_light, to_mnist, to_unit_gray
 from mnistmax.errors import DataError
@@ -38,18 +40,20 @@ def resized(image: np.ndarray) -> np.ndarray:
     return np.asarray(small, dtype=np.uint8)
 
 
-def class_files(folder: Path) -> tuple[list[str], list[tuple[Path, int]]]:
-    """(class names, [(picture, label)]) of a folder of class subfolders; one line when it is not one."""
+def class_files(folder: Path) -> tuple[list[str] | None, list[tuple[Path, int]]]:
+    """(class names, [(picture, label)]) of a folder of class subfolders, or (None, [(picture,
+    UNLABELLED)]) of a flat folder of pictures; one line when it is neither."""
     entries = sorted(folder.iterdir())
     pictures = [p for p in entries if p.is_file() and p.suffix.lower() in IMAGE_SUFFIXES]
     classes = sorted(p.name for p in entries if p.is_dir() and not p.name.startswith("."))
     if pictures and classes:
         raise DataError(f"{folder} mixes pictures ({pictures[0].name}, ...) and class subfolders ({classes[0]}/, ...); "
-                        "put every picture in the subfolder of its class")
+                        "put every picture in the subfolder of its class, or all of them in one flat folder "
+                        "(unlabelled)")
+    if pictures:
+        return None, [(p, UNLABELLED) for p in pictures]
     if not classes:
-        what = f"{len(pictures)} pictures but no class subfolders" if pictures else "no class subfolders"
-        raise DataError(f"{folder} holds {what}; data.source=folder takes one subfolder per class (pictures without "
-                        "labels are not supported yet)")
+        raise DataError(f"{folder} holds no pictures ({', '.join(IMAGE_SUFFIXES)}) and no class subfolders")
     files = []
     for label, name in enumerate(classes):
         found = sorted(p for p in (folder / name).iterdir() if p.is_file() and p.suffix.lower() in IMAGE_SUFFIXES)
@@ -57,6 +61,20 @@ def class_files(folder: Path) -> tuple[list[str], list[tuple[Path, int]]]:
             raise DataError(f"{folder / name} (class {name!r}) holds no pictures ({', '.join(IMAGE_SUFFIXES)})")
         files += [(p, label) for p in found]
     return classes, files
+
+
+def folder_layout(root: Path) -> dict[str, tuple[list[str] | None, list[tuple[Path, int]]]]:
+    """{split: (class names or None, files)}: train/ and test/ when present, else the folder as train."""
+    splits = [s for s in ("train", "test") if (root / s).is_dir()]
+    return {s: class_files(root / s) for s in splits} if splits else {"train": class_files(root)}
+
+
+def describe_folder(root: Path) -> dict:
+    """{train, test, classes} of a picture folder by its files alone (`mnistmax info`: nothing decoded)."""
+    layout = folder_layout(root)
+    names = next(iter(layout.values()))[0]
+    return {"train": len(layout.get("train", (None, []))[1]), "test": len(layout.get("test", (None, []))[1]),
+            "classes": 0 if names is None else len(names)}
 
 
 def digits_of(files: list[tuple[Path, int]], preprocess: str) -> tuple[torch.Tensor, torch.Tensor]:
@@ -109,10 +127,13 @@ def load_folder(root: str | Path, preprocess: str = "mnist") -> dict:
         raise DataError(f"data.root {str(root)!r} is not a folder (data.source=folder needs a folder of pictures)")
     if preprocess not in PREPROCESS:
         raise DataError(f"data.preprocess {preprocess!r}; valid: {', '.join(PREPROCESS)}")
-    splits = [s for s in ("train", "test") if (root / s).is_dir()]
-    layout = {s: class_files(root / s) for s in splits} if splits else {"train": class_files(root)}
+    layout = folder_layout(root)
     classes = layout.get("train", layout.get("test"))[0]
-    if "test" in layout and "train" in layout and layout["test"][0] != classes:
+    if len(layout) == 2 and (layout["train"][0] is None) != (layout["test"][0] is None):
+        flat = "train" if layout["train"][0] is None else "test"
+        raise DataError(f"{root}: {flat}/ is a flat folder of pictures (unlabelled) but "
+                        f"{'test' if flat == 'train' else 'train'}/ has class subfolders; give both the same layout")
+    if len(layout) == 2 and layout["test"][0] != classes:
         raise DataError(f"{root}: train/ and test/ have different classes ({', '.join(layout['train'][0])} against "
                         f"{', '.join(layout['test'][0])})")
     parts = {"train_images": None, "train_labels": None, "test_images": None, "test_labels": None}

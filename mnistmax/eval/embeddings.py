@@ -11,6 +11,7 @@ import torch
 import torch.nn.functional as F
 
 from mnistmax.config import RunConfig
+from mnistmax.data.arrays import is_labelled
 from mnistmax.data.datamodule import clean_images
 from mnistmax.eval.metrics import clustering_scores, knn_accuracy, retrieval_metrics
 from mnistmax.files import write_json
@@ -62,7 +63,7 @@ def score_embeddings(train_z, train_y, test_z, test_y, seed: int = 0) -> dict[st
 
 
 def probe_rows(name: str, train_z, train_y, test_z, test_y, seed: int) -> list[dict]:
-    rows = [{"method": name, "n_train": len(train_z), "n_test": len(test_z),
+    rows = [{"method": name, "n_train": len(train_z), "n_test": len(test_z), "classes": len(torch.unique(train_y)),
              **score_embeddings(train_z, train_y, test_z, test_y, seed)}]
     for shots in SHOTS:
         idx = few_shot_indices(train_y, shots, seed)
@@ -78,14 +79,28 @@ def probe_run(run) -> list[dict]:
     return rows
 
 
-def probe_rows_for(run) -> list[dict]:
-    """Rows for the encoder (and its few-shot probes) and for raw pixels."""
+UNLABELLED_SKIPS = "linear probe, kNN, NMI/ARI, precision@1, MAP@R and few-shot probes: the data has no labels"
+
+
+def unlabelled_rows(name: str, test_z, seed: int) -> list[dict]:
+    """What an encoder's embeddings of unlabelled data can be scored on: the k-means clustering's silhouette."""
+    return [{"method": name, "n_train": 0, "n_test": len(test_z), **clustering_scores(test_z, None, seed=seed),
+             "skipped": UNLABELLED_SKIPS}]
+
+
+def probe_rows_for(run, warn=print) -> list[dict]:
+    """Rows for the encoder (and its few-shot probes) and for raw pixels; on unlabelled data only
+    the clustering of the test embeddings, saying what it skipped."""
     run.require("embed", "`mnistmax probe`")
     cfg = run.cfg
     (tr_x, tr_y), (te_x, te_y) = run.splits.train, run.splits.test
+    pixels = lambda x: clean_images(x, cfg).flatten(1)  # noqa: E731
+    if not (is_labelled(tr_y) and is_labelled(te_y)):
+        warn(f"skipped {UNLABELLED_SKIPS}")
+        return [*unlabelled_rows(cfg.model.name, embed_images(run.task, te_x, cfg), cfg.seed),
+                *unlabelled_rows("raw pixels", pixels(te_x), cfg.seed)]
     rows = probe_rows(cfg.model.name, embed_images(run.task, tr_x, cfg), tr_y, embed_images(run.task, te_x, cfg), te_y,
                       cfg.seed)
-    pixels = lambda x: clean_images(x, cfg).flatten(1)  # noqa: E731
     rows += probe_rows("raw pixels", pixels(tr_x), tr_y, pixels(te_x), te_y, cfg.seed)
     return rows
 

@@ -6,6 +6,7 @@ import contextlib
 import io
 import warnings
 
+import numpy as np
 import torch
 from torchmetrics.functional.image import peak_signal_noise_ratio, structural_similarity_index_measure
 
@@ -137,32 +138,53 @@ def knn_accuracy(train_z, train_y, test_z, test_y, k: int = 20, temperature: flo
     return correct / len(test_z)
 
 
-def retrieval_metrics(z: torch.Tensor, y: torch.Tensor) -> dict[str, float]:
+def retrieval_metrics(z: torch.Tensor, y: torch.Tensor, chunk_items: int = 2**24) -> dict[str, float]:
     """Leave-one-out retrieval inside one set (cosine): precision@1 and MAP@R, where R is the
-    number of other items of the query's class (Musgrave et al., 2020)."""
+    number of other items of the query's class (Musgrave et al., 2020). The queries go in
+    chunks of about `chunk_items` similarities (64 MB), so memory stays flat in N: never an
+    N x N matrix (14 GB at 60,000 items)."""
     z = torch.nn.functional.normalize(z.float(), dim=1)
-    sim = z @ z.T
-    sim.fill_diagonal_(float("-inf"))
     counts = torch.bincount(y)
-    r = counts[y] - 1  # (N,)
-    r_max = int(r.max())
-    order = sim.topk(r_max, dim=1).indices  # (N, r_max)
-    hits = (y[order] == y.view(-1, 1)).float()
-    within = torch.arange(r_max).view(1, -1) < r.view(-1, 1)
-    hits = hits * within
-    precision_at_i = hits.cumsum(1) / torch.arange(1, r_max + 1).view(1, -1)
-    map_at_r = ((precision_at_i * hits).sum(1) / r.clamp(min=1).float()).mean().item()
-    return {"precision_at_1": hits[:, 0].mean().item(), "map_at_r": map_at_r}
+    r_all = counts[y] - 1  # (N,)
+    r_max = int(r_all.max())
+    if r_max == 0:
+        return {"precision_at_1": 0.0, "map_at_r": 0.0}
+    rows = max(1, chunk_items // len(z))
+    first_hits, ap = [], []
+    ranks = torch.arange(1, r_max + 1).view(1, -1)
+    for start in range(0, len(z), rows):
+        q = slice(start, start + rows)
+        sim = z[q] @ z.T  # (rows, N)
+        sim[torch.arange(sim.shape[0]), torch.arange(start, start + sim.shape[0])] = float("-inf")
+        order = sim.topk(r_max, dim=1).indices  # (rows, r_max)
+        r = r_all[q]
+        hits = (y[order] == y[q].view(-1, 1)).float() * (ranks <= r.view(-1, 1))
+        precision_at_i = hits.cumsum(1) / ranks
+        first_hits.append(hits[:, 0])
+        ap.append((precision_at_i * hits).sum(1) / r.clamp(min=1).float())
+    return {"precision_at_1": torch.cat(first_hits).mean().item(), "map_at_r": torch.cat(ap).mean().item()}
 
 
-def clustering_scores(z: torch.Tensor, y: torch.Tensor, n_clusters: int = 10, seed: int = 0) -> dict[str, float]:
-    """k-means on L2-normalised embeddings (scikit-learn), scored against the labels with
-    torchmetrics' NMI and ARI."""
+def clustering_scores(z: torch.Tensor, y: torch.Tensor | None, n_clusters: int | None = None, seed: int = 0,
+                      silhouette_items: int = 5000) -> dict[str, float]:
+    """k-means (scikit-learn; k = the number of classes in `y`, else `n_clusters`, default 10) on
+    L2-normalised embeddings: its silhouette (cosine, on a seeded sample of `silhouette_items`),
+    which needs no labels, and, with labels, torchmetrics' NMI and ARI against them."""
     from sklearn.cluster import KMeans
+    from sklearn.metrics import silhouette_score
     from torchmetrics.functional.clustering import adjusted_rand_score, normalized_mutual_info_score
 
+    k = n_clusters or (len(torch.unique(y)) if y is not None else 10)
+    k = max(1, min(k, len(z) - 1))  # a test set smaller than the class count: fewer clusters
     z = torch.nn.functional.normalize(z.float(), dim=1).numpy()
-    pred = torch.from_numpy(KMeans(n_clusters, n_init=10, random_state=seed).fit_predict(z)).long()
+    pred = KMeans(k, n_init=10, random_state=seed).fit_predict(z)
+    n = min(silhouette_items, len(z))
+    scores = {"silhouette": float(silhouette_score(z, pred, metric="cosine", random_state=seed, sample_size=n))
+              if 1 < len(np.unique(pred)) < n else 0.0}  # one cluster (collapsed embeddings): no structure
+    if y is None:
+        return scores
+    pred = torch.from_numpy(pred).long()
     with warnings.catch_warnings():  # torchmetrics builds a sparse contingency table
         warnings.filterwarnings("ignore", message=".*Sparse invariant checks.*")
-        return {"nmi": normalized_mutual_info_score(pred, y).item(), "ari": adjusted_rand_score(pred, y).item()}
+        return {"nmi": normalized_mutual_info_score(pred, y).item(), "ari": adjusted_rand_score(pred, y).item(),
+                **scores}

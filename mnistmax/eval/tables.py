@@ -108,12 +108,14 @@ def ablation_table(rows: list[dict], methods: list[str], kind: str) -> dict:
             "columns": ["σ", *(m.replace("_", "\n") for m in methods)], "rows": body, "highlight": 1}
 
 
-PROBE_KEYS = ("linear_probe", "knn", "nmi", "ari", "precision_at_1", "map_at_r")
+PROBE_KEYS = ("linear_probe", "knn", "nmi", "ari", "silhouette", "precision_at_1", "map_at_r")
 
 
 def probe_table(rows: list[dict]) -> dict:
     """The probe's rows: accuracies in %, the rest with three decimals; '-' where not measured."""
     body = [[r["method"], *("-" if r.get(k) is None else (f"{100 * r[k]:.2f}%" if k in ("linear_probe", "knn")
                                                           else f"{r[k]:.3f}") for k in PROBE_KEYS)] for r in rows]
-    return {"title": "embeddings of the test split (frozen encoder vs raw pixels)",
+    skipped = next((r["skipped"] for r in rows if r.get("skipped")), None)
+    return {"title": "embeddings of the test split (frozen encoder vs raw pixels)" + (f"; skipped {skipped}"
+                                                                                      if skipped else ""),
             "columns": ["method", *(k.replace("_", " ") for k in PROBE_KEYS)], "rows": body, "highlight_row": 0}

@@ -107,6 +107,12 @@ class BaseTask(L.LightningModule):
         return out
 
     @classmethod
+    def needs_labels(cls, cfg: RunConfig) -> str | None:
+        """Why this config trains on labels (a classifier learns them, SupCon pulls a class together), or
+        None when it trains on unlabelled data too (train() refuses unlabelled data up front otherwise)."""
+        return None
+
+    @classmethod
     def families(cls) -> tuple[str, ...]:
         """The registry families of the networks this task trains."""
         return (cls.family, *cls.also_trains)

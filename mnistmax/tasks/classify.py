@@ -20,6 +20,10 @@ class ClassifyTask(BaseTask):
         super().__init__(config)
         self.frozen_encoder = False
 
+    @classmethod
+    def needs_labels(cls, cfg) -> str | None:
+        return "a classifier learns the labels"
+
     def freeze_encoder(self) -> None:
         """Train the head only: no gradients into the encoder, and its BatchNorm statistics stay fixed."""
         self.frozen_encoder = True

@@ -60,7 +60,9 @@ class ContrastiveTask(BaseTask):
         d = self.net.embedding_dim
         self.projector = nn.Sequential(nn.Linear(d, 256), nn.BatchNorm1d(256), nn.ReLU(inplace=True),
                                        nn.Linear(256, c.projection_dim))
-        self.probe = nn.Linear(d, self.cfg.data.num_classes or N_CLASSES)  # the data's classes (set by train)
+        # the data's classes (set by train); unlabelled data (data.num_classes 0) trains no probe
+        self.labelled = self.cfg.data.num_classes != 0
+        self.probe = nn.Linear(d, self.cfg.data.num_classes or N_CLASSES)
 
     @classmethod
     def unused(cls, cfg) -> dict[str, str]:
@@ -77,6 +79,15 @@ class ContrastiveTask(BaseTask):
             out["contrastive.margin"] = out["contrastive.mining"] = out["contrastive.triplets"] = \
                 f"contrastive.loss={c.loss} uses no triplets"
         return out
+
+    @classmethod
+    def needs_labels(cls, cfg) -> str | None:
+        c = cfg.contrastive
+        if c.uses_labels():
+            return f"contrastive.loss={c.loss} takes its positives from the labels"
+        if c.triplet() and c.triplets == "sampled":
+            return "contrastive.triplets=sampled draws its triplets from the labels"
+        return None
 
     def balanced_batches(self) -> bool:
         return self.cfg.contrastive.uses_labels()
@@ -125,6 +136,8 @@ class ContrastiveTask(BaseTask):
         else:
             h1, h2 = self.net.embed(batch["view1"]), self.net.embed(batch["view2"])
             loss, labels = self.contrastive_loss(h1, h2, batch["labels"]), batch["labels"]
+        if not self.labelled:
+            return loss, {}
         if stage != "train":
             h1, labels = self.net.embed(batch["images"]), batch["labels"]
         logits = self.probe(h1.detach().float())
@@ -147,7 +160,7 @@ class ContrastiveTask(BaseTask):
         """The frozen-embedding probe (`mnistmax probe`): linear, kNN, clustering, retrieval, few-shot."""
         from mnistmax.eval.embeddings import probe_rows_for
 
-        return probe_rows_for(run)
+        return probe_rows_for(run, warn)
 
     def export_graphs(self, threshold: float | None = None) -> list:
         from mnistmax.tasks.graphs import embed_graphs
@@ -168,5 +181,8 @@ class ContrastiveTask(BaseTask):
 
     @classmethod
     def headline(cls, rows: list[dict]) -> dict:
+        if rows and "linear_probe" not in rows[0]:  # unlabelled data
+            return {"metric": "test k-means silhouette (no labels)",
+                    "scores": {r["method"]: r["silhouette"] for r in rows}}
         return {"metric": "test linear-probe accuracy",
                 "scores": {r["method"]: r["linear_probe"] for r in rows if "shot" not in r["method"]}}

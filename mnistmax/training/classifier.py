@@ -55,7 +55,8 @@ def train_classifier(cfg: RunConfig, mode: str, encoder: dict, run_dir: Path, tr
     run = load_run(run_dir, "best")
     images, labels = run.splits.test
     trainable = count_parameters(run.task.net) if mode != "frozen" else count_parameters(run.task.net.head)
-    return {"mode": mode, "labels_per_class": "all" if cfg.data.limit_train is None else cfg.data.limit_train // 10,
+    return {"mode": mode, "labels_per_class": "all" if cfg.data.limit_train is None else
+            cfg.data.limit_train // run.cfg.data.num_classes,
             "n_train": len(run.splits.train[0]), "epochs": cfg.train.epochs,
             "test_acc": accuracy(run.task.net, clean_images(images, cfg), labels),
             "train_seconds": round(seconds, 1), "trainable_params": trainable, "run_dir": str(run_dir)}

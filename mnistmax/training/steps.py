@@ -29,7 +29,7 @@ from mnistmax.files import (
 )
 from mnistmax.models import count_parameters
 from mnistmax.runs import load_run
-from mnistmax.tasks import build_task, dump_yaml
+from mnistmax.tasks import build_task, dump_yaml, get_task
 from mnistmax.training.callbacks.interrupt import SaveOnInterrupt, sigterm_as_interrupt
 from mnistmax.training.callbacks.progress import quiet_lightning
 from mnistmax.training.loss_networks import prepare_loss_networks
@@ -84,23 +84,48 @@ def load_data(cfg: RunConfig, splits: Splits | None) -> MNISTDataModule:
 
 
 def with_class_count(cfg: RunConfig, data: MNISTDataModule, echo=print) -> RunConfig:
-    """`cfg` with data.num_classes from the labels (the largest + 1) when it is not set, and a network
-    that takes `num_classes` (a classifier's head) built for that many; config.yaml records both."""
+    """`cfg` with data.num_classes from the labels (the largest + 1; 0 for unlabelled data) when it is
+    not set, and a network that takes `num_classes` (a classifier's head) built for that many;
+    config.yaml records both. A task that trains on labels refuses unlabelled data here, before any
+    run directory exists."""
     labels = [split[1] for split in (data.splits.train, data.splits.val, data.splits.test) if len(split[1])]
-    found = max(int(y.max()) for y in labels) + 1 if labels else None
+    if not data.bundle.labelled:
+        reason = get_task(cfg.task).needs_labels(cfg)
+        if reason is not None:
+            raise DataError(f"task {cfg.task} needs labelled data ({reason}), but {data.bundle.description} has no "
+                            "labels; give the pictures class subfolders (or the arrays label arrays), or train a "
+                            "task that needs none (denoise, autoencoder, vae, contrastive with loss ntxent)")
+        if cfg.data.num_classes:
+            raise DataError(f"data.num_classes={cfg.data.num_classes}, but {data.bundle.description} has no labels")
+        labels = []
+    found = max(int(y.max()) for y in labels) + 1 if labels else (None if data.bundle.labelled else 0)
     if found is not None and cfg.data.num_classes is not None and found > cfg.data.num_classes:
         raise DataError(f"data.num_classes={cfg.data.num_classes}, but the labels go up to {found - 1}")
-    classes = cfg.data.num_classes or found
+    classes = cfg.data.num_classes if cfg.data.num_classes is not None else found
+    names = class_names(cfg, data.bundle, classes)
     options = cfg.model.options()
-    head = options.get("num_classes", classes)
-    if classes is None or (cfg.data.num_classes == classes and head == classes):
+    head = options.get("num_classes", classes) if classes else classes  # unlabelled: the network as configured
+    if classes is None or (cfg.data.num_classes == classes and head == classes and cfg.data.class_names == names):
         return cfg
     cfg = cfg.model_copy(deep=True)
-    cfg.data.num_classes = classes
+    cfg.data.num_classes, cfg.data.class_names = classes, names
     if head != classes:
         echo(f"model.num_classes: {head} -> {classes} (the classes of the data)")
         cfg.model.__pydantic_extra__["num_classes"] = classes
     return cfg
+
+
+def class_names(cfg: RunConfig, bundle, classes: int | None) -> list[str] | None:
+    """data.class_names as set, else the data's own (a folder's subfolders), checked against the class count."""
+    names = cfg.data.class_names
+    if names is None:
+        return bundle.classes
+    if bundle.classes is not None and names != bundle.classes:
+        raise DataError(f"data.class_names {names} differ from the class subfolders of {bundle.description} "
+                        f"({', '.join(bundle.classes)}); leave data.class_names unset for a folder")
+    if classes is not None and len(names) != classes:
+        raise DataError(f"data.class_names names {len(names)} classes, but the data has {classes}")
+    return names
 
 
 def open_run_dir(cfg: RunConfig, run_dir: Path | None, resume_dir: Path | None) -> tuple[Path, Path | None]:

@@ -88,21 +88,31 @@ def noise_gallery(output_dir: Path, levels: list[float] | None = None) -> tuple[
                                             output_dir / "noise_gallery.png", output_dir / "noise_gallery.gif")
 
 
+PROJECTED = 5000  # at most this many test digits in the PCA / t-SNE / UMAP pictures
+
+
 def embedding_plots(run) -> list[Path]:
-    """PCA and t-SNE of the test embeddings, coloured by digit, and UMAP when umap-learn is
-    installed (`pip install mnistmax[umap]`)."""
+    """PCA and t-SNE of the test embeddings (PROJECTED of them at most, stratified), coloured
+    by digit, and UMAP when umap-learn is installed (`pip install mnistmax[umap]`)."""
     import importlib.util
 
     from sklearn.manifold import TSNE
 
+    from mnistmax.data.splits import stratified_subset
     from mnistmax.eval.embeddings import embed_images
     from mnistmax.eval.projection import pca_2d
     from mnistmax.viz import figures
 
     run.require("embed", "embedding plots")
-    z = embed_images(run.task, run.test_images, run.cfg).numpy()
-    y = run.test_labels.numpy()
-    name = f"{run.cfg.model.name} ({run.cfg.contrastive.loss}), {len(y)} test digits"
+    images, labels = run.test_images, run.test_labels
+    if len(images) > PROJECTED:  # t-SNE is quadratic: a stated, class-stratified, seeded sample
+        keep = stratified_subset(labels, PROJECTED, run.cfg.seed)
+        images, labels = images[keep], labels[keep]
+    z = embed_images(run.task, images, run.cfg).numpy()
+    y = labels.numpy()
+    shown = f"{len(y):,} test digits" + ("" if len(y) == len(run.test_labels) else
+                                          f" (a stratified sample of {len(run.test_labels):,})")
+    name = f"{run.cfg.model.name} ({run.cfg.contrastive.loss}), {shown}"
     pca = figures.embedding_scatter(pca_2d(z), y, run.run_dir / "grids" / "embeddings_pca.png", name, "PCA")
     tsne_points = TSNE(2, init="pca", perplexity=30, random_state=run.cfg.seed).fit_transform(z)
     tsne = figures.embedding_scatter(tsne_points, y, run.run_dir / "grids" / "embeddings_tsne.png", name, "t-SNE")

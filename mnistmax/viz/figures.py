@@ -275,10 +275,14 @@ def embedding_scatter(points: np.ndarray, labels: np.ndarray, path, title: str =
 
 
 def draw_scatter(ax, points: np.ndarray, labels: np.ndarray, size: float = 7) -> None:
-    cmap = matplotlib.colormaps["tab10"]
-    for c in range(10):
+    """Points coloured by class (any number of classes; unlabelled points, label -1, in grey)."""
+    classes = sorted(set(np.asarray(labels).tolist()))
+    cmap = matplotlib.colormaps["tab10" if len(classes) <= 10 else "tab20" if len(classes) <= 20 else "turbo"]
+    for i, c in enumerate(classes):
         sel = labels == c
-        ax.scatter(points[sel, 0], points[sel, 1], s=size, color=cmap(c), label=str(c), alpha=0.8, linewidths=0)
+        color = "0.45" if c < 0 else cmap(i if len(classes) <= 20 else i / max(1, len(classes) - 1))
+        label = "unlabelled" if c < 0 else str(c) if len(classes) <= 20 or i % (len(classes) // 10) == 0 else None
+        ax.scatter(points[sel, 0], points[sel, 1], s=size, color=color, label=label, alpha=0.8, linewidths=0)
     ax.set_xticks([])
     ax.set_yticks([])
 

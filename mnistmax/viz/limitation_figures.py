@@ -9,8 +9,6 @@ import numpy as np
 
 from mnistmax.viz.figures import labelled_rows, plt, save_figure
 
-DIGIT_NAMES = [str(i) for i in range(10)]
-
 
 def _colours(n: int):
     return plt.cm.viridis(np.linspace(0.0, 0.9, max(n, 1)))

@@ -63,7 +63,8 @@ def test_idx_pixels_of_another_type_are_scaled_not_cast(tmp_path, digits_uint8):
 
 @pytest.mark.parametrize("arrays, message", [
     ({"pictures": np.zeros((2, 28, 28), np.uint8)}, "holds no image array (x_train, x_test); it holds: pictures"),
-    ({"x_train": np.zeros((2, 28, 28), np.uint8)}, "has 'x_train' but no labels 'y_train'"),
+    ({"x_train": np.zeros((2, 28, 28), np.uint8), "y_train": np.zeros(2, np.uint8), "x_test": np.zeros((1, 28, 28))},
+     "has labels for its train images but none for its test images ('y_test')"),
     ({"x_train": np.zeros((2, 28, 28), np.uint8), "y_train": np.zeros(3, np.int64)}, "different numbers of items"),
     ({"x_train": np.zeros((2, 28, 28), np.uint8), "y_train": np.array([0, -1])}, "negative labels (from -1)"),
     ({"x_train": np.zeros((2, 28, 28), np.uint8), "y_train": np.array([0.0, 1.0])}, "labels are integers"),
@@ -90,7 +91,7 @@ def test_a_denoiser_trains_on_an_npz_file_from_the_cli(tmp_path, digits_uint8):
             "logging.progress=none", f"logging.output_dir={tmp_path / 'out'}", "noise.test_sigmas=[0.5]"]
     result = invoke("train", "-c", "quick", *base)
     assert result.exit_code == 0, result.output
-    assert "npz file" in result.output and "train 216, val 24, test 20" in result.output
+    assert "array file" in result.output and "train 216, val 24, test 20" in result.output
     bad = invoke("train", "-c", "quick", "data.keys={train_images: x, pixels: y}", *base)
     assert bad.exit_code == 2 and "data.keys.pixels: not an array of a split" in one_error_line(bad)
     unused = invoke("train", "-c", "quick", "data.keys={train_images: x}", "train.epochs=1")

@@ -8,6 +8,8 @@ import torch
 from mnistmax.config import RunConfig
 from mnistmax.data.datamodule import MNISTDataModule, TensorBatches, make_splits, noisy_batch, to_float
 from mnistmax.data.sources import DataBundle
+from mnistmax.data.splits import select_digits
+from mnistmax.errors import DataError
 from mnistmax.tasks import load_config
 
 
@@ -86,12 +88,21 @@ def test_limit_train_is_class_balanced_subset(embedded):
 
 
 def test_official_test_split_is_used_as_is(embedded):
-    test = (embedded.train_images[:30], embedded.train_labels[:30])
+    idx = select_digits(embedded.train_labels, 30)  # three of every class
+    test = (embedded.train_images[idx], embedded.train_labels[idx])
     bundle = indexed_bundle(embedded.train_labels[:1000], test=test)
     splits = make_splits(bundle, config())
     assert torch.equal(splits.test[0], test[0])
     assert len(splits.train[0]) + len(splits.val[0]) == 1000
     assert len(splits.val[0]) == 100
+
+
+def test_a_test_split_without_a_class_of_the_training_split_is_refused(embedded):
+    labels = torch.arange(100) % 10
+    keep = labels != 7
+    bundle = indexed_bundle(torch.arange(1000) % 10, test=(embedded.train_images[:100][keep], labels[keep]))
+    with pytest.raises(DataError, match="class 7 has training images but no test images"):
+        make_splits(bundle, config())
 
 
 def test_bundle_without_train_split(embedded):

@@ -2,9 +2,12 @@
 light paper too), with or without train/ and test/; made digits once and cached outside the
 data folder; bad layouts refused with one line."""
 
+import json
+
 import numpy as np
 import pytest
 import torch
+import yaml
 from PIL import Image
 
 from mnistmax.data import folder as folder_source
@@ -69,8 +72,7 @@ def test_resize_only_scales(tmp_path, embedded):
 
 
 @pytest.mark.parametrize("make, message", [
-    (lambda root: None, "holds no class subfolders"),
-    (lambda root: Image.new("L", (30, 30)).save(root / "x.png"), "holds 1 pictures but no class subfolders"),
+    (lambda root: None, "holds no pictures (.png"),
     (lambda root: ((root / "a").mkdir(), Image.new("L", (30, 30), 255).save(root / "a" / "x.png"),
                    Image.new("L", (30, 30)).save(root / "y.png")), "mixes pictures (y.png, ...) and class subfolders"),
     (lambda root: (root / "a").mkdir(), "(class 'a') holds no pictures"),
@@ -97,3 +99,22 @@ def test_a_denoiser_trains_on_a_folder_of_pictures_from_the_cli(tmp_path, embedd
     assert "epoch 1/1  train/loss" in result.output
     bad = invoke("train", "-c", "quick", *base[:-1], "data.preprocess=crop", f"logging.output_dir={tmp_path / 'o2'}")
     assert bad.exit_code == 2 and "data.preprocess" in one_error_line(bad)
+
+
+def test_a_classifier_on_named_class_folders_prints_the_class_names(tmp_path, embedded):
+    root = write_classes(tmp_path / "mine", embedded, classes=("cat", "dog", "owl"), per_class=12)
+    out = tmp_path / "out"
+    result = invoke("train", "-c", "models/classifier", "data.source=folder", f"data.root={root}", "train.epochs=1",
+                    "data.batch_size=8", "logging.progress=none", f"logging.output_dir={out}")
+    assert result.exit_code == 0, result.output
+    run = next((out / "runs").iterdir())
+    saved = yaml.safe_load((run / "config.yaml").read_text())["data"]
+    assert saved["num_classes"] == 3 and saved["class_names"] == ["cat", "dog", "owl"]
+    picture = root / "dog" / "1.png"
+    rows = json.loads(invoke("classify", run, picture, "--json").output)
+    assert rows[0]["class"] == ["cat", "dog", "owl"][rows[0]["digit"]]
+    table = invoke("classify", run, picture)
+    assert table.exit_code == 0 and "predicted classes" in table.output and rows[0]["class"] in table.output
+    named = invoke("train", "-c", "models/classifier", "data.source=folder", f"data.root={root}", "train.epochs=1",
+                   "data.class_names=[a, b, c]", f"logging.output_dir={tmp_path / 'o2'}")
+    assert named.exit_code == 2 and "differ from the class subfolders" in one_error_line(named)

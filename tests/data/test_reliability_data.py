@@ -100,7 +100,7 @@ def test_train_on_a_broken_idx_folder_is_one_line(broken, tmp_path):
     out = tmp_path / "out"
     result = invoke("train", "-c", "configs/quick.yaml", "data.source=idx", f"data.root={folder}",
                     f"logging.output_dir={out}")
-    assert result.exit_code == 1
+    assert result.exit_code == 2  # a data error, like a config error
     assert hint in one_error_line(result)
     assert not out.exists()  # stopped before a run directory was made
 
@@ -114,7 +114,7 @@ def test_eval_on_a_broken_idx_folder_is_one_line(broken, tmp_path):
         hint = hint.replace("train-", "t10k-")
     run = fake_run(tmp_path, {"state_dict": build_task(tiny_config()).state_dict()})
     result = invoke("eval", run, "data.source=idx", f"data.root={folder}", "data.limit_test=null")
-    assert result.exit_code == 1
+    assert result.exit_code == 2  # a data error, like a config error
     assert hint in one_error_line(result)
     assert not (run / "eval").exists()
 

@@ -42,6 +42,38 @@ def test_random_labels_score_near_chance():
     assert retrieval_metrics(z, y)["map_at_r"] < 0.2
 
 
+def brute_force_retrieval(z, y):
+    """precision@1 and MAP@R from the whole N x N similarity matrix (the definition)."""
+    z = torch.nn.functional.normalize(z.float(), dim=1)
+    sim = z @ z.T
+    sim.fill_diagonal_(float("-inf"))
+    p1, ap = [], []
+    for i in range(len(z)):
+        r = int((y == y[i]).sum()) - 1
+        hits = (y[sim[i].topk(r).indices] == y[i]).float()
+        p1.append(hits[0])
+        ap.append((hits.cumsum(0) / torch.arange(1, r + 1) * hits).sum() / r)
+    return torch.stack(p1).mean().item(), torch.stack(ap).mean().item()
+
+
+def test_retrieval_in_chunks_matches_the_whole_matrix():
+    z, y = clusters(n_per_class=12, spread=2.0)  # overlapping clusters: imperfect retrieval
+    order = torch.randperm(len(y), generator=torch.Generator().manual_seed(3))  # classes mixed across chunks
+    z, y = z[order], y[order]
+    p1, map_r = brute_force_retrieval(z, y)
+    assert 0.05 < map_r < 0.95
+    for chunk_items in (2**24, 7 * len(z), len(z)):  # one chunk, 7 queries a chunk, one query a chunk
+        r = retrieval_metrics(z, y, chunk_items=chunk_items)
+        assert r["precision_at_1"] == pytest.approx(p1, abs=1e-6) and r["map_at_r"] == pytest.approx(map_r, abs=1e-6)
+
+
+def test_clustering_without_labels_gives_only_a_silhouette():
+    z, y = clusters()
+    scores = clustering_scores(z, None)
+    assert set(scores) == {"silhouette"} and scores["silhouette"] > 0.5
+    assert clustering_scores(torch.randn(400, 24), None)["silhouette"] < scores["silhouette"]
+
+
 def test_few_shot_indices_take_k_per_class():
     y = torch.arange(10).repeat(20)
     idx = few_shot_indices(y, 5, seed=0)
