@@ -190,7 +190,7 @@ def load(source: str | Path, checkpoint: str | None = None, device: str | torch.
 
     path = Path(source)
     if path.is_dir() and (path / "model.json").is_file() and not (path / "config.yaml").is_file():
-        from mnistmax.export import load_export
+        from mnistmax.exported import load_export
 
         task, cfg, threshold = load_export(path)
         return Model(task, cfg, str(path), None, None, device, batch_size, threshold)

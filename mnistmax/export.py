@@ -22,17 +22,12 @@ from pathlib import Path
 
 import torch
 
-from mnistmax.errors import MnistmaxError
+from mnistmax.exported import EXPORT_VERSION, EXTRA_HINT, ExportError, load_export, read_export  # noqa: F401
+from mnistmax.exported import need as _need
 from mnistmax.tasks.graphs import Graph
 
 FORMATS = ("onnx", "torchscript", "safetensors")
-EXPORT_VERSION = 1   # model.json layout; mnistmax.load refuses other versions
 TOLERANCE = 1e-4
-EXTRA_HINT = "pip install 'mnistmax[export]'"
-
-
-class ExportError(MnistmaxError):
-    exit_code = 2
 
 
 def mismatch(got: torch.Tensor, want: torch.Tensor, graph: Graph, x: torch.Tensor) -> float:
@@ -66,15 +61,6 @@ def example_input(graph: Graph, images: torch.Tensor) -> torch.Tensor:
     if graph.input_name == "latent":
         return torch.randn(len(images), graph.input_shape[1], generator=torch.Generator().manual_seed(0))
     return images
-
-
-def _need(module: str):
-    import importlib
-
-    try:
-        return importlib.import_module(module)
-    except ImportError:
-        raise ExportError(f"{module} is not installed; it comes with the export extra: {EXTRA_HINT}") from None
 
 
 def export_onnx(graph: Graph, task, example: torch.Tensor, path: Path) -> None:
@@ -125,7 +111,7 @@ def model_card_fields(run) -> dict:
     from mnistmax._version import __version__
     from mnistmax.tasks import used_config
 
-    eval_json = run.run_dir / "eval" / "eval.json"
+    eval_json = run.run_dir / "eval" / f"{type(run.task).eval_stem}.json"  # eval.json, or probe.json (encoders)
     metrics = None
     if eval_json.is_file():
         rows = json.loads(eval_json.read_text())
@@ -197,36 +183,3 @@ def export_run(run, fmt: str, out_dir: Path | None = None, force: bool = False, 
             echo(f"wrote {path} (max abs diff vs PyTorch {diff:.1e} on {len(check_with)} test digits)")
     write_json(meta_path, meta)
     return meta_path
-
-
-def read_export(folder: Path) -> dict:
-    """model.json of an export folder, checked for a layout this version reads."""
-    path = Path(folder) / "model.json"
-    try:
-        meta = json.loads(path.read_text())
-    except (OSError, ValueError) as exc:
-        raise ExportError(f"{path}: unreadable model.json ({exc})") from None
-    if meta.get("export_version") != EXPORT_VERSION:
-        raise ExportError(f"{folder} was exported by mnistmax {meta.get('mnistmax_version', '?')} (export layout "
-                          f"{meta.get('export_version', '?')}); this mnistmax reads layout {EXPORT_VERSION}: "
-                          "export the run again")
-    return meta
-
-
-def load_export(folder: Path):
-    """(task, cfg, output threshold or None) from an export folder's model.json and model.safetensors."""
-    from mnistmax.tasks import build_task, read_run_config
-
-    meta = read_export(folder)
-    weights = Path(folder) / "model.safetensors"
-    if not weights.is_file():
-        raise ExportError(f"{folder} has no model.safetensors; export the run with --format safetensors to load it "
-                          "in Python (ONNX / TorchScript files run in their own runtimes)")
-    safetensors_torch = _need("safetensors.torch")
-    cfg = read_run_config(meta["config"], f"{folder / 'model.json'} (its config)")
-    task = build_task(cfg)
-    try:
-        task.net.load_state_dict(safetensors_torch.load_file(str(weights)), strict=True)
-    except RuntimeError as exc:
-        raise ExportError(f"{weights} does not match {cfg.model.name}: {str(exc).splitlines()[0][:160]}") from None
-    return task, cfg, meta.get("threshold")

@@ -18,7 +18,12 @@ if TYPE_CHECKING:
 
 
 def resolve_run(run: str | Path, output_dir: str | Path = "outputs") -> Path:
-    """A run given as a path, as a name under outputs/runs, or as `latest`."""
+    """A run given as a path, as a name under outputs/runs, as `latest`, or as `zoo:<name>` (a
+    pretrained entry, made a run directory under <output_dir>/zoo/ on first use)."""
+    from mnistmax.zoo import is_zoo, materialize
+
+    if is_zoo(str(run)):
+        return materialize(str(run), output_dir)
     path = Path(run)
     if str(run) == "latest":
         candidates = [p for p in runs_root(output_dir).glob("*/") if (p / "config.yaml").is_file()]
@@ -30,8 +35,8 @@ def resolve_run(run: str | Path, output_dir: str | Path = "outputs") -> Path:
             return candidate
     if path.exists():
         raise RunError(f"{path} is not a run directory (no config.yaml)")
-    raise RunError(f"run {str(run)!r} not found (give a run directory, a name under {runs_root(output_dir)}, or "
-                   "'latest')")
+    raise RunError(f"run {str(run)!r} not found (give a run directory, a name under {runs_root(output_dir)}, "
+                   "'latest', or zoo:<name> from `mnistmax zoo list`)")
 
 
 @dataclass

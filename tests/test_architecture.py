@@ -26,10 +26,10 @@ LAYERS = {
         "report.sections", "report.card", "report.denoise", "report.autoencoder", "report.representation",
         "report.limitations", "analysis.latent", "analysis.scores"],
     5: ["tasks"],
-    6: ["runs", "training", "analysis"],
+    6: ["runs", "training", "analysis", "exported", "zoo"],  # exported: reading an export folder; zoo: its entries
     7: ["report", "experiments", "export", "api", "evaluation", "use", "userfiles", "analysis.compare",
         "analysis.compare_encoders",
-        "analysis.limitations_report"],
+        "analysis.limitations_report", "zoo.build"],
     8: ["cli", "__main__", ""],  # "": the package facade (mnistmax.load, mnistmax.Model: the API, lazily)
 }
 # Imports that may go up, each with its reason. Nothing else may.

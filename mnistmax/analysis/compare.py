@@ -1,7 +1,8 @@
 """`mnistmax compare models RUN [RUN ...]`: one table of architectures, and one plot.
 
 Per run: network, parameters, training time and throughput (from meta.json), inference
-throughput measured now on the test split, and PSNR/SSIM per noise level, all runs scored
+throughput measured now on the test split, and PSNR (± half its 95 % bootstrap interval over
+the test digits) and SSIM per noise level, all runs scored
 on the same test digits with the same fixed-seed Gaussian noise; psnr_vs_sigma.png draws
 every run's PSNR against σ with the noisy input's (identity) once."""
 
@@ -62,6 +63,7 @@ def compare_run(run: LoadedRun, sigmas=SIGMAS, kind: str = "gaussian") -> dict:
            "stopped": (meta.get("stop_reason") or {}).get("by", "") or "-"}
     for r in scored:
         row[f"psnr@{r['sigma']:g}"] = round(r["psnr"], 2)
+        row[f"psnr@{r['sigma']:g} ±"] = round((r["psnr_ci95_hi"] - r["psnr_ci95_lo"]) / 2, 2)  # half the 95 % interval
         row[f"ssim@{r['sigma']:g}"] = round(r["ssim"], 4)
     return row
 
@@ -78,7 +80,7 @@ def psnr_rows(compared: list[dict], identity: dict[float, float], kind: str = "g
     """Rows {method, noise, sigma, psnr} for the PSNR-vs-σ plot: each compared run's `psnr@σ`
     columns under its run name, then the identity baseline."""
     rows = [{"method": r["run"], "noise": kind, "sigma": float(key.removeprefix("psnr@")), "psnr": value}
-            for r in compared for key, value in r.items() if key.startswith("psnr@")]
+            for r in compared for key, value in r.items() if key.startswith("psnr@") and not key.endswith("±")]
     return rows + [{"method": "identity", "noise": kind, "sigma": s, "psnr": p} for s, p in identity.items()]
 
 

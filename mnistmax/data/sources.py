@@ -29,6 +29,10 @@ IDX_FILES = {
     "test_labels": "t10k-labels-idx1-ubyte",
 }
 TORCHVISION_CLASSES = {"mnist": "MNIST", "fashion_mnist": "FashionMNIST", "kmnist": "KMNIST"}
+# the names of the classes of the datasets whose labels are not digits (label 0 first)
+CLASS_NAMES = {"fashion_mnist": ["T-shirt/top", "Trouser", "Pullover", "Dress", "Coat", "Sandal", "Shirt", "Sneaker",
+                                 "Bag", "Ankle boot"],
+               "kmnist": ["o", "ki", "su", "tsu", "na", "ha", "ma", "ya", "re", "wo"]}
 _IDX_DTYPES = {0x08: np.uint8, 0x09: np.int8, 0x0B: ">i2", 0x0C: ">i4", 0x0D: ">f4", 0x0E: ">f8"}
 
 
@@ -146,7 +150,16 @@ def load_idx_folder(folder: str | Path, dataset: str = "mnist") -> DataBundle:
             check_idx_pair(parts[f"{split}_images"], parts[f"{split}_labels"], images, labels)
         else:
             parts[f"{split}_images"] = parts[f"{split}_labels"] = None
-    return DataBundle(**parts, source="idx", description=f"idx folder {base}")
+    return DataBundle(**parts, source="idx", description=f"idx folder {base}", classes=named_classes(dataset, parts))
+
+
+def named_classes(dataset: str, parts: dict) -> list[str] | None:
+    """The dataset's class names (CLASS_NAMES) when its labels fit them (an IDX folder may hold other data)."""
+    names = CLASS_NAMES.get(dataset)
+    labels = [y for k, y in parts.items() if k.endswith("_labels") and y is not None and len(y)]
+    if names is None or not labels or max(int(y.max()) for y in labels) >= len(names):
+        return None
+    return names
 
 
 # ---------------------------------------------------------------- sources
@@ -182,7 +195,8 @@ def load_torchvision(dataset: str, root: str | Path, download: bool = False) -> 
         except OSError as exc:  # network failures while downloading
             raise DataError(f"could not download {dataset} into {str(root)!r}: {exc}") from None
         parts += [ds.data.to(torch.uint8), ds.targets.long()]
-    return DataBundle(*parts, source="torchvision", description=f"torchvision {dataset} in {root}")
+    named = named_classes(dataset, {"train_labels": parts[1], "test_labels": parts[3]})
+    return DataBundle(*parts, source="torchvision", description=f"torchvision {dataset} in {root}", classes=named)
 
 
 def load_source(source: str, dataset: str = "mnist", root: str | Path = "data", download: bool = False,

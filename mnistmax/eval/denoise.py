@@ -15,7 +15,7 @@ from mnistmax.data.datamodule import test_images
 from mnistmax.data.noise import ADDITIVE_KINDS
 from mnistmax.eval.baselines import BASELINES, BITMAP_BASELINES
 from mnistmax.eval.draws import CPU_FORWARD_CHUNK, in_chunks, noisy_batches
-from mnistmax.eval.metrics import METRIC_KEYS, image_metrics
+from mnistmax.eval.metrics import METRIC_KEYS, image_metrics, with_ci
 from mnistmax.eval.operating import SWEEP_KEYS, point_scores, sweep_counts
 from mnistmax.models import get_entry
 from mnistmax.models.gated import AblationGate
@@ -41,13 +41,16 @@ def evaluate_methods(
     for kind in cfg.noise.kinds_to_evaluate():
         for sigma in cfg.noise.levels_to_evaluate():
             sums = {name: dict.fromkeys((*METRIC_KEYS, "lpips"), 0.0) for name in methods}
+            psnrs = {name: [] for name in methods}  # per image: the interval of the mean
             counts = {name: torch.zeros(len(SWEEP_KEYS), dtype=torch.long) for name in methods}
             for noisy, clean, added in noisy_batches(images, kind, sigma, cfg, device, with_added=bitmap):
                 for name, method in methods.items():
                     with torch.no_grad():
                         out = method(noisy).float().clamp(0, 1)
-                    for key, values in image_metrics(out, clean).items():
+                    per_image = image_metrics(out, clean)
+                    for key, values in per_image.items():
                         sums[name][key] += values.sum().item()
+                    psnrs[name].append(per_image["psnr"].cpu())
                     if lpips is not None:
                         sums[name]["lpips"] += lpips(out, clean).sum().item()
                     if bitmap:
@@ -57,6 +60,7 @@ def evaluate_methods(
             for name in methods:
                 row = {"method": name, "noise": kind, "sigma": sigma, "n": n}
                 row |= {k: sums[name][k] / n for k in METRIC_KEYS}
+                row = with_ci(row, "psnr", torch.cat(psnrs[name]), cfg.eval.seed)
                 if lpips is not None:
                     row["lpips"] = sums[name]["lpips"] / n
                 if bitmap:

@@ -13,7 +13,7 @@ import torch.nn.functional as F
 from mnistmax.config import RunConfig
 from mnistmax.data.arrays import is_labelled
 from mnistmax.data.datamodule import clean_images
-from mnistmax.eval.metrics import clustering_scores, knn_accuracy, retrieval_metrics
+from mnistmax.eval.metrics import clustering_scores, knn_accuracy, retrieval_metrics, with_ci
 from mnistmax.files import write_json
 from mnistmax.inference import batched
 
@@ -25,8 +25,10 @@ def embed_images(task, images: torch.Tensor, cfg: RunConfig, batch_size: int = 1
     return batched(task.embed, clean_images(images, cfg), batch_size, module=task)
 
 
-def linear_probe_accuracy(train_z, train_y, test_z, test_y, weight_decay: float = 1e-4, steps: int = 100) -> float:
-    """Multinomial logistic regression on standardised frozen features (full-batch L-BFGS)."""
+def linear_probe_accuracy(train_z, train_y, test_z, test_y, weight_decay: float = 1e-4, steps: int = 100,
+                          per_item: bool = False):
+    """Multinomial logistic regression on standardised frozen features (full-batch L-BFGS); `per_item`:
+    the 1/0 correctness of every test item instead of the mean."""
     mean, std = train_z.mean(0), train_z.std(0).clamp(min=1e-6)
     xtr, xte = (train_z - mean) / std, (test_z - mean) / std
     n_classes = int(max(train_y.max(), test_y.max())) + 1
@@ -43,7 +45,8 @@ def linear_probe_accuracy(train_z, train_y, test_z, test_y, weight_decay: float 
 
     optimizer.step(closure)
     with torch.no_grad():
-        return (layer(xte).argmax(1) == test_y).float().mean().item()
+        correct = (layer(xte).argmax(1) == test_y).float()
+    return correct if per_item else correct.mean().item()
 
 
 def few_shot_indices(labels: torch.Tensor, shots: int, seed: int) -> torch.Tensor:
@@ -54,12 +57,12 @@ def few_shot_indices(labels: torch.Tensor, shots: int, seed: int) -> torch.Tenso
 
 
 def score_embeddings(train_z, train_y, test_z, test_y, seed: int = 0) -> dict[str, float]:
-    return {
-        "linear_probe": linear_probe_accuracy(train_z, train_y, test_z, test_y),
-        "knn": knn_accuracy(train_z, train_y, test_z, test_y, k=20),
-        **clustering_scores(test_z, test_y, seed=seed),
-        **retrieval_metrics(test_z, test_y),
-    }
+    """Linear probe and kNN accuracy (with 95 % bootstrap intervals over the test items), clustering, retrieval."""
+    linear = linear_probe_accuracy(train_z, train_y, test_z, test_y, per_item=True)
+    knn = knn_accuracy(train_z, train_y, test_z, test_y, k=20, per_item=True)
+    row = {"linear_probe": linear.mean().item(), "knn": knn.mean().item()}
+    row = with_ci(with_ci(row, "linear_probe", linear, seed), "knn", knn, seed)
+    return {**row, **clustering_scores(test_z, test_y, seed=seed), **retrieval_metrics(test_z, test_y)}
 
 
 def probe_rows(name: str, train_z, train_y, test_z, test_y, seed: int) -> list[dict]:

@@ -14,6 +14,28 @@ MAX_PSNR = 100.0  # dB reported for an exact reconstruction (MSE 0)
 METRIC_KEYS = ("mse", "psnr", "ssim")  # the per-image metrics of image_metrics()
 
 
+def bootstrap_ci(values: torch.Tensor, seed: int = 0, resamples: int = 1000,
+                 level: float = 0.95) -> tuple[float, float]:
+    """A percentile-bootstrap interval for the mean of per-item `values` (PSNR per image, 1/0 for
+    a correct prediction): `resamples` resamples of the items with replacement, seeded, so the
+    interval repeats run after run."""
+    v = values.detach().double().flatten().cpu()
+    if len(v) < 2:
+        mean = float(v.mean()) if len(v) else float("nan")
+        return mean, mean
+    generator = torch.Generator().manual_seed(seed)
+    means = torch.cat([v[torch.randint(len(v), (min(100, resamples - i), len(v)), generator=generator)].mean(1)
+                       for i in range(0, resamples, 100)])
+    low, high = torch.quantile(means, torch.tensor([(1 - level) / 2, (1 + level) / 2], dtype=means.dtype)).tolist()
+    return round(low, 6), round(high, 6)
+
+
+def with_ci(row: dict, key: str, values: torch.Tensor, seed: int = 0) -> dict:
+    """`row` with `<key>_ci95_lo` / `<key>_ci95_hi`: the 95 % bootstrap interval over the items."""
+    low, high = bootstrap_ci(values, seed)
+    return row | {f"{key}_ci95_lo": low, f"{key}_ci95_hi": high}
+
+
 def per_image_mse(pred: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
     return (pred.float() - target.float()).pow(2).flatten(1).mean(dim=1)
 
@@ -124,18 +146,21 @@ def summed_binary_scores(counts: torch.Tensor, n_images: int = 0) -> dict[str, f
 # ---------------------------------------------------------------- embeddings
 
 
-def knn_accuracy(train_z, train_y, test_z, test_y, k: int = 20, temperature: float = 0.07) -> float:
-    """Weighted kNN (cosine similarity, weights exp(sim / T), as in InstDisc / DINO)."""
+def knn_accuracy(train_z, train_y, test_z, test_y, k: int = 20, temperature: float = 0.07,
+                 per_item: bool = False):
+    """Weighted kNN (cosine similarity, weights exp(sim / T), as in InstDisc / DINO); `per_item`:
+    the 1/0 correctness of every test item instead of the mean."""
     train_z, test_z = torch.nn.functional.normalize(train_z.float(),
                                                     dim=1), torch.nn.functional.normalize(test_z.float(), dim=1)
     n_classes = int(max(train_y.max(), test_y.max())) + 1
-    correct = 0
+    correct = []
     for i in range(0, len(test_z), 1000):
         sim = test_z[i : i + 1000] @ train_z.T  # (b, N)
         top_sim, top_idx = sim.topk(min(k, len(train_z)), dim=1)
         votes = torch.zeros(len(sim), n_classes).scatter_add_(1, train_y[top_idx], (top_sim / temperature).exp())
-        correct += (votes.argmax(1) == test_y[i : i + 1000]).sum().item()
-    return correct / len(test_z)
+        correct.append((votes.argmax(1) == test_y[i : i + 1000]).float())
+    correct = torch.cat(correct)
+    return correct if per_item else correct.mean().item()
 
 
 def retrieval_metrics(z: torch.Tensor, y: torch.Tensor, chunk_items: int = 2**24) -> dict[str, float]:

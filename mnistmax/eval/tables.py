@@ -51,6 +51,20 @@ def write_eval(run_dir: Path, rows: list[dict], stem: str = "eval") -> Path:
     return out
 
 
+def shown_with_interval(row: dict, key: str, fmt) -> str:
+    """row[key] formatted by `fmt`, followed by its 95 % interval `[lo, hi]` when the row has one."""
+    if f"{key}_ci95_lo" not in row:
+        return fmt(row[key])
+    return f"{fmt(row[key])} [{fmt(row[f'{key}_ci95_lo'])}, {fmt(row[f'{key}_ci95_hi'])}]"
+
+
+def half_interval(row: dict, key: str) -> str:
+    """' ±h' (half the 95 % interval's width) when the row has one, else ''."""
+    if f"{key}_ci95_lo" not in row:
+        return ""
+    return f" ±{(row[f'{key}_ci95_hi'] - row[f'{key}_ci95_lo']) / 2:.2f}"
+
+
 # ---------------------------------------------------------------- tables to print
 # Plain data ({"title", "columns", "rows", "highlight"}): the CLI draws them with rich.
 
@@ -65,9 +79,11 @@ def denoise_tables(rows: list[dict]) -> list[dict]:
         body = []
         for sigma in dict.fromkeys(r["sigma"] for r in rows if r["noise"] == kind):
             by = {r["method"]: r for r in rows if r["noise"] == kind and r["sigma"] == sigma}
-            body.append([f"{sigma:g}", f"{by[model]['psnr']:.2f}", f"{by[model]['ssim']:.3f}",
+            body.append([f"{sigma:g}", f"{by[model]['psnr']:.2f}{half_interval(by[model], 'psnr')}",
+                         f"{by[model]['ssim']:.3f}",
                          *(f"{by[m]['psnr']:.2f}" for m in methods[1:])])
-        tables.append({"title": f"{kind} noise: mean per-image PSNR (dB) on the test split, SSIM of {model}",
+        tables.append({"title": f"{kind} noise: mean per-image PSNR (dB; ± half its 95 % bootstrap interval over the "
+                                f"test images) on the test split, SSIM of {model}",
                        "columns": ["σ", model, "SSIM", *(m.replace("_", "\n") for m in methods[1:])],
                        "rows": body, "highlight": 1})
         if "precision" in rows[0]:
@@ -113,8 +129,9 @@ PROBE_KEYS = ("linear_probe", "knn", "nmi", "ari", "silhouette", "precision_at_1
 
 def probe_table(rows: list[dict]) -> dict:
     """The probe's rows: accuracies in %, the rest with three decimals; '-' where not measured."""
-    body = [[r["method"], *("-" if r.get(k) is None else (f"{100 * r[k]:.2f}%" if k in ("linear_probe", "knn")
-                                                          else f"{r[k]:.3f}") for k in PROBE_KEYS)] for r in rows]
+    pct = lambda v: f"{100 * v:.2f}%"  # noqa: E731
+    body = [[r["method"], *("-" if r.get(k) is None else shown_with_interval(r, k, pct) if k in ("linear_probe", "knn")
+                            else f"{r[k]:.3f}" for k in PROBE_KEYS)] for r in rows]
     skipped = next((r["skipped"] for r in rows if r.get("skipped")), None)
     return {"title": "embeddings of the test split (frozen encoder vs raw pixels)" + (f"; skipped {skipped}"
                                                                                       if skipped else ""),

@@ -26,7 +26,8 @@ def markdown_table(rows: list[dict], keys: list[str]) -> list[str]:
 
 
 def _eval_section(run_dir: Path, model: str) -> list[str]:
-    path = run_dir / "eval" / "eval.json"
+    found = [p for p in (run_dir / "eval" / "eval.json", run_dir / "eval" / "probe.json") if p.is_file()]
+    path = found[0] if found else run_dir / "eval" / "eval.json"  # an encoder's eval is its probe
     if not path.is_file():
         return ["Not evaluated yet: `mnistmax eval " + str(run_dir) + "` writes eval/eval.json.", ""]
     rows = json.loads(path.read_text())
@@ -34,7 +35,7 @@ def _eval_section(run_dir: Path, model: str) -> list[str]:
         rows = [rows]
     own = [r for r in rows if r.get("method") in (None, model)] or rows
     keys = [k for k in own[0] if k not in ("method", "n")]
-    return [f"Test split, from `mnistmax eval {run_dir}` (eval/eval.json; baselines there too):", "",
+    return [f"Test split, from `mnistmax eval {run_dir}` (eval/{path.name}; baselines there too):", "",
             *markdown_table(own, keys), ""]
 
 

@@ -6,7 +6,7 @@ import torch
 
 from mnistmax.eval.metrics import per_image_psnr
 from mnistmax.report import autoencoder as report_autoencoder
-from mnistmax.tasks.base import BaseTask
+from mnistmax.tasks.base import BaseTask, intervals
 from mnistmax.tasks.registry import register_task
 
 
@@ -58,7 +58,8 @@ class AutoencoderTask(BaseTask):
 
     @classmethod
     def headline(cls, rows: list[dict]) -> dict:
-        return {"metric": "test MSE", "scores": {rows[0]["method"]: rows[0]["mse"]}}
+        return {"metric": "test MSE", "scores": {rows[0]["method"]: rows[0]["mse"]},
+                "intervals": intervals(rows[:1], "mse")}
 
     # ------------------------------------------------------------ analyses
 

@@ -38,6 +38,11 @@ OPTIONAL_SECTIONS = {  # sections a task may leave unused, with the reason a use
 }
 
 
+def intervals(rows: list[dict], key: str) -> dict[str, list[float]]:
+    """{method: [low, high]}: the rows' 95 % bootstrap intervals of `key`, where they have one."""
+    return {r["method"]: [r[f"{key}_ci95_lo"], r[f"{key}_ci95_hi"]] for r in rows if f"{key}_ci95_lo" in r}
+
+
 class TrainingDiverged(MnistmaxError):
     """The loss became NaN or infinite."""
 
@@ -196,9 +201,12 @@ class BaseTask(L.LightningModule):
     @classmethod
     def eval_tables(cls, rows: list[dict]) -> list[dict]:
         """Tables to print for eval rows: {"title", "columns", "rows"} of strings."""
-        keys = [k for k in rows[0] if k not in ("method", "noise", "sigma")]
-        return [{"title": f"{rows[0]['method']} on the test split", "columns": keys,
-                 "rows": [[f"{r[k]:.4f}" if isinstance(r[k], float) else str(r[k]) for k in keys] for r in rows]}]
+        from mnistmax.eval.tables import shown_with_interval
+
+        keys = [k for k in rows[0] if k not in ("method", "noise", "sigma") and "_ci95_" not in k]
+        fmt = lambda v: f"{v:.4f}" if isinstance(v, float) else str(v)  # noqa: E731
+        return [{"title": f"{rows[0]['method']} on the test split; [95 % bootstrap interval over the test images]",
+                 "columns": keys, "rows": [[shown_with_interval(r, k, fmt) for k in keys] for r in rows]}]
 
     @classmethod
     def headline(cls, rows: list[dict]) -> dict:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 
-from mnistmax.tasks.base import BaseTask
+from mnistmax.tasks.base import BaseTask, intervals
 from mnistmax.tasks.registry import register_task
 
 
@@ -56,4 +56,5 @@ class ClassifyTask(BaseTask):
 
     @classmethod
     def headline(cls, rows: list[dict]) -> dict:
-        return {"metric": "test accuracy", "scores": {rows[0]["method"]: rows[0]["accuracy"]}}
+        return {"metric": "test accuracy", "scores": {rows[0]["method"]: rows[0]["accuracy"]},
+                "intervals": intervals(rows[:1], "accuracy")}

@@ -15,7 +15,7 @@ from pydantic import Field
 from mnistmax.config.section import Section
 from mnistmax.losses.contrastive import CONTRASTIVE_LOSSES, MINING, sampled_triplet_loss, two_view_loss
 from mnistmax.report import representation as report_representation
-from mnistmax.tasks.base import BaseTask
+from mnistmax.tasks.base import BaseTask, intervals
 from mnistmax.tasks.registry import register_task
 
 N_CLASSES = 10
@@ -184,5 +184,6 @@ class ContrastiveTask(BaseTask):
         if rows and "linear_probe" not in rows[0]:  # unlabelled data
             return {"metric": "test k-means silhouette (no labels)",
                     "scores": {r["method"]: r["silhouette"] for r in rows}}
-        return {"metric": "test linear-probe accuracy",
-                "scores": {r["method"]: r["linear_probe"] for r in rows if "shot" not in r["method"]}}
+        full = [r for r in rows if "shot" not in r["method"]]
+        return {"metric": "test linear-probe accuracy", "scores": {r["method"]: r["linear_probe"] for r in full},
+                "intervals": intervals(full, "linear_probe")}

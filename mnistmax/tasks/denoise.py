@@ -202,7 +202,12 @@ class DenoiseTask(BaseTask):
         methods = list(dict.fromkeys(r["method"] for r in rows))
         scores = {m: sum(r["psnr"] for r in rows if r["method"] == m) / sum(r["method"] == m for r in rows)
                   for m in methods}
-        return {"metric": "test PSNR (dB, mean over noise kinds × σ)", "scores": scores}
+        # the mean of the rows' 95 % intervals: at least as wide as the mean's own (the standard deviation
+        # of a mean of correlated means is at most the mean of their standard deviations)
+        ranged = {m: [r for r in rows if r["method"] == m and "psnr_ci95_lo" in r] for m in methods}
+        spans = {m: [sum(r[f"psnr_ci95_{e}"] for r in rs) / len(rs) for e in ("lo", "hi")]
+                 for m, rs in ranged.items() if rs and len(rs) == sum(r["method"] == m for r in rows)}
+        return {"metric": "test PSNR (dB, mean over noise kinds × σ)", "scores": scores, "intervals": spans}
 
     # ------------------------------------------------------------ analyses
 

@@ -11,6 +11,7 @@ from pydantic import Field
 from mnistmax.config.section import Section
 from mnistmax.losses.vae import elbo_terms
 from mnistmax.tasks.autoencoder import AutoencoderTask
+from mnistmax.tasks.base import intervals
 from mnistmax.tasks.registry import register_task
 
 
@@ -61,6 +62,12 @@ class VAETask(AutoencoderTask):
         from mnistmax.eval.reconstruction import evaluate_reconstruction
 
         return evaluate_reconstruction(run.cfg, self, iw_samples=run.cfg.vae.iw_samples)
+
+    @classmethod
+    def headline(cls, rows: list[dict]) -> dict:
+        return {"metric": "test -ELBO (nats per image, lower is better)",
+                "scores": {rows[0]["method"]: rows[0]["nelbo"]},
+                "intervals": intervals(rows[:1], "nelbo")}
 
     def no_digit(self, clean: torch.Tensor, n: int, generator: torch.Generator) -> tuple:
         """Samples from the prior: a VAE is generative."""

@@ -116,11 +116,12 @@ def with_class_count(cfg: RunConfig, data: MNISTDataModule, echo=print) -> RunCo
 
 
 def class_names(cfg: RunConfig, bundle, classes: int | None) -> list[str] | None:
-    """data.class_names as set, else the data's own (a folder's subfolders), checked against the class count."""
+    """data.class_names as set, else the data's own (a folder's subfolders, Fashion-MNIST's and KMNIST's
+    names), checked against the class count."""
     names = cfg.data.class_names
     if names is None:
         return bundle.classes
-    if bundle.classes is not None and names != bundle.classes:
+    if bundle.source == "folder" and bundle.classes is not None and names != bundle.classes:
         raise DataError(f"data.class_names {names} differ from the class subfolders of {bundle.description} "
                         f"({', '.join(bundle.classes)}); leave data.class_names unset for a folder")
     if classes is not None and len(names) != classes:

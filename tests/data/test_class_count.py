@@ -39,6 +39,7 @@ def test_a_classifier_has_as_many_outputs_as_the_data_has_classes(tmp_path, embe
     assert invoke("eval", run).exit_code == 0
     (row,) = json.loads((run / "eval" / "eval.json").read_text())
     assert row["n"] == classes * 12 and row["classes"] == classes and 0 <= row["accuracy"] <= 1
+    assert row["accuracy_ci95_lo"] <= row["accuracy"] <= row["accuracy_ci95_hi"]  # its 95 % bootstrap interval
     model = mnistmax.load(run)
     assert model.classify(torch.rand(4, 1, 28, 28)).all.shape == (4, classes)
 

@@ -41,3 +41,15 @@ def test_eval_rows_equal_with_and_without_cpu_chunks(monkeypatch):
     assert whole[0]["n"] == 100
     for key in ("mse", "psnr", "ssim"):
         assert abs(whole[0][key] - sliced[0][key]) < 1e-5 * max(1.0, abs(whole[0][key]))
+
+
+def test_each_row_has_the_95_percent_interval_of_its_psnr_over_the_test_images():
+    cfg = load_config(None, ["eval.batch_size=40", "noise.test_sigmas=[0.3]", "noise.eval_kinds=[gaussian]"])
+    torch.manual_seed(0)
+    net = ConvDAE(base_ch=4).eval()
+    images = (torch.rand(100, 28, 28) * 255).to(torch.uint8)
+    with torch.no_grad():
+        (row,) = evaluate_methods({"net": net}, images, cfg)
+        (again,) = evaluate_methods({"net": net}, images, cfg)
+    assert row["psnr_ci95_lo"] < row["psnr"] < row["psnr_ci95_hi"] and row == again  # seeded: it repeats
+    assert row["psnr_ci95_hi"] - row["psnr_ci95_lo"] < 2.0  # 100 images: a fraction of a dB either side

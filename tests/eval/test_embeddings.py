@@ -104,3 +104,17 @@ def test_train_probe_embed_round_trip(tmp_path, loss):
     assert json.loads((run / "eval" / "probe.json").read_text()) == rows
     refused = runner.invoke(app, ["viz", "recon-grid", str(run)])  # a denoiser's picture refuses, naming who can
     assert refused.exit_code == 1 and "needs a run whose task can denoise (denoise)" in refused.output
+
+
+def test_bootstrap_intervals_cover_the_mean_repeat_and_shrink_with_more_items():
+    from mnistmax.eval.metrics import bootstrap_ci
+
+    g = torch.Generator().manual_seed(0)
+    small, large = torch.rand(100, generator=g), torch.rand(10_000, generator=g)
+    low, high = bootstrap_ci(small, seed=1)
+    assert low < small.mean().item() < high and bootstrap_ci(small, seed=1) == (low, high)
+    big_low, big_high = bootstrap_ci(large, seed=1)
+    assert big_low < large.mean().item() < big_high and (big_high - big_low) < (high - low) / 5  # ~ 1/sqrt(n)
+    hits = (torch.rand(2000, generator=g) < 0.9).float()  # a 90 % accuracy: the interval is about +-1.3 points
+    low, high = bootstrap_ci(hits)
+    assert 0.010 < (high - low) / 2 < 0.016
