@@ -70,7 +70,13 @@ bench: .venv/.installed ## training img/s vs a bare PyTorch loop, epoch time vs 
 	$(PY) scripts/bench_epochs.py
 	$(PY) scripts/bench_eval.py
 
+zoo: .venv/.installed ## rebuild the pretrained zoo (ZOO="mnist-unet classifier ..."; default all: about 1.5 h on a 2-core bf16 CPU)
+	$(MNISTMAX) zoo build $(ZOO)
+
+zoo-check: .venv/.installed ## evaluate every zoo entry again and compare with its recorded numbers
+	$(MNISTMAX) zoo check $(ZOO)
+
 clean: ## remove outputs/ (runs, MLflow store)
 	rm -rf outputs
 
-.PHONY: compare-encoders help install test test-slow train eval quick full-pipeline demo-mnist compare viz figures bench clean
+.PHONY: compare-encoders help install test test-slow train eval quick full-pipeline demo-mnist compare viz figures bench zoo zoo-check clean

@@ -1,6 +1,6 @@
 """The pretrained zoo: every entry's recipe validates; every built entry has its files, its card
 and its licence, loads by name, and reproduces its recorded numbers on its test split (within
-0.2 %, eval only: `mnistmax zoo check`; the Fashion-MNIST entries in tests/slow); a damaged or
+0.2 %, eval only: `mnistmax zoo check`; one entry per task here, the others in tests/slow); a damaged or
 unknown entry is one line; zoo: runs are made under outputs/, never in the package."""
 
 import json
@@ -15,6 +15,10 @@ from mnistmax.zoo.build import check_entry, check_recipes, zoo_table
 from tests.helpers import ROOT, invoke, one_error_line
 
 MNIST_ENTRIES = [n for n in built() if ENTRIES[n]["dataset"] != FASHION["dataset"]]
+# make test re-evaluates the first MNIST entry of every task and the bitmap denoiser (about a minute);
+# tests/slow/test_zoo_slow.py re-evaluates all the others, Fashion-MNIST's too
+CHECKED_HERE = list(dict.fromkeys([*{entry(n).meta["task"]: n for n in reversed(MNIST_ENTRIES)}.values(),
+                                   *(n for n in MNIST_ENTRIES if n == "ablation_unet")]))
 MAX_MB = 10
 
 
@@ -47,7 +51,7 @@ def test_the_docs_table_is_the_generated_one():
     assert zoo_table() in text
 
 
-@pytest.mark.parametrize("name", MNIST_ENTRIES)
+@pytest.mark.parametrize("name", CHECKED_HERE)
 def test_an_entry_reproduces_its_recorded_numbers(name, tmp_path):
     results = check_entry(name, tmp_path)
     assert results and all(r["ok"] for r in results), [r for r in results if not r["ok"]]
@@ -82,3 +86,28 @@ def test_a_zoo_run_is_made_once_per_entry_version(tmp_path):
     assert first.parent == tmp_path / "zoo" and materialize(name, tmp_path) == first
     ckpt = torch.load(first / "checkpoints" / "best.ckpt", weights_only=True)  # plain data
     assert set(ckpt) == {"state_dict", "hyper_parameters"}
+
+
+def test_a_run_packaged_into_the_zoo_must_come_from_the_entrys_recipe(tmp_path):
+    import yaml
+
+    from mnistmax.tasks import used_config
+    from mnistmax.zoo import ZooError
+    from mnistmax.zoo.build import check_same_recipe, recipe_config
+
+    cfg = recipe_config("classifier", tmp_path)
+    run = tmp_path / "run"
+    run.mkdir()
+    raw = used_config(cfg) | {"name": "other-name"}  # the name and logging may differ
+    (run / "config.yaml").write_text(yaml.safe_dump(raw))
+    (run / "meta.json").write_text(json.dumps({"status": "completed"}))
+    check_same_recipe("classifier", run, cfg)
+    (run / "meta.json").write_text(json.dumps({"status": "stopped_early", "stop_reason": {
+        "by": "train.max_time_minutes", "message": "stopped by train.max_time_minutes=1 after 3 of 15 epochs"}}))
+    with pytest.raises(ZooError, match="after 3 of 15 epochs.*a time budget makes weights depend on how busy"):
+        check_same_recipe("classifier", run, cfg)
+    (run / "meta.json").write_text(json.dumps({"status": "completed"}))
+    raw["train"]["epochs"] = 3
+    (run / "config.yaml").write_text(yaml.safe_dump(raw))
+    with pytest.raises(ZooError, match=r"not trained by the recipe of classifier .*: train.epochs is 3"):
+        check_same_recipe("classifier", run, cfg)

@@ -51,7 +51,8 @@ OVERRIDES = typer.Argument(None, help="KEY=VALUE overrides, e.g. train.epochs=3 
                            show_default=False)
 CONFIG = typer.Option(..., "--config", "-c", help="YAML config file, or a shipped recipe by name (mnist, "
                       "models/simclr; `mnistmax config list`)")
-RUN = typer.Argument(..., help="run directory, run name under outputs/runs, or 'latest'")
+RUN = typer.Argument(..., help="run directory, run name under outputs/runs, 'latest', or zoo:<name> (a pretrained "
+                     "model: `mnistmax zoo list`)")
 CHECKPOINT = typer.Option(None, "--checkpoint",
                           help="best, last, interrupted or a .ckpt path (default: eval.checkpoint)")
 

@@ -78,8 +78,8 @@ def zoo_build(names: Optional[List[str]] = typer.Argument(None, help="entries to
                                                  "must have been trained by the entry's recipe (one entry only)"),
               into: Optional[Path] = typer.Option(None, "--into", help="the zoo folder to write (default: "
                                                   "$MNISTMAX_ZOO, else the package's own, mnistmax/zoo)"),
-              table: Optional[Path] = typer.Option(Path("docs/ZOO.md"), "--table",
-                                                   help="a markdown file whose zoo table is rewritten")):
+              table: Optional[Path] = typer.Option(None, "--table", help="a markdown file whose zoo table is "
+                                                   "rewritten (default: docs/ZOO.md, when building the zoo in use)")):
     """Train each entry from its recipe (seeded), evaluate it, export it and write its card and numbers."""
     from mnistmax.errors import MnistmaxError
     from mnistmax.zoo import ENTRIES, zoo_dir
@@ -92,5 +92,6 @@ def zoo_build(names: Optional[List[str]] = typer.Argument(None, help="entries to
     root.mkdir(parents=True, exist_ok=True)
     for name in names:
         build_entry(name, run, root, echo=echo)
+    table = table or (Path("docs/ZOO.md") if into is None else None)
     if table is not None and write_table(table, root):
         echo(f"zoo table rewritten in {table}")

@@ -28,9 +28,12 @@ def machine_kind() -> str:
 
 
 def recipe_config(name: str, output_dir: Path, progress: str = "plain"):
+    """The entry's recipe as the zoo trains it: without its time budget (train.max_time_minutes), which
+    guards a user's run but would make the weights depend on how busy the machine was."""
     from mnistmax.tasks import load_config
 
-    return load_config(ENTRIES[name]["recipe"], [f"logging.output_dir={output_dir}", f"logging.progress={progress}"])
+    return load_config(ENTRIES[name]["recipe"], [f"logging.output_dir={output_dir}", f"logging.progress={progress}",
+                                                 "train.max_time_minutes=null"])
 
 
 def comparable(raw: dict) -> dict:
@@ -39,10 +42,18 @@ def comparable(raw: dict) -> dict:
 
 def check_same_recipe(name: str, run_dir: Path, cfg) -> None:
     """A run packaged with --run must be what the recipe trains: one line naming the first difference."""
-    from mnistmax.files import read_run_yaml
+    from mnistmax.files import read_meta, read_run_yaml
     from mnistmax.tasks import used_config
 
     want, have = comparable(used_config(cfg)), comparable(read_run_yaml(run_dir))
+    meta = read_meta(run_dir)
+    stop = meta.get("stop_reason") or {}
+    if meta.get("status") not in ("completed", "stopped_early") or "max_time" in str(stop.get("by", "")):
+        raise ZooError(f"{run_dir} was not trained to the end of its recipe ({meta.get('status')}"
+                       + (f": {stop.get('message')}" if stop else "") + "); a time budget makes weights depend on "
+                       "how busy the machine was: train it again without one (`mnistmax zoo build NAME` does)")
+    have.get("train", {}).pop("max_time_minutes", None)  # a budget that cut nothing changed nothing
+    want.get("train", {}).pop("max_time_minutes", None)
     have.get("data", {}).pop("num_classes", None), want.get("data", {}).pop("num_classes", None)
     have.get("data", {}).pop("class_names", None), want.get("data", {}).pop("class_names", None)
     for section in sorted(set(want) | set(have)):

@@ -42,11 +42,13 @@ def test_eval_writes_tables(trained_run):
     result = invoke("eval", trained_run)
     assert result.exit_code == 0, result.output
     rows = json.loads((trained_run / "eval" / "eval.json").read_text())
-    assert {tuple(sorted(r)) for r in rows} == {("method", "mse", "n", "noise", "psnr", "sigma", "ssim")}
+    assert {tuple(sorted(r)) for r in rows} == {("method", "mse", "n", "noise", "psnr", "psnr_ci95_hi", "psnr_ci95_lo",
+                                                 "sigma", "ssim")}
     methods = {r["method"] for r in rows}
     assert methods == {"unet_dae", "identity", "gaussian_filter", "median_filter"}
     assert {(r["noise"], r["sigma"]) for r in rows} == {(k, s) for k in ("gaussian", "salt_pepper") for s in (0.1, 0.5)}
     assert all(r["n"] == 40 and 0 <= r["ssim"] <= 1 and r["psnr"] > 0 for r in rows)
+    assert all(r["psnr_ci95_lo"] < r["psnr"] < r["psnr_ci95_hi"] for r in rows)
     assert (trained_run / "eval" / "eval.csv").read_text().startswith("method,noise,sigma,n,mse,psnr,ssim")
     assert "| method | noise | sigma |" in (trained_run / "eval" / "eval.md").read_text()
     # the noise comes from a fixed seed: a second evaluation gives identical numbers

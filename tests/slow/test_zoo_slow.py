@@ -1,7 +1,8 @@
 """The zoo as a user gets it: the wheel carries every entry (within 10 MB), and from a folder
 outside the checkout, with the installed wheel only, `zoo list`, `denoise zoo:...`, `classify
-zoo:...` and `mnistmax.load("zoo:...")` work; the Fashion-MNIST entries reproduce their numbers on
-the official test set (the dataset is installed from Debian when missing; a few minutes)."""
+zoo:...` and `mnistmax.load("zoo:...")` work; every entry that make test does not re-evaluate
+reproduces its numbers, the Fashion-MNIST ones on the official test set (the dataset is installed
+from Debian when missing; about 10 minutes in all)."""
 
 import os
 import shutil
@@ -16,6 +17,7 @@ from PIL import Image
 from mnistmax.zoo import ENTRIES, FASHION, built
 from mnistmax.zoo.build import check_entry
 from tests.helpers import ROOT
+from tests.test_zoo import CHECKED_HERE
 
 pytestmark = pytest.mark.slow
 FASHION_ROOT = Path("/usr/share/datasets/fashion-mnist")
@@ -67,9 +69,9 @@ def fashion_installed() -> bool:
     return (FASHION_ROOT / "t10k-images-idx3-ubyte.gz").is_file()
 
 
-@pytest.mark.parametrize("name", [n for n in built() if ENTRIES[n]["dataset"] == FASHION["dataset"]])
-def test_a_fashion_entry_reproduces_its_numbers_on_the_official_test_set(name, tmp_path):
-    if not fashion_installed():
+@pytest.mark.parametrize("name", [n for n in built() if n not in CHECKED_HERE])
+def test_every_other_entry_reproduces_its_numbers(name, tmp_path):
+    if ENTRIES[name]["dataset"] == FASHION["dataset"] and not fashion_installed():
         pytest.skip("Fashion-MNIST is not installed and apt-get could not install dataset-fashion-mnist")
     results = check_entry(name, tmp_path)
     assert results and all(r["ok"] for r in results), [r for r in results if not r["ok"]]
