@@ -103,7 +103,7 @@ def run_in_blocks(method, files, batch_size: int) -> list[dict]:
                 for start in range(0, len(a), batch_size):
                     outs.append(method(a[start:start + batch_size]))
                     bar.advance(task, len(outs[-1][0]) if isinstance(outs[-1], tuple) else len(outs[-1]))
-            if len(indices) == 1:
+            if files[indices[0]].kind != "image":  # one file's array: its block outputs as they are
                 results[indices[0]][key] = outs
             else:  # stacked image files: split the outputs back, one per file
                 stacked = np.concatenate(outs) if not isinstance(outs[0], tuple) else tuple(

@@ -5,6 +5,7 @@ zoo table (docs/ZOO.md, `zoo list --markdown`), made from the entries' stored me
 from __future__ import annotations
 
 import json
+import os
 import platform
 import shutil
 import time
@@ -24,7 +25,7 @@ def machine_kind() -> str:
     if torch.cuda.is_available():
         return f"GPU {torch.cuda.get_device_name(0)}"
     kind = "AVX512-BF16" if cpu_has_fast_bf16() else "no native bf16 (AVX2)"
-    return f"{platform.machine()} CPU, {torch.get_num_threads()} threads, {kind}"
+    return f"{platform.machine()} CPU, {os.cpu_count()} cores, {kind}"
 
 
 def recipe_config(name: str, output_dir: Path, progress: str = "plain"):

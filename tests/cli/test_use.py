@@ -57,6 +57,15 @@ def test_denoise_a_folder_of_pngs_with_a_comparison(trained, digits, tmp_path):
     assert invoke("denoise", trained, inputs, "-o", out, "--force").exit_code == 0
 
 
+def test_denoise_and_classify_one_picture_file(trained, digits, tmp_path):
+    """One picture alone (a batch of one stacked image file) comes back as one 28x28 picture."""
+    Image.fromarray(255 - digits[0]).resize((84, 84)).convert("RGBA").save(tmp_path / "my-digit.png")
+    result = invoke("denoise", trained, tmp_path / "my-digit.png", "-o", tmp_path / "out", "--compare")
+    assert result.exit_code == 0, result.output
+    with Image.open(tmp_path / "out" / "my-digit.png") as im:
+        assert im.size == (28, 28) and im.mode == "L"
+
+
 def test_denoise_arrays_come_back_as_the_same_kind(trained, digits, tmp_path):
     x = noisy(digits)
     np.save(tmp_path / "x.npy", x)
