@@ -171,7 +171,10 @@ def materialize(name: str, output_dir: str | Path = "outputs") -> Path:
     zoo = e.meta.get("zoo", {})
     write_json(tmp / "meta.json", {"status": "completed", "name": run_dir.name, "task": cfg.task,
                                    "model": cfg.model.name, "parameters": zoo.get("parameters"), "seed": cfg.seed,
-                                   "started": now_iso(), "zoo": {"entry": e.name, "entry_sha256": sha,
+                                   "started": now_iso(), "epochs_completed": zoo.get("built", {}).get("epochs"),
+                                   "train_seconds": zoo.get("built", {}).get("train_seconds"),
+                                   "precision": zoo.get("built", {}).get("precision"),
+                                   "zoo": {"entry": e.name, "entry_sha256": sha,
                                                                  "folder": str(e.folder), **zoo}})
     (tmp / "eval").mkdir()
     write_json(tmp / "eval" / f"{zoo.get('eval_stem', 'eval')}.json", e.rows())
