@@ -224,7 +224,8 @@ KEYS = ("method", "noise", "sigma", "kind", "n_train")  # what names a row (not 
 
 def check_entry(name: str, output_dir: Path, quick: bool = True) -> list[dict]:
     """Evaluate entry `name` again on its dataset's test split (under output_dir/zoo/) and compare every
-    number of its own rows with the recorded eval.json: [{"row", "key", "recorded", "measured", "ok"}].
+    number of the model's own rows (not the baselines') with the recorded eval.json:
+    [{"row", "key", "recorded", "measured", "ok"}].
     `quick`: a denoiser is scored on its first noise kind, without baselines (the rows it keeps are
     compared as they are)."""
     from mnistmax.evaluation import evaluate
@@ -236,10 +237,12 @@ def check_entry(name: str, output_dir: Path, quick: bool = True) -> list[dict]:
         overrides = [f"noise.eval_kinds=[{kinds[0]}]", "eval.baselines=false"]
     rows = evaluate(f"zoo:{name}", overrides, output_dir=output_dir, tag="zoo-check", warn=lambda m: None).rows
     recorded = {tuple(r.get(k) for k in KEYS): r for r in e.rows()}
+    network = e.meta.get("network", "?")
     out = []
     for row in rows:
         ident = tuple(row.get(k) for k in KEYS)
-        if ident not in recorded:
+        own = row.get("method") == network or str(row.get("method", "")).startswith(network + " ")
+        if ident not in recorded or not own:  # the model's rows; a baseline (raw pixels' probe) is not the entry
             continue
         for key, value in row.items():
             want = recorded[ident].get(key)
