@@ -55,8 +55,9 @@ def check_same_recipe(name: str, run_dir: Path, cfg) -> None:
                        "how busy the machine was: train it again without one (`mnistmax zoo build NAME` does)")
     have.get("train", {}).pop("max_time_minutes", None)  # a budget that cut nothing changed nothing
     want.get("train", {}).pop("max_time_minutes", None)
-    have.get("data", {}).pop("num_classes", None), want.get("data", {}).pop("num_classes", None)
-    have.get("data", {}).pop("class_names", None), want.get("data", {}).pop("class_names", None)
+    for raw in (want, have):  # recorded from the data when training starts: not the recipe's to set
+        for key in ("num_classes", "class_names"):
+            raw.get("data", {}).pop(key, None)
     for section in sorted(set(want) | set(have)):
         a, b = want.get(section), have.get(section)
         if a != b:
