@@ -22,11 +22,11 @@ from pathlib import Path
 
 import torch
 
-from mnistmax.exported import EXPORT_VERSION, EXTRA_HINT, ExportError, load_export, read_export  # noqa: F401
-from mnistmax.exported import need as _need
+from mnistmax.exported import EXPORT_VERSION, ExportError, load_export, read_export  # noqa: F401
 from mnistmax.tasks.graphs import Graph
 
 FORMATS = ("onnx", "torchscript", "safetensors")
+EXTRA_HINT = "pip install 'mnistmax[export]'"
 TOLERANCE = 1e-4
 
 
@@ -61,6 +61,16 @@ def example_input(graph: Graph, images: torch.Tensor) -> torch.Tensor:
     if graph.input_name == "latent":
         return torch.randn(len(images), graph.input_shape[1], generator=torch.Generator().manual_seed(0))
     return images
+
+
+def _need(module: str):
+    import importlib
+
+    try:
+        return importlib.import_module(module)
+    except ImportError:
+        raise ExportError(f"{module} is not installed; it comes with the export extra: {EXTRA_HINT}") from None
+
 
 
 def export_onnx(graph: Graph, task, example: torch.Tensor, path: Path) -> None:
@@ -156,7 +166,7 @@ def export_run(run, fmt: str, out_dir: Path | None = None, force: bool = False, 
     meta.setdefault("files", {})
     images = clean_images(run.test_images[:5], run.cfg) if fmt != "safetensors" else None
     if fmt == "safetensors":
-        safetensors_torch = _need("safetensors.torch")
+        from safetensors import torch as safetensors_torch
         state = {k: v.detach().cpu().contiguous() for k, v in task.net.state_dict().items()}
         write_atomic(files[0], safetensors_torch.save(state))
         meta["files"]["model.safetensors"] = {"weights": "network state_dict (task.net)", "tensors": len(state)}

@@ -10,21 +10,10 @@ from pathlib import Path
 from mnistmax.errors import MnistmaxError
 
 EXPORT_VERSION = 1   # model.json layout; mnistmax.load refuses other versions
-EXTRA_HINT = "pip install 'mnistmax[export]'"
 
 
 class ExportError(MnistmaxError):
     exit_code = 2
-
-
-def need(module: str):
-    import importlib
-
-    try:
-        return importlib.import_module(module)
-    except ImportError:
-        raise ExportError(f"{module} is not installed; it comes with the export extra: {EXTRA_HINT}") from None
-
 
 
 def read_export(folder: Path) -> dict:
@@ -50,7 +39,8 @@ def load_export(folder: Path):
     if not weights.is_file():
         raise ExportError(f"{folder} has no model.safetensors; export the run with --format safetensors to load it "
                           "in Python (ONNX / TorchScript files run in their own runtimes)")
-    safetensors_torch = need("safetensors.torch")
+    from safetensors import torch as safetensors_torch  # a core dependency: the zoo's weights are safetensors
+
     cfg = read_run_config(meta["config"], f"{folder / 'model.json'} (its config)")
     task = build_task(cfg)
     try:

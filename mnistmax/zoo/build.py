@@ -186,14 +186,15 @@ def zoo_table(root: Path | None = None) -> str:
     """The markdown table of every built entry (README, docs/ZOO.md, `zoo list --markdown`)."""
     lines = ["| entry | task | network | parameters | dataset | headline (test split) | built on | train time | size |",
              "|---|---|---|---|---|---|---|---|---|"]
+    total = 0
     for name in built(root):
         e = entry(name, root)
         s, b = summary(e), e.meta["zoo"]["built"]
+        total += s["size_bytes"]
         dataset = "Fashion-MNIST" if s["dataset"] == FASHION["dataset"] else "MNIST (embedded)"
         lines.append(f"| `zoo:{name}` | {s['task']} | {s['network']} | {s['parameters']:,} | {dataset} | "
                      f"{headline_text(e)} | {b['machine']}, {b['precision']} | {b['train_seconds']:.0f} s | "
                      f"{s['size_bytes'] / 1e6:.2f} MB |")
-    total = sum(entry(n, root).size_bytes() for n in built(root))
     return "\n".join(lines) + f"\n\n{len(built(root))} entries, {total / 1e6:.1f} MB in all.\n"
 
 
