@@ -11,7 +11,7 @@ FROM python:3.11.14-slim-bookworm
 
 # where torch / torchvision come from: PyTorch's CPU wheels unless a CUDA index is given
 ARG TORCH_INDEX=https://download.pytorch.org/whl/cpu
-# optional extras, e.g. --build-arg EXTRAS="[mlflow,export]"
+# optional extras, e.g. --build-arg EXTRAS="[search,mlflow,export]" (search / grid need the search extra)
 ARG EXTRAS=""
 
 ENV PYTHONDONTWRITEBYTECODE=1 \

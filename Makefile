@@ -6,6 +6,9 @@ CONFIG ?= configs/mnist.yaml
 RUN ?= latest
 RUNS ?= latest
 OVERRIDES ?=
+# where torch / torchvision come from. Empty: PyPI (its Linux wheels bundle CUDA: about 5.5 GB in .venv).
+# CPU-only wheels (no CUDA libraries): make install TORCH_INDEX=https://download.pytorch.org/whl/cpu
+TORCH_INDEX ?=
 
 .DEFAULT_GOAL := help
 
@@ -15,7 +18,7 @@ help: ## list the targets
 .venv/.installed: pyproject.toml constraints.txt
 	test -x $(PY) || python3 -m venv .venv
 	$(PY) -m pip install -q --upgrade pip
-	$(PY) -m pip install -q torch==2.14.1 torchvision==0.29.1
+	$(PY) -m pip install -q $(if $(TORCH_INDEX),--index-url $(TORCH_INDEX)) torch==2.14.1 torchvision==0.29.1
 	$(PY) -m pip install -q -c constraints.txt -e '.[test]'
 	touch $@
 

@@ -1,4 +1,8 @@
-"""Use a trained model from Python.
+"""Train and use models from Python.
+
+    import mnistmax
+    run = mnistmax.train("quick", train__epochs=2)   # as `mnistmax train -c quick train.epochs=2`
+    result = mnistmax.evaluate(run.run_dir)          # as `mnistmax eval RUN`: rows, tables, files
 
     import mnistmax
     m = mnistmax.load("latest")                  # a run directory, a run name, "latest" or a .ckpt
@@ -19,13 +23,17 @@ outputs keep the input's dtype (uint8 in, uint8 out). Large inputs run in chunks
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any, NamedTuple
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 import numpy as np
 import torch
 
 from mnistmax.data.inputs import Batch, ImageError, to_batch
 from mnistmax.errors import MnistmaxError, RunError
+
+if TYPE_CHECKING:
+    from mnistmax.config import RunConfig
+    from mnistmax.training import TrainResult
 
 # images per forward pass: on a 2-core fp32 CPU the default U-Net ran 1,280 img/s at 256, 1,170 at 32
 # and 740 at 1,000 (scripts/bench_inference.py); larger batches only pay on a GPU (device="cuda")
@@ -180,14 +188,17 @@ class Model:
 
 
 def load(source: str | Path, checkpoint: str | None = None, device: str | torch.device | None = None,
-         batch_size: int = BATCH_SIZE, output_dir: str | Path = "outputs") -> Model:
-    """A trained model from a run directory, a run name under `output_dir`/runs, "latest", a
-    checkpoint file (.ckpt), or an export folder (`mnistmax export --format safetensors`).
-    `checkpoint` picks best / last / interrupted (default: the run's
-    eval.checkpoint)."""
+         batch_size: int = BATCH_SIZE, output_dir: str | Path | None = None) -> Model:
+    """A trained model from a run directory, a run name under `output_dir`/runs (default
+    $MNISTMAX_OUTPUT_DIR, else outputs), "latest", a checkpoint file (.ckpt), or an export folder
+    (`mnistmax export --format safetensors`). `checkpoint` picks best / last / interrupted
+    (default: the run's eval.checkpoint); `device`: cpu (default), cuda, cuda:N, mps or auto, one
+    ConfigError line when this machine has no such device."""
     from mnistmax.eval.operating import operating_threshold
+    from mnistmax.hardware import resolve_device
     from mnistmax.runs import load_run
 
+    device = resolve_device(device)
     path = Path(source)
     if path.is_dir() and (path / "model.json").is_file() and not (path / "config.yaml").is_file():
         from mnistmax.exported import load_export
@@ -199,11 +210,11 @@ def load(source: str | Path, checkpoint: str | None = None, device: str | torch.
             raise RunError(f"checkpoint {path} not found")
         run_dir = path.parent.parent if (path.parent.parent / "config.yaml").is_file() else None
         if run_dir is not None:
-            run = load_run(run_dir, str(path))
+            run = load_run(run_dir, str(path), device=device)
             return Model(run.task, run.cfg, str(path), run.run_dir, str(path), device, batch_size,
                          operating_threshold(run))
         return _from_checkpoint(path, device, batch_size)
-    run = load_run(source, checkpoint, output_dir)
+    run = load_run(source, checkpoint, output_dir, device)
     return Model(run.task, run.cfg, str(run.run_dir), run.run_dir, run.checkpoint, device, batch_size,
                  operating_threshold(run))
 
@@ -227,3 +238,47 @@ def _from_checkpoint(path: Path, device, batch_size: int) -> Model:
         raise RunError(f"checkpoint {path} does not match model {cfg.model.name!r}: "
                        f"{str(exc).splitlines()[0][:200]}") from None
     return Model(task, cfg, str(path), None, str(path), device, batch_size, fixed_threshold(cfg, task))
+
+
+def train(config: "str | Path | RunConfig | None" = None, overrides: "list[str] | tuple[str, ...]" = (), *,
+          resume: str | Path | None = None, output_dir: str | Path | None = None, echo=print, warn=None,
+          **keyed) -> "TrainResult":
+    """Train a model as `mnistmax train` does, and return its `TrainResult` (`.run_dir`, `.status`,
+    `.best_val_loss`, `.epochs_completed`, `.seconds`; the run directory has the rest).
+
+        run = mnistmax.train("quick")                                  # a shipped recipe by name
+        run = mnistmax.train("configs/mnist.yaml", train__epochs=3)   # a file; `__` for the dots
+        run = mnistmax.train("mnist", model={"name": "conv_dae"}, train={"epochs": 2, "lr": 1e-3})
+        run = mnistmax.train("mnist", ["train.epochs=3"])             # the CLI's KEY=VALUE strings
+        run = mnistmax.train(resume=run.run_dir)                       # continue from its last.ckpt
+
+    `config` is a YAML file, a shipped recipe's name (`mnistmax config list`) or a validated
+    `RunConfig`; `overrides` and the keyword overrides are checked like the CLI's (a key the run
+    does not use is a ConfigError). `echo` gets the progress lines, `warn` the warnings (default:
+    stderr). Then `mnistmax.evaluate(run.run_dir)`, `mnistmax.load(run.run_dir)`.
+    `output_dir`: the root the run goes under (`output_dir`/runs/), over the config's
+    logging.output_dir and $MNISTMAX_OUTPUT_DIR (mnistmax.files.output_root); with `resume`, where
+    a run name or `latest` is looked up."""
+    from mnistmax.config import RunConfig, keyword_overrides, read_yaml_mapping
+    from mnistmax.errors import ConfigError
+    from mnistmax.runs import resolve_run
+    from mnistmax.tasks import load_config, read_run_config
+    from mnistmax.training import train as train_run
+
+    overrides = [*overrides, *keyword_overrides(keyed)]
+    if resume is not None:
+        if config is not None or overrides:
+            raise ConfigError("--resume continues a run with its own config.yaml; leave out --config and overrides")
+        run_dir = resolve_run(resume, output_dir)
+        saved = read_run_config(read_yaml_mapping(run_dir / "config.yaml"), str(run_dir / "config.yaml"))
+        return train_run(saved, echo=echo, resume_dir=run_dir)
+    if isinstance(config, RunConfig):
+        if overrides:
+            raise ConfigError("overrides apply to a config file or recipe name; a RunConfig is used as it is "
+                              "(change it with cfg.model_copy(update=...), or pass its file)")
+        return train_run(config, echo=echo, output_dir=output_dir)
+    if config is None:
+        raise ConfigError("train needs --config FILE or a recipe name (e.g. mnist, quick; `mnistmax config list`) "
+                          "or --resume RUN_DIR")
+    kwargs = {} if warn is None else {"warn": warn}
+    return train_run(load_config(config, overrides, **kwargs), echo=echo, output_dir=output_dir)

@@ -22,3 +22,34 @@ class DataError(MnistmaxError):
 
 class RunError(MnistmaxError):
     """A run directory or checkpoint that cannot be used."""
+
+
+class MissingExtraError(ConfigError):
+    """A feature whose optional packages (a pyproject extra) are not installed (exit code 2: the
+    command asked for something this install cannot do; the line says what to install)."""
+
+
+def install_hint(extra: str) -> str:
+    """How to install the extra `extra`: its packages by name (always works, published or not),
+    and the extra from a checkout. Read from the installed metadata, so pyproject is the one place."""
+    from importlib import metadata
+
+    try:
+        wanted = [r.split(";")[0].strip() for r in metadata.requires("mnistmax") or []
+                  if f'extra == "{extra}"' in r.replace("'", '"')]
+    except metadata.PackageNotFoundError:
+        wanted = []
+    named = f"pip install {' '.join(repr(w) if any(c in w for c in '<>=[') else w for w in wanted)}; " if wanted else ""
+    return f"{named}from a checkout: pip install -e '.[{extra}]'"
+
+
+def require_extra(module: str, extra: str, feature: str):
+    """`module` imported, or one MissingExtraError line naming the feature and how to install it."""
+    import sys
+
+    try:
+        __import__(module)  # the import statement's path (importlib.import_module bypasses builtins.__import__)
+        return sys.modules[module]
+    except ImportError:
+        raise MissingExtraError(f"{feature} needs {module.split('.')[0]}, which is not installed "
+                                f"(the {extra} extra): {install_hint(extra)}") from None

@@ -23,13 +23,16 @@ class EvalResult:
 
 
 def evaluate(run: str | Path, overrides: list[str] = (), checkpoint: str | None = None, lpips: bool | None = None,
-             tag: str | None = None, warn=print, output_dir: str | Path = "outputs") -> EvalResult:
-    """Evaluate `run` (a directory, a name under outputs/runs, or `latest`) from `checkpoint`
-    (default its eval.checkpoint) under `overrides` (KEY=VALUE: data, noise and eval keys);
-    `lpips` (default eval.lpips); `tag` writes eval/<stem>-<tag>.* and keeps the main table."""
+             tag: str | None = None, warn=print, output_dir: str | Path | None = None,
+             device: str = "cpu") -> EvalResult:
+    """Evaluate `run` (a directory, a name under <output root>/runs, `latest` or zoo:<name>; the
+    root is `output_dir`, else $MNISTMAX_OUTPUT_DIR, else outputs) from `checkpoint` (default its
+    eval.checkpoint) under `overrides` (KEY=VALUE: data, noise and eval keys), the model on
+    `device` (cpu, cuda, cuda:N, mps or auto); `lpips` (default eval.lpips); `tag` writes
+    eval/<stem>-<tag>.* and keeps the main table."""
     if tag is not None and not re.fullmatch(r"[A-Za-z0-9_.-]+", tag):
         raise RunError(f"--tag {tag!r}: use letters, digits, '.', '_' and '-' only")
-    loaded = load_run(run, checkpoint, output_dir).with_overrides(list(overrides))
+    loaded = load_run(run, checkpoint, output_dir, device).with_overrides(list(overrides))
     task = loaded.task
     rows = task.evaluate(loaded, lpips=loaded.cfg.eval.lpips if lpips is None else lpips, warn=warn)
     stem = task.eval_stem if tag is None else f"{task.eval_stem}-{tag}"

@@ -22,11 +22,9 @@ from pathlib import Path
 
 import torch
 
-from mnistmax.exported import EXPORT_VERSION, ExportError, load_export, read_export  # noqa: F401
+from mnistmax.exported import EXPORT_VERSION, FORMATS, ExportError, load_export, read_export  # noqa: F401
 from mnistmax.tasks.graphs import Graph
 
-FORMATS = ("onnx", "torchscript", "safetensors")
-EXTRA_HINT = "pip install 'mnistmax[export]'"
 TOLERANCE = 1e-4
 
 
@@ -64,12 +62,9 @@ def example_input(graph: Graph, images: torch.Tensor) -> torch.Tensor:
 
 
 def _need(module: str):
-    import importlib
+    from mnistmax.errors import require_extra
 
-    try:
-        return importlib.import_module(module)
-    except ImportError:
-        raise ExportError(f"{module} is not installed; it comes with the export extra: {EXTRA_HINT}") from None
+    return require_extra(module, "export", "ONNX export and its check")
 
 
 
@@ -148,10 +143,10 @@ def export_run(run, fmt: str, out_dir: Path | None = None, force: bool = False, 
     if fmt not in FORMATS:
         raise ExportError(f"--format {fmt!r}: use one of {', '.join(FORMATS)}")
     out_dir = Path(out_dir or run.run_dir / "export")
-    task = run.task.eval().cpu()
     from mnistmax.eval.operating import operating_threshold
 
-    threshold = operating_threshold(run)
+    threshold = operating_threshold(run)  # on the run's device (load_run(device=)): a sweep of the validation split
+    task = run.task.eval().cpu()  # the files are traced and checked on the CPU: they run anywhere
     gs = graphs(task, threshold)
     files = {"onnx": [out_dir / f"{g.name}.onnx" for g in gs],
              "torchscript": [out_dir / f"{g.name}.torchscript.pt" for g in gs],

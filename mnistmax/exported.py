@@ -10,6 +10,7 @@ from pathlib import Path
 from mnistmax.errors import MnistmaxError
 
 EXPORT_VERSION = 1   # model.json layout; mnistmax.load refuses other versions
+FORMATS = ("onnx", "torchscript", "safetensors")  # what mnistmax.export writes; here, light, for the CLI's --format
 
 
 class ExportError(MnistmaxError):

@@ -48,6 +48,24 @@ def write_json(path: str | Path, data) -> Path:
     return write_atomic(path, json.dumps(data, indent=2, default=str) + "\n")
 
 
+DEFAULT_OUTPUT_DIR = "outputs"  # logging.output_dir's default, under the working directory
+OUTPUT_DIR_ENV = "MNISTMAX_OUTPUT_DIR"
+
+
+def output_root(explicit: str | Path | None = None, configured: str | Path | None = None) -> Path:
+    """The one rule for the root folder of runs, zoo: runs, comparisons, searches and the
+    tracking stores: `explicit` (an --output-dir option, a Python `output_dir=`), else
+    `configured` (a config's logging.output_dir, when it is not the default `outputs`), else
+    $MNISTMAX_OUTPUT_DIR, else ./outputs. Commands without a config (eval, compare, ui, ...)
+    pass no `configured`."""
+    if explicit is not None and str(explicit) != "":
+        return Path(explicit)
+    if configured is not None and str(configured) != "" and Path(configured) != Path(DEFAULT_OUTPUT_DIR):
+        return Path(configured)
+    env = os.environ.get(OUTPUT_DIR_ENV, "").strip()
+    return Path(env) if env else Path(DEFAULT_OUTPUT_DIR)
+
+
 def runs_root(output_dir: str | Path) -> Path:
     return Path(output_dir) / "runs"
 

@@ -22,6 +22,50 @@ def cpu_has_fast_bf16() -> bool:
     return "avx512_bf16" in flags or "amx_bf16" in flags
 
 
+def _mps_available() -> bool:
+    return bool(getattr(torch.backends, "mps", None) and torch.backends.mps.is_available())
+
+
+def available_devices() -> list[str]:
+    """The devices a model can run on here: cpu, then cuda:0 ... and mps when present."""
+    cuda = [f"cuda:{i}" for i in range(torch.cuda.device_count())] if torch.cuda.is_available() else []
+    return ["cpu", *cuda, *(["mps"] if _mps_available() else [])]
+
+
+def resolve_device(device: str | torch.device | None = "cpu") -> torch.device:
+    """`device` (cpu, cuda, cuda:N, mps, or auto: cuda when there is a GPU, else mps, else cpu;
+    None: cpu) as a torch.device; a device this machine does not have is one ConfigError line
+    (exit code 2) naming it and what there is, before anything runs or is written."""
+    if isinstance(device, torch.device):
+        text = str(device)
+    else:
+        text = "cpu" if device is None else str(device).strip().lower()
+    if text == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "mps" if _mps_available() else "cpu")
+    here = ", ".join(available_devices())
+    try:
+        dev = torch.device(text)
+    except (RuntimeError, ValueError):
+        raise ConfigError(f"device {text!r}: not a device; use cpu, cuda, cuda:N, mps or auto (available here: "
+                          f"{here})") from None
+    if dev.type == "cpu":
+        return dev
+    if dev.type == "cuda":
+        count = torch.cuda.device_count() if torch.cuda.is_available() else 0
+        if count == 0:
+            raise ConfigError(f"device {text!r}: no CUDA GPU is visible on this machine (available here: {here})")
+        if dev.index is not None and dev.index >= count:
+            raise ConfigError(f"device {text!r}: this machine has {count} CUDA GPU{'s' * (count > 1)} "
+                              f"(available here: {here})")
+        return dev
+    if dev.type == "mps":
+        if not _mps_available():
+            raise ConfigError(f"device {text!r}: Apple's MPS is not available on this machine (available here: "
+                              f"{here})")
+        return dev
+    raise ConfigError(f"device {text!r}: mnistmax runs models on cpu, cuda, cuda:N or mps (available here: {here})")
+
+
 def resolve_accelerator(accelerator: str) -> str:
     if accelerator == "auto":
         if torch.cuda.is_available():

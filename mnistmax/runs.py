@@ -9,19 +9,23 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from mnistmax.errors import RunError
-from mnistmax.files import find_checkpoint, load_checkpoint, read_meta, runs_root
+from mnistmax.files import find_checkpoint, load_checkpoint, output_root, read_meta, runs_root
 
 if TYPE_CHECKING:
+    import torch
+
     from mnistmax.config import RunConfig
     from mnistmax.data.datamodule import Splits
     from mnistmax.tasks import BaseTask
 
 
-def resolve_run(run: str | Path, output_dir: str | Path = "outputs") -> Path:
-    """A run given as a path, as a name under outputs/runs, as `latest`, or as `zoo:<name>` (a
-    pretrained entry, made a run directory under <output_dir>/zoo/ on first use)."""
+def resolve_run(run: str | Path, output_dir: str | Path | None = None) -> Path:
+    """A run given as a path, as a name under <output root>/runs, as `latest`, or as `zoo:<name>`
+    (a pretrained entry, made a run directory under <output root>/zoo/ on first use). The output
+    root is `output_dir`, else $MNISTMAX_OUTPUT_DIR, else outputs (mnistmax.files.output_root)."""
     from mnistmax.zoo import is_zoo, materialize
 
+    output_dir = output_root(output_dir)
     if is_zoo(str(run)):
         return materialize(str(run), output_dir)
     path = Path(run)
@@ -41,8 +45,10 @@ def resolve_run(run: str | Path, output_dir: str | Path = "outputs") -> Path:
 
 @dataclass
 class LoadedRun:
-    """A run with its model loaded (eval mode, CPU), the config it was trained with and, on
-    first use, its data splits. What the CLI, eval, analysis, report and probe share."""
+    """A run with its model loaded (eval mode, on the device `load_run` was given: CPU by
+    default), the config it was trained with and, on first use, its data splits (on the CPU:
+    what runs the model moves its inputs to `device` and its outputs back). What the CLI, eval,
+    analysis, report and probe share."""
 
     run_dir: Path
     cfg: "RunConfig"  # what it is evaluated under: the trained config with any overrides
@@ -60,6 +66,11 @@ class LoadedRun:
 
             self._splits = load_splits(self.cfg)
         return self._splits
+
+    @property
+    def device(self):
+        """The torch.device the model is on."""
+        return next(self.task.parameters()).device
 
     @property
     def trained_cfg(self) -> "RunConfig":
@@ -111,13 +122,18 @@ class LoadedRun:
         return LoadedRun(self.run_dir, cfg, self.task, self.checkpoint, splits, self.trained_cfg, self.checkpoint_path)
 
 
-def load_run(run: str | Path, checkpoint: str | None = None, output_dir: str | Path = "outputs") -> LoadedRun:
-    """Load a run (a directory, a name under outputs/runs, or `latest`) from one checkpoint:
-    `checkpoint` (best, last, interrupted, or a .ckpt path), else the config's eval.checkpoint.
-    The network and task are rebuilt from the config stored in the checkpoint: what trained."""
+def load_run(run: str | Path, checkpoint: str | None = None, output_dir: str | Path | None = None,
+             device: "str | torch.device | None" = "cpu") -> LoadedRun:
+    """Load a run (a directory, a name under <output root>/runs, `latest` or zoo:<name>; the
+    root as resolve_run says) from one checkpoint: `checkpoint` (best, last, interrupted, or a
+    .ckpt path), else the config's eval.checkpoint, onto `device` (cpu, cuda, cuda:N, mps or
+    auto; a device this machine lacks is refused before anything is read or written). The
+    network and task are rebuilt from the config stored in the checkpoint: what trained."""
     from mnistmax.config import read_yaml_mapping
+    from mnistmax.hardware import resolve_device
     from mnistmax.tasks import build_task, read_run_config
 
+    device = resolve_device(device)
     run_dir = resolve_run(run, output_dir)
     saved = read_run_config(read_yaml_mapping(run_dir / "config.yaml"), str(run_dir / "config.yaml"))
     which = checkpoint or saved.eval.checkpoint
@@ -131,4 +147,4 @@ def load_run(run: str | Path, checkpoint: str | None = None, output_dir: str | P
     except RuntimeError as exc:  # missing / unexpected keys, size mismatches
         detail = next((ln.strip() for ln in str(exc).splitlines()[1:] if ln.strip()), "")[:200]
         raise RunError(f"checkpoint {ckpt_path} does not match model {cfg.model.name!r}: {detail}") from None
-    return LoadedRun(run_dir, cfg, task.eval(), which, checkpoint_path=ckpt_path)
+    return LoadedRun(run_dir, cfg, task.eval().to(device), which, checkpoint_path=ckpt_path)

@@ -7,27 +7,38 @@ from __future__ import annotations
 from pathlib import Path
 
 from mnistmax.files import write_atomic
-from mnistmax.userfiles import check_free, image_output_name, read_inputs, write_like
+from mnistmax.userfiles import check_free, image_output_name, output_folder, read_inputs, write_like
 
 PROGRESS_FROM = 300  # a progress bar for more images than this
 
 
 def denoise_files(model, inputs: list[str], output: Path, compare: bool = False, preprocess: bool = True,
                   batch_size: int = 256, force: bool = False) -> dict:
-    """Denoise every input into `output/` (each as the input's kind; compare.png: input | denoised).
-    Returns {"files", "images", "compare"}."""
+    """Denoise every input into the folder `output` (each as the input's kind; compare.png: input |
+    denoised); one picture alone with an image file name as `output` (digit.png -> clean.png) is
+    written to that file (its comparison to clean-compare.png). Returns {"files", "images",
+    "compare", "paths"}."""
     import numpy as np
+
+    from mnistmax.data.inputs import IMAGE_SUFFIXES
 
     model.require("denoise", "denoise")
     files = read_inputs(inputs, preprocess=preprocess)
-    paths = [output / (image_output_name(f) if f.kind == "image" else f.path.name) for f in files]
-    check_free(paths + ([output / "compare.png"] if compare else []), force)
+    output = Path(output)
+    if len(files) == 1 and files[0].kind == "image" and output.suffix.lower() in IMAGE_SUFFIXES and not output.is_dir():
+        paths, compare_path = [output], output.with_name(f"{output.stem}-compare.png")
+    else:
+        output = output_folder(output, "denoise", single=" unless one picture is denoised into an image file "
+                               "(digit.png -o clean.png)")
+        paths = [output / (image_output_name(f) if f.kind == "image" else f.path.name) for f in files]
+        compare_path = output / "compare.png"
+    check_free(paths + ([compare_path] if compare else []), force)
     results = run_in_blocks(lambda a: model.denoise(a, preprocess=False), files, batch_size)
     for f, res, path in zip(files, results, paths):
         arrays = {k: (outs[0] if f.arrays[k].ndim == 2 else np.concatenate(outs)) for k, outs in res.items()}
         write_like(f, arrays, path)
-    picture = compare_picture(files, results, output / "compare.png", model.name) if compare else None
-    return {"files": len(files), "images": sum(f.count() for f in files), "compare": picture}
+    picture = compare_picture(files, results, compare_path, model.name) if compare else None
+    return {"files": len(files), "images": sum(f.count() for f in files), "compare": picture, "paths": paths}
 
 
 def classify_files(model, inputs: list[str], preprocess: bool = True, batch_size: int = 256) -> list[dict]:

@@ -15,6 +15,7 @@ from pathlib import Path
 import numpy as np
 
 from mnistmax.data.inputs import IMAGE_SUFFIXES, ImageError, picture_to_digit
+from mnistmax.errors import ConfigError
 from mnistmax.files import write_atomic
 
 
@@ -99,17 +100,35 @@ def output_path(out_dir: Path, item: InputFile, suffix: str | None = None) -> Pa
 
 
 def check_free(paths: list[Path], force: bool) -> None:
-    """Refuse to overwrite earlier results unless --force."""
+    """Refuse to overwrite earlier results unless --force (and a folder where a file goes, always)."""
+    folder = next((p for p in paths if p.is_dir()), None)
+    if folder is not None:
+        raise ImageError(f"{folder} is a folder and a file is written there; -o/--output names the file here")
     taken = [p for p in paths if p.exists()]
     if taken and not force:
         more = f" (and {len(taken) - 1} more)" if len(taken) > 1 else ""
-        raise ImageError(f"{taken[0]} exists{more}; choose another --output folder or pass --force")
+        raise ImageError(f"{taken[0]} exists{more}; choose another -o/--output or pass --force")
     seen: dict[Path, int] = {}
     for p in paths:
         seen[p] = seen.get(p, 0) + 1
     twice = [p for p, n in seen.items() if n > 1]
     if twice:
         raise ImageError(f"two inputs would both write {twice[0]}; give them different names")
+
+
+def output_folder(path: str | Path, command: str, single: str = "") -> Path:
+    """`-o` of a command that writes several files (denoise, export, compare): an existing folder, or
+    a new one whose name has no file suffix. A new `clean.png` or `model.onnx` is refused in one line:
+    it would become a folder named like a file. `single`: what else the command accepts there."""
+    path = Path(path)
+    if path.is_dir():
+        return path
+    if path.exists():
+        raise ConfigError(f"-o {path} is a file; -o/--output is a folder for {command} (it writes several files)")
+    if path.suffix:
+        raise ConfigError(f"-o {path}: -o/--output is a folder for {command} (it writes several files){single}, and "
+                          f"{path.name!r} looks like a file name; name a folder (mkdir it first to use a dotted name)")
+    return path
 
 
 def write_like(item: InputFile, results: dict[str, np.ndarray], path: Path) -> Path:
@@ -119,7 +138,7 @@ def write_like(item: InputFile, results: dict[str, np.ndarray], path: Path) -> P
 
         buf = io.BytesIO()
         img = Image.fromarray(np.asarray(results[""], dtype=np.uint8))
-        fmt = {".jpg": "JPEG", ".jpeg": "JPEG"}.get(path.suffix.lower(), "PNG")
+        fmt = Image.registered_extensions().get(path.suffix.lower(), "PNG")  # denoise x.png -o y.bmp: a BMP
         img.save(buf, format=fmt, **({"quality": 95} if fmt == "JPEG" else {}))
         return write_atomic(path, buf.getvalue())
     if item.kind == "npy":

@@ -18,7 +18,7 @@ LAYERS = {
     1: ["models", "losses", "data.noise", "data.augment", "data.splits", "data.preprocess", "data.inputs",
         "data.sources", "data.arrays", "data.folder", "eval.metrics", "eval.baselines", "eval.projection",
         "inference", "viz.figures", "viz.psnr_figures", "viz.animate", "viz.encoder_figures", "viz.limitation_figures",
-        "report.html"],
+        "report.html", "analysis.modes"],  # analysis.modes: the analyses' mode names, light for the CLI
     2: ["config"],
     3: ["data"],
     # building blocks given a run or a task: eval runners, callbacks, pictures and report sections of a run

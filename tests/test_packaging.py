@@ -41,5 +41,56 @@ def test_mlflow_missing_says_which_extra(monkeypatch):
     from mnistmax.training.tracking import require_mlflow
 
     hide_module(monkeypatch, "mlflow")
-    with pytest.raises(ConfigError, match=r"pip install 'mnistmax\[mlflow\]'"):
+    with pytest.raises(ConfigError, match=r"MLflow tracking .* needs mlflow, which is not installed \(the mlflow "
+                       r"extra\): pip install 'mlflow>=2.12'; from a checkout: pip install -e '\.\[mlflow\]'"):
         require_mlflow()
+
+
+def test_hints_name_the_extras_packages_from_the_installed_metadata():
+    from importlib import metadata
+
+    from mnistmax.errors import install_hint
+
+    extras = {r.split("extra ==")[1].strip(" '\"") for r in metadata.requires("mnistmax") if "extra ==" in r}
+    assert {"search", "mlflow", "tensorboard", "export", "postgres", "docs"} <= extras
+    assert install_hint("search") == "pip install 'optuna<6,>=4'; from a checkout: pip install -e '.[search]'"
+    assert install_hint("export").startswith("pip install 'onnx>=1.16' 'onnxruntime>=1.18'; ")
+
+
+def test_search_without_optuna_is_one_line_exit_2(tmp_path, monkeypatch):
+    hide_module(monkeypatch, "optuna")
+    monkeypatch.chdir(tmp_path)
+    result = invoke("grid", "-c", "grid/denoise")
+    line = one_error_line(result)
+    assert result.exit_code == 2
+    assert "mnistmax search and grid needs optuna" in line and "pip install -e '.[search]'" in line
+    assert not (tmp_path / "outputs").exists()
+
+
+def test_optuna_is_not_a_core_dependency_and_nothing_outside_search_imports_it():
+    import ast
+    from importlib import metadata
+
+    core = [r for r in metadata.requires("mnistmax") if "extra ==" not in r]
+    assert not any(r.lower().startswith("optuna") for r in core)
+    for path in (ROOT / "mnistmax").rglob("*.py"):
+        if path.parent.name == "experiments":
+            continue
+        for node in ast.walk(ast.parse(path.read_text())):
+            names = [a.name for a in node.names] if isinstance(node, ast.Import) else \
+                [node.module or ""] if isinstance(node, ast.ImportFrom) else []
+            assert not any(n.split(".")[0] == "optuna" for n in names), path
+
+
+def test_licence_citation_changelog_and_version_agree():
+    import tomllib
+    import yaml
+
+    project = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
+    assert project["license"] == "MIT" and "MIT License" in (ROOT / "LICENSE").read_text()
+    assert project["dynamic"] == ["version"]  # mnistmax/_version.py is the one place
+    citation = yaml.safe_load((ROOT / "CITATION.cff").read_text())
+    assert citation["version"] == __version__ and citation["license"] == project["license"]
+    changelog = (ROOT / "CHANGELOG.md").read_text()
+    assert f"## [{__version__}]" in changelog
+    assert (ROOT / "mnistmax" / "py.typed").is_file()

@@ -111,3 +111,11 @@ def test_a_run_packaged_into_the_zoo_must_come_from_the_entrys_recipe(tmp_path):
     (run / "config.yaml").write_text(yaml.safe_dump(raw))
     with pytest.raises(ZooError, match=r"not trained by the recipe of classifier .*: train.epochs is 3"):
         check_same_recipe("classifier", run, cfg)
+
+
+def test_a_fraction_may_differ_by_one_test_item_and_nothing_more():
+    from mnistmax.zoo.build import allowed_difference
+
+    assert allowed_difference(0.76, 500) >= 0.002 > allowed_difference(0.76, None)
+    assert allowed_difference(0.76, 500) < 0.004  # two items are a real difference
+    assert allowed_difference(27.06, 500) == pytest.approx(0.002 * 27.06, rel=1e-3)  # dB: relative only

@@ -52,7 +52,7 @@ def compare_run(run: LoadedRun, sigmas=SIGMAS, kind: str = "gaussian") -> dict:
     meta = read_meta(run_dir)
     cfg = scoring_config(run, sigmas, kind)
     images = run.test_images
-    scored = evaluate_methods({cfg.model.name: task.reconstruct}, images, cfg)
+    scored = evaluate_methods({cfg.model.name: task.reconstruct}, images, cfg, run.device)
     n_train = meta.get("data", {}).get("sizes", {}).get("train", 0)
     seconds, epochs = meta.get("train_seconds"), meta.get("epochs_completed")
     row = {"run": Path(run_dir).name, "model": cfg.model.name, "parameters": meta.get("parameters"),

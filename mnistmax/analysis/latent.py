@@ -10,6 +10,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from mnistmax.analysis.modes import SAMPLE_MODES
 from mnistmax.data.arrays import is_labelled
 from mnistmax.data.datamodule import clean_images
 from mnistmax.errors import MnistmaxError
@@ -33,7 +34,8 @@ class LatentSpace:
         return batched(self.task.encode, clean_images(images, self.cfg), 1000, module=self.task)
 
     def decode(self, z: torch.Tensor) -> torch.Tensor:
-        return self.task.decode(z)
+        """Images of latent codes (on the CPU, the model on its own device)."""
+        return batched(self.task.decode, z, 1000, module=self.task)
 
     def path(self, name: str) -> Path:
         return self.run_dir / "grids" / f"latent_{name}.png"
@@ -88,9 +90,6 @@ def draw_latents(train_z: torch.Tensor, n: int, mode: str = "fitted", seed: int 
         cov = torch.cov(train_z.T) + 1e-5 * torch.eye(d)
         return mean + torch.randn(n, d, generator=g) @ torch.linalg.cholesky(cov).T
     raise MnistmaxError(f"unknown sampling mode {mode!r}; valid: {', '.join(SAMPLE_MODES)}")
-
-
-SAMPLE_MODES = ("normal", "uniform", "fitted")
 
 
 def sample(run: LatentSpace, n: int = 64, mode: str = "fitted", seed: int = 0) -> Path:

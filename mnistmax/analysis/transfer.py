@@ -16,6 +16,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from mnistmax.analysis.modes import TRANSFER_MODES
 from mnistmax.config import RunConfig
 from mnistmax.errors import MnistmaxError
 from mnistmax.files import create_unique_dir, write_atomic, write_json
@@ -23,7 +24,7 @@ from mnistmax.runs import load_run
 from mnistmax.training import train
 from mnistmax.training.classifier import classifier_config, train_classifier
 
-MODES = ("scratch", "frozen", "finetune")
+MODES = TRANSFER_MODES  # the names live in analysis.modes (light: the CLI lists them)
 MIN_STEPS = 400  # small label sets still get enough optimiser steps (the classifier recipe's own minimum)
 # A randomly initialised encoder needs longer: simple_cnn from scratch on all 4,050 embedded digits
 # plateaus on validation after about 1,000 steps (95.6% val, 97.0% test at 1,200 steps; 77.6% test
@@ -39,7 +40,12 @@ def encoder_state(run_dir: Path) -> tuple[dict, dict, RunConfig]:
 
 
 def run_transfer(encoder_run: Path, modes: list[str], labels_per_class: list[int | None], overrides: list[str],
-                 echo=print) -> list[dict]:
+                 echo=print, device="cpu") -> list[dict]:
+    """Train and score a classifier per label budget and mode; each is scored on `device` (cpu,
+    cuda, cuda:N, mps or auto) and trains where train.accelerator says (an override)."""
+    from mnistmax.hardware import resolve_device
+
+    device = resolve_device(device)
     bad = [m for m in modes if m not in MODES]
     if bad:
         raise MnistmaxError(f"unknown transfer mode {bad[0]!r}; valid: {', '.join(MODES)}, all")
@@ -51,7 +57,7 @@ def run_transfer(encoder_run: Path, modes: list[str], labels_per_class: list[int
                                     min_steps=SCRATCH_MIN_STEPS if mode == "scratch" else MIN_STEPS)
             run_dir = create_unique_dir(Path(encoder_run) / "transfer", f"{mode}-{n or 'all'}")
             run_dir.rmdir()  # train() makes it anew: it never trains into an existing directory
-            row = train_classifier(cfg, mode, encoder, run_dir, train)
+            row = train_classifier(cfg, mode, encoder, run_dir, train, device)
             echo(f"{mode:>8}, {row['labels_per_class']} labels/class: test accuracy {100 * row['test_acc']:.2f}% "
                  f"({row['train_seconds']} s, {row['trainable_params']:,} trainable parameters)")
             rows.append(row)

@@ -8,14 +8,28 @@ from typing import List, Optional
 import typer
 from rich.table import Table
 
-from mnistmax.cli.common import app, console, echo, handle_errors
+from mnistmax.cli.common import DEVICE, OUTPUT_DIR, PICTURES, app, console, echo, handle_errors
 
 compare_app = typer.Typer(help="Compare runs: limitations of denoising, denoiser architectures, encoders.",
                           no_args_is_help=True)
-app.add_typer(compare_app, name="compare")
+app.add_typer(compare_app, name="compare", rich_help_panel=PICTURES)
 RUNS = typer.Argument(..., help="run directories, names under outputs/runs, or 'latest'")
-OUTPUT = typer.Option(None, "--output", "-o",
-                      help="folder for the comparison files (default outputs/compare/<kind>-<time>)")
+OUTPUT = typer.Option(None, "--output", "-o", help="a FOLDER for the comparison files (created; default "
+                      "outputs/compare/<kind>-<time>). A new name with a file suffix (x.html) is refused")
+
+
+def _noise_kinds(incomplete: str) -> list[str]:
+    from mnistmax.data.noise import NOISE  # torch: only when completing or checking --kind
+
+    return [k for k in NOISE if k.startswith(incomplete)]
+
+
+def _noise_kind(kind: str) -> str:
+    from mnistmax.data.noise import NOISE
+
+    if kind not in NOISE:
+        raise typer.BadParameter(NOISE.unknown(kind))
+    return kind
 
 
 def _sigmas(text: str) -> list[float]:
@@ -27,10 +41,27 @@ def _sigmas(text: str) -> list[float]:
         raise MnistmaxError(f"--sigmas: {text!r} is not a comma-separated list of numbers (e.g. 0.1,0.5,1.0)") from None
 
 
-def _compare_dir(output: Optional[Path], kind: str) -> Path:
-    from mnistmax.files import create_unique_dir
+def _compare_dir(output: Optional[Path], kind: str, output_dir: Optional[Path] = None) -> Path:
+    from mnistmax.files import create_unique_dir, output_root
 
-    return output if output is not None else create_unique_dir(Path("outputs") / "compare", kind)
+    return output if output is not None else create_unique_dir(output_root(output_dir) / "compare", kind)
+
+
+def _run_dirs(runs: List[str], device: str, output_dir: Optional[Path]):
+    """(the device, checked before any zoo: run is made; the run directories, each once)."""
+    from mnistmax.hardware import resolve_device
+    from mnistmax.runs import resolve_run
+
+    device = resolve_device(device)
+    return device, list(dict.fromkeys(resolve_run(r, output_dir) for r in runs))
+
+
+def _check_output(output: Optional[Path]) -> None:
+    """Refuse a -o that would become a folder named like a file before any work is done."""
+    from mnistmax.userfiles import output_folder
+
+    if output is not None:
+        output_folder(output, "compare")
 
 
 @compare_app.command("limitations")
@@ -38,33 +69,33 @@ def _compare_dir(output: Optional[Path], kind: str) -> Path:
 def limitations(
     runs: List[str] = RUNS,
     sigmas: str = typer.Option("0.1,0.3,0.5,0.7,1.0,1.5", help="Gaussian noise levels; above 1 only for gaussian"),
-    kind: str = typer.Option("gaussian", help="noise kind"),
+    kind: str = typer.Option("gaussian", callback=_noise_kind, autocompletion=_noise_kinds,
+                             help="a noise kind of the registry (Tab completes them; a wrong one lists them)"),
     classifier: Optional[str] = typer.Option(None,
                                              help="a classify run to judge the digits (default: train one, cached)"),
     draws: int = typer.Option(16, min=2, help="noise draws per digit for the noise-sensitivity score"),
     output: Optional[Path] = OUTPUT,
+    device: str = DEVICE,
+    output_dir: Optional[Path] = OUTPUT_DIR,
 ):
     """Over-smoothing, diversity collapse, high frequencies, identity drift, no generation:
     writes <run>/reports/limitations.{json,html}; with several runs also a comparison."""
     from mnistmax.analysis.judge import data_key, judge_for, judge_from_run
     from mnistmax.analysis.limitations import analyse_run
     from mnistmax.analysis.limitations_report import write_comparison, write_run_files
-    from mnistmax.data.noise import NOISE
-    from mnistmax.errors import MnistmaxError
     from mnistmax.runs import load_run, resolve_run
     from mnistmax.training import quiet_lightning, train
 
-    if kind not in NOISE:
-        raise MnistmaxError(f"--kind: {NOISE.unknown(kind)}")
+    _check_output(output)
     quiet_lightning()
-    run_dirs = list(dict.fromkeys(resolve_run(r) for r in runs))
+    device, run_dirs = _run_dirs(runs, device, output_dir)
     judges: dict[str, object] = {}
     results = []
     for run_dir in run_dirs:
-        run = load_run(run_dir)
+        run = load_run(run_dir, device=device)
         run.require("reconstruct", "compare limitations")
         if classifier:
-            judge = judges.setdefault("run", judge_from_run(resolve_run(classifier)))
+            judge = judges.setdefault("run", judge_from_run(resolve_run(classifier, output_dir)))
         else:
             key = data_key(run.cfg)
             judge = judges[key] if key in judges else judges.setdefault(key, judge_for(run.cfg, echo=echo, train=train))
@@ -75,7 +106,7 @@ def limitations(
         echo(f"wrote {out / 'limitations.json'} and limitations.html")
         results.append(result)
     if len(results) > 1:
-        out = write_comparison(results, _compare_dir(output, "limitations"))
+        out = write_comparison(results, _compare_dir(output, "limitations", output_dir))
         echo(f"wrote {out / 'limitations.json'} and {out / 'limitations.html'}")
 
 
@@ -97,20 +128,23 @@ def _print_table(result: dict) -> None:
 
 @compare_app.command("models")
 @handle_errors
-def models(runs: List[str] = RUNS, output: Optional[Path] = OUTPUT):
+def models(runs: List[str] = RUNS, output: Optional[Path] = OUTPUT, device: str = DEVICE,
+           output_dir: Optional[Path] = OUTPUT_DIR):
     """Network, parameters, training time, throughput and PSNR/SSIM per σ, one row per run;
     psnr_vs_sigma.png: every run's PSNR against σ on one plot, with the noisy input's."""
     from mnistmax.analysis.compare import compare_run, identity_psnr, write_models, write_psnr_plot
-    from mnistmax.runs import load_run, resolve_run
+    from mnistmax.runs import load_run
 
+    _check_output(output)
     rows = []
-    for i, run_dir in enumerate(dict.fromkeys(resolve_run(r) for r in runs)):
+    device, run_dirs = _run_dirs(runs, device, output_dir)
+    for i, run_dir in enumerate(run_dirs):
         echo(f"scoring {run_dir.name} ...")
-        run = load_run(run_dir)
+        run = load_run(run_dir, device=device)
         rows.append(compare_run(run))
         if i == 0:  # the baseline is drawn once, from the first run's test digits
             identity = identity_psnr(run)
-    out = write_models(rows, _compare_dir(output, "models"))
+    out = write_models(rows, _compare_dir(output, "models", output_dir))
     write_psnr_plot(rows, identity, out)
     keys = list(dict.fromkeys(k for r in rows for k in r if not k.startswith("ssim")))
     table = Table(title="models on the test split (Gaussian noise, fixed seeds); SSIM in models.md")
@@ -124,14 +158,17 @@ def models(runs: List[str] = RUNS, output: Optional[Path] = OUTPUT):
 
 @compare_app.command("encoders")
 @handle_errors
-def encoders(runs: List[str] = RUNS, output: Optional[Path] = OUTPUT):
+def encoders(runs: List[str] = RUNS, output: Optional[Path] = OUTPUT, device: str = DEVICE,
+             output_dir: Optional[Path] = OUTPUT_DIR):
     """Encoder runs side by side: linear probe, kNN, NMI, ARI, P@1, MAP@R, 1/5/10-shot, training time,
     parameters, with raw pixels as a row; encoders.png: probe accuracy against labels per class."""
     from mnistmax.analysis.compare_encoders import compare_encoders, write_encoders
-    from mnistmax.runs import load_run, resolve_run
+    from mnistmax.runs import load_run
 
-    table = compare_encoders([load_run(d) for d in dict.fromkeys(resolve_run(r) for r in runs)], echo=echo)
-    out = write_encoders(table, _compare_dir(output, "encoders"))
+    _check_output(output)
+    device, run_dirs = _run_dirs(runs, device, output_dir)
+    table = compare_encoders([load_run(d, device=device) for d in run_dirs], echo=echo)
+    out = write_encoders(table, _compare_dir(output, "encoders", output_dir))
     keys = [k for k in table[0] if k not in ("model", "labels_per_class_all")]
     shown = Table(title="encoders: frozen embeddings of the test split (probe accuracies in %)")
     for key in keys:

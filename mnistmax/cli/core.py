@@ -11,8 +11,13 @@ from rich.table import Table
 from mnistmax.cli.common import (
     CHECKPOINT,
     CONFIG,
+    DEVICE,
+    OUTPUT_DIR,
     OVERRIDES,
+    PICTURES,
     RUN,
+    SETUP,
+    TRAIN,
     app,
     config_app,
     console,
@@ -22,38 +27,26 @@ from mnistmax.cli.common import (
 )
 
 
-@app.command()
+@app.command(rich_help_panel=TRAIN)
 @handle_errors
 def train(config: Optional[Path] = typer.Option(None, "--config", "-c", help="YAML config file, or a shipped recipe by "
                                                 "name (mnist, models/simclr; `mnistmax config list`)"),
           overrides: Optional[List[str]] = OVERRIDES,
           resume: Optional[Path] = typer.Option(None, "--resume",
-                                                help="continue this run directory from its last.ckpt")):
+                                                help="continue this run directory from its last.ckpt"),
+          output_dir: Optional[Path] = OUTPUT_DIR):
     """Train a model; writes outputs/runs/<name>-<time>/ and prints where (or --resume a run)."""
-    from mnistmax.errors import ConfigError
-    from mnistmax.tasks import get_task, load_config
-    from mnistmax.training import train as train_run
+    from mnistmax.api import train as train_run
+    from mnistmax.config import read_yaml_mapping
+    from mnistmax.tasks import get_task
 
-    if resume is not None:
-        if config is not None or overrides:
-            raise ConfigError("--resume continues a run with its own config.yaml; leave out --config and overrides")
-        from mnistmax.config import read_yaml_mapping
-        from mnistmax.runs import resolve_run
-        from mnistmax.tasks import read_run_config
-
-        run_dir = resolve_run(resume)
-        saved = read_run_config(read_yaml_mapping(run_dir / "config.yaml"), str(run_dir / "config.yaml"))
-        cfg = saved
-        run_dir = train_run(saved, echo=echo, resume_dir=run_dir).run_dir
-    elif config is None:
-        raise ConfigError("train needs --config FILE (e.g. configs/mnist.yaml) or --resume RUN_DIR")
-    else:
-        cfg = load_config(config, overrides or [], warn=lambda m: typer.echo(f"warning: {m}", err=True))
-        run_dir = train_run(cfg, echo=echo).run_dir
-    echo(f"[green]done[/green]: {run_dir}  (next: mnistmax {get_task(cfg.task).next_command} {run_dir})")
+    run_dir = train_run(config, overrides or [], resume=resume, output_dir=output_dir, echo=echo,
+                        warn=lambda m: typer.echo(f"warning: {m}", err=True)).run_dir
+    task = read_yaml_mapping(run_dir / "config.yaml")["task"]
+    echo(f"[green]done[/green]: {run_dir}  (next: mnistmax {get_task(task).next_command} {run_dir})")
 
 
-@app.command("eval")
+@app.command("eval", rich_help_panel=TRAIN)
 @handle_errors
 def eval_command(
     run: str = RUN,
@@ -62,17 +55,20 @@ def eval_command(
                                          help="also compute LPIPS (needs its backbone weights); default eval.lpips"),
     checkpoint: Optional[str] = CHECKPOINT,
     tag: Optional[str] = typer.Option(None, help="write eval/eval-TAG.* instead of eval/eval.* (keeps the main table)"),
+    device: str = DEVICE,
+    output_dir: Optional[Path] = OUTPUT_DIR,
 ):
     """Evaluate a run on its test split, as its task does it (eval/eval.json; encoders: eval/probe.json)."""
     from mnistmax.evaluation import evaluate
 
-    result = evaluate(run, overrides or [], checkpoint, lpips, tag, warn=lambda m: typer.echo(m, err=True))
+    result = evaluate(run, overrides or [], checkpoint, lpips, tag, warn=lambda m: typer.echo(m, err=True),
+                      output_dir=output_dir, device=device)
     print_tables(result.tables)
     json_file, *others = result.files
     echo(f"wrote {json_file}, {', '.join(p.name for p in others)}")
 
 
-@app.command()
+@app.command(rich_help_panel=SETUP)
 @handle_errors
 def models():
     """List the registered networks: the task each serves, parameters, and the model.* keys it takes."""
@@ -93,7 +89,7 @@ def models():
     console.print(table)
 
 
-@app.command()
+@app.command(rich_help_panel=SETUP)
 @handle_errors
 def info(root: str = typer.Option("data", help="folder searched for local datasets; or your own data (a folder "
                                                 "of pictures, an .npz or .npy file) to see what mnistmax finds")):
@@ -121,19 +117,21 @@ def info(root: str = typer.Option("data", help="folder searched for local datase
     console.print(table)
 
 
-@app.command()
+@app.command(rich_help_panel=PICTURES)
 @handle_errors
-def report(run: str = RUN):
+def report(run: str = RUN, device: str = DEVICE, output_dir: Optional[Path] = OUTPUT_DIR):
     """One self-contained HTML page for a run -> reports/index.html (makes missing pictures and eval),
     and its model card -> README.md."""
+    from mnistmax.hardware import resolve_device
     from mnistmax.report import prepare_and_build
     from mnistmax.report.card import write_model_card
     from mnistmax.runs import resolve_run
     from mnistmax.training import quiet_lightning
 
     quiet_lightning()
-    run_dir = resolve_run(run)
-    path = prepare_and_build(run_dir, warn=lambda m: typer.echo(m, err=True))
+    device = resolve_device(device)  # before a zoo: run is made
+    run_dir = resolve_run(run, output_dir)
+    path = prepare_and_build(run_dir, warn=lambda m: typer.echo(m, err=True), device=device)
     echo(f"model card: {write_model_card(run_dir)}")
     echo(f"report: {path.resolve()}")
 

@@ -7,59 +7,72 @@ from typing import Optional
 
 import typer
 
-from mnistmax.cli.common import CHECKPOINT, RUN, echo, handle_errors, latent_app, viz_app
+from mnistmax.cli.common import (
+    CHECKPOINT,
+    DEVICE,
+    OUTPUT_DIR,
+    RUN,
+    SampleMode,
+    echo,
+    handle_errors,
+    latent_app,
+    viz_app,
+)
 
 
-def _open(run: str, checkpoint: str | None):
+def _open(run: str, checkpoint: str | None, device: str = "cpu", output_dir: Path | None = None):
     from mnistmax.runs import load_run
 
-    return load_run(run, checkpoint)
+    return load_run(run, checkpoint, output_dir, device)
 
 
 @viz_app.command("recon-grid")
 @handle_errors
-def viz_recon_grid(run: str = RUN, checkpoint: str = CHECKPOINT):
+def viz_recon_grid(run: str = RUN, checkpoint: str = CHECKPOINT, device: str = DEVICE,
+                   output_dir: Optional[Path] = OUTPUT_DIR):
     """Fixed test digits: clean | noisy | denoised | error map -> grids/recon_test.png."""
     from mnistmax.viz import commands
 
-    echo(f"wrote {commands.recon_grid(_open(run, checkpoint))}")
+    echo(f"wrote {commands.recon_grid(_open(run, checkpoint, device, output_dir))}")
 
 
 @viz_app.command("sigma-panel")
 @handle_errors
-def viz_sigma_panel(run: str = RUN, checkpoint: str = CHECKPOINT):
+def viz_sigma_panel(run: str = RUN, checkpoint: str = CHECKPOINT, device: str = DEVICE,
+                    output_dir: Optional[Path] = OUTPUT_DIR):
     """The same test digits across σ = 0 ... 1 with PSNR -> panels/sigma_panel_test.png."""
     from mnistmax.viz import commands
 
-    echo(f"wrote {commands.sigma_panel(_open(run, checkpoint))}")
+    echo(f"wrote {commands.sigma_panel(_open(run, checkpoint, device, output_dir))}")
 
 
 @viz_app.command("curves")
 @handle_errors
-def viz_curves(run: str = RUN):
+def viz_curves(run: str = RUN, output_dir: Optional[Path] = OUTPUT_DIR):
     """Train/val loss and val PSNR per epoch from metrics.csv -> reports/curves.png."""
     from mnistmax.runs import resolve_run
     from mnistmax.viz import commands
 
-    echo(f"wrote {commands.curves(resolve_run(run))}")
+    echo(f"wrote {commands.curves(resolve_run(run, output_dir))}")
 
 
 @viz_app.command("psnr-curve")
 @handle_errors
-def viz_psnr_curve(run: str = RUN):
+def viz_psnr_curve(run: str = RUN, output_dir: Optional[Path] = OUTPUT_DIR):
     """PSNR against σ per evaluated noise kind, model and baselines, from eval/eval.json -> reports/psnr_curve.png."""
     from mnistmax.files import read_run_yaml
     from mnistmax.runs import resolve_run
     from mnistmax.tasks import get_task
     from mnistmax.viz import commands
 
-    run_dir = resolve_run(run)
+    run_dir = resolve_run(run, output_dir)
     echo(f"wrote {commands.psnr_curve(run_dir, get_task(read_run_yaml(run_dir)['task']))}")
 
 
 @viz_app.command("operating-points")
 @handle_errors
-def viz_operating_points(run: str = RUN, checkpoint: str = CHECKPOINT,
+def viz_operating_points(run: str = RUN, checkpoint: str = CHECKPOINT, device: str = DEVICE,
+                         output_dir: Optional[Path] = OUTPUT_DIR,
                          levels: Optional[str] = typer.Option(None, help="noise levels, e.g. 0.3,0.5 (default: the "
                                                                            "operating point's, else the eval levels)")):
     """A bitmap denoiser's precision / recall / efficiency at every output threshold, validation and test, the
@@ -73,7 +86,7 @@ def viz_operating_points(run: str = RUN, checkpoint: str = CHECKPOINT,
         raise ConfigError(f"--levels {levels!r}: give numbers in [0, 1] separated by commas") from None
     if parsed and not all(0 <= v <= 1 for v in parsed):
         raise ConfigError(f"--levels {levels!r}: every level must be in [0, 1]")
-    path, table = commands.operating_points(_open(run, checkpoint), parsed)
+    path, table = commands.operating_points(_open(run, checkpoint, device, output_dir), parsed)
     for r in table:
         echo(f"{r['point']:>14} t={r['threshold']:.2f}  {r['noise']} {r['level']:g}  "
              + "  ".join(f"{split} P {100 * r[f'{split}_precision']:.2f} R {100 * r[f'{split}_recall']:.2f} "
@@ -84,104 +97,117 @@ def viz_operating_points(run: str = RUN, checkpoint: str = CHECKPOINT,
 
 @viz_app.command("ablation-map")
 @handle_errors
-def viz_ablation_map(run: str = RUN, checkpoint: str = CHECKPOINT):
+def viz_ablation_map(run: str = RUN, checkpoint: str = CHECKPOINT, device: str = DEVICE,
+                     output_dir: Optional[Path] = OUTPUT_DIR):
     """Kept signal / removed noise / wrongly removed / missed noise in four colours -> grids/ablation_map_test.png."""
     from mnistmax.viz import commands
 
-    echo(f"wrote {commands.ablation_map(_open(run, checkpoint))}")
+    echo(f"wrote {commands.ablation_map(_open(run, checkpoint, device, output_dir))}")
 
 
 @viz_app.command("embeddings")
 @handle_errors
-def viz_embeddings(run: str = RUN, checkpoint: str = CHECKPOINT):
+def viz_embeddings(run: str = RUN, checkpoint: str = CHECKPOINT, device: str = DEVICE,
+                   output_dir: Optional[Path] = OUTPUT_DIR):
     """PCA and t-SNE (and UMAP with umap-learn installed) of an encoder's test embeddings -> grids/embeddings_*.png."""
     from mnistmax.viz import commands
 
-    echo("wrote " + ", ".join(map(str, commands.embedding_plots(_open(run, checkpoint)))))
+    echo("wrote " + ", ".join(map(str, commands.embedding_plots(_open(run, checkpoint, device, output_dir)))))
 
 
 @viz_app.command("cases")
 @handle_errors
-def viz_cases(run: str = RUN, checkpoint: str = CHECKPOINT, k: int = typer.Option(6, min=1, help="digits per side")):
+def viz_cases(run: str = RUN, checkpoint: str = CHECKPOINT, device: str = DEVICE,
+              output_dir: Optional[Path] = OUTPUT_DIR, k: int = typer.Option(6, min=1, help="digits per side")):
     """The best and worst denoised test digits by PSNR -> grids/cases.png."""
     from mnistmax.viz import commands
 
-    echo(f"wrote {commands.cases(_open(run, checkpoint), k)}")
+    echo(f"wrote {commands.cases(_open(run, checkpoint, device, output_dir), k)}")
 
 
 @viz_app.command("all")
 @handle_errors
-def viz_all(run: str = RUN, checkpoint: str = CHECKPOINT):
+def viz_all(run: str = RUN, checkpoint: str = CHECKPOINT, device: str = DEVICE,
+            output_dir: Optional[Path] = OUTPUT_DIR):
     """Every picture above that the run's task supports (curves, grid, σ panel, cases, ablation map, embeddings;
     the PSNR curve once the run is evaluated)."""
     from mnistmax.viz import commands
 
-    for path in commands.all_pictures(_open(run, checkpoint)):
+    for path in commands.all_pictures(_open(run, checkpoint, device, output_dir)):
         echo(f"wrote {path}")
 
 
 @viz_app.command("noise-gallery")
 @handle_errors
-def viz_noise_gallery(output_dir: Path = typer.Option(Path("outputs/gallery"), help="where to write the PNG and GIF")):
+def viz_noise_gallery(output_dir: Optional[Path] = typer.Option(
+        None, show_default=False,
+        help="where to write the PNG and GIF (default: gallery/ under $MNISTMAX_OUTPUT_DIR, else under outputs)")):
     """No model needed: six digits under every noise kind and level, as a PNG and a GIF."""
+    from mnistmax.files import output_root
     from mnistmax.viz import commands
 
-    png, gif = commands.noise_gallery(output_dir)
+    png, gif = commands.noise_gallery(output_dir or output_root() / "gallery")
     echo(f"wrote {png} and {gif}")
 
 
-def _latent(run: str, checkpoint: str | None):
+def _latent(run: str, checkpoint: str | None, device: str, output_dir: Path | None):
     from mnistmax.analysis.latent import LatentSpace
 
-    return LatentSpace(_open(run, checkpoint))
+    return LatentSpace(_open(run, checkpoint, device, output_dir))
 
 
 @latent_app.command("interpolate")
 @handle_errors
 def latent_interpolate(run: str = RUN, a: int = typer.Option(0, help="index of the first test digit"),
                        b: int = typer.Option(1, help="index of the second test digit"),
-                       steps: int = typer.Option(10, min=2), checkpoint: str = CHECKPOINT):
+                       steps: int = typer.Option(10, min=2), checkpoint: str = CHECKPOINT, device: str = DEVICE,
+                       output_dir: Optional[Path] = OUTPUT_DIR):
     """Decode the line between two test digits' latents -> grids/latent_interpolate.png."""
     from mnistmax.analysis import latent
 
-    echo(f"wrote {latent.interpolate(_latent(run, checkpoint), a, b, steps)}")
+    echo(f"wrote {latent.interpolate(_latent(run, checkpoint, device, output_dir), a, b, steps)}")
 
 
 @latent_app.command("sample")
 @handle_errors
 def latent_sample(run: str = RUN, n: int = typer.Option(64, "--n", "-n", min=1, help="how many digits"),
-                  mode: str = typer.Option("fitted", help="normal, uniform or fitted"),
-                  seed: int = 0, checkpoint: str = CHECKPOINT):
+                  mode: SampleMode = typer.Option("fitted", help="how latents are drawn: N(0, I), a uniform box "
+                                                  "over the training latents, or a Gaussian fitted to them"),
+                  seed: int = 0, checkpoint: str = CHECKPOINT, device: str = DEVICE,
+                  output_dir: Optional[Path] = OUTPUT_DIR):
     """Decode random latents (N(0,I), uniform, or a Gaussian fitted to the training latents)."""
     from mnistmax.analysis import latent
 
-    echo(f"wrote {latent.sample(_latent(run, checkpoint), n, mode, seed)}")
+    echo(f"wrote {latent.sample(_latent(run, checkpoint, device, output_dir), n, mode.value, seed)}")
 
 
 @latent_app.command("traverse")
 @handle_errors
 def latent_traverse(run: str = RUN, index: int = typer.Option(0, help="test digit to start from"),
-                    steps: int = typer.Option(9, min=2), checkpoint: str = CHECKPOINT):
+                    steps: int = typer.Option(9, min=2), checkpoint: str = CHECKPOINT, device: str = DEVICE,
+                    output_dir: Optional[Path] = OUTPUT_DIR):
     """Sweep every latent dimension from -3σ to +3σ, one row per dimension."""
     from mnistmax.analysis import latent
 
-    echo(f"wrote {latent.traverse(_latent(run, checkpoint), index, steps)}")
+    echo(f"wrote {latent.traverse(_latent(run, checkpoint, device, output_dir), index, steps)}")
 
 
 @latent_app.command("arithmetic")
 @handle_errors
 def latent_arithmetic(run: str = RUN, expr: str = typer.Option("7-1+4", help="digits joined by + and -"),
-                      checkpoint: str = CHECKPOINT):
+                      checkpoint: str = CHECKPOINT, device: str = DEVICE,
+                      output_dir: Optional[Path] = OUTPUT_DIR):
     """Class-mean latent arithmetic, e.g. mean(7) - mean(1) + mean(4)."""
     from mnistmax.analysis import latent
 
-    echo(f"wrote {latent.arithmetic(_latent(run, checkpoint), expr)}")
+    echo(f"wrote {latent.arithmetic(_latent(run, checkpoint, device, output_dir), expr)}")
 
 
 @latent_app.command("pca")
 @handle_errors
-def latent_pca(run: str = RUN, checkpoint: str = CHECKPOINT):
+def latent_pca(run: str = RUN, checkpoint: str = CHECKPOINT, device: str = DEVICE,
+               output_dir: Optional[Path] = OUTPUT_DIR):
     """2-D PCA of the test latents coloured by digit -> grids/latent_pca.png."""
     from mnistmax.analysis import latent
 
-    echo(f"wrote {latent.pca(_latent(run, checkpoint))}")
+    echo(f"wrote {latent.pca(_latent(run, checkpoint, device, output_dir))}")

@@ -9,6 +9,7 @@ from mnistmax.config.load import (
                                   deep_merge,
                                   describe_error,
                                   flat_keys,
+                                  keyword_overrides,
                                   merge_layer,
                                   packaged_recipes,
                                   parse_config,
@@ -22,5 +23,5 @@ from mnistmax.config.load import (
 from mnistmax.config.schema import ModelConfig, RunConfig
 
 __all__ = ["PACKAGED", "ModelConfig", "RunConfig", "apply_overrides", "config_to_dict", "deep_merge", "describe_error",
-           "flat_keys", "merge_layer", "packaged_recipes", "parse_config", "parse_override", "read_config_file",
-           "read_config_layers", "read_yaml_mapping", "resolve_config", "without_preset_keys"]
+           "flat_keys", "keyword_overrides", "merge_layer", "packaged_recipes", "parse_config", "parse_override",
+           "read_config_file", "read_config_layers", "read_yaml_mapping", "resolve_config", "without_preset_keys"]

@@ -34,6 +34,27 @@ def parse_override(text: str) -> tuple[list[str], Any]:
     return key.split("."), value
 
 
+def keyword_overrides(keyed: dict[str, Any], prefix: str = "") -> list[str]:
+    """Python keyword overrides as KEY=VALUE strings: `train__epochs=3` or `train={"epochs": 3}` ->
+    ["train.epochs=3"] (a dict is a section: its keys are set one by one, so each is checked like
+    an override); values are written as JSON, which YAML reads back as the same value."""
+    import json
+
+    out: list[str] = []
+    for key, value in keyed.items():
+        name = prefix + key.replace("__", ".")
+        if isinstance(value, dict) and value:
+            out += keyword_overrides(value, name + ".")
+            continue
+        try:
+            text = json.dumps(str(value) if isinstance(value, Path) else value)
+        except TypeError:
+            raise ConfigError(f"override {name}: {type(value).__name__} is not a config value (use numbers, "
+                              "strings, booleans, None, lists or dicts)") from None
+        out.append(f"{name}={text}")
+    return out
+
+
 def apply_overrides(raw: dict, overrides: list[str]) -> dict:
     for text in overrides:
         parts, value = parse_override(text)

@@ -232,6 +232,7 @@ class VizConfig(Section):
 class LoggingConfig(Section):
     output_dir: str = "outputs"
     mlflow: bool = False
+    tensorboard: bool = False  # also log to <run>/tensorboard/ (Lightning's TensorBoardLogger; the tensorboard extra)
     tracking_uri: str | None = None
     experiment: str = "mnistmax"
     progress: Literal["rich", "plain", "none"] = "rich"

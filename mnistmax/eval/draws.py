@@ -36,14 +36,16 @@ def noisy_batches(images: torch.Tensor, kind: str, sigma: float, cfg: RunConfig,
     sigma and the batch. `added` is the ink an additive kind added (None for other kinds, or
     without `with_added`): the
     same draw on a blank image, since additive noise is max(clean, ink) with ink independent of
-    the image (tests/data/noise check it for every additive kind)."""
+    the image (tests/data/noise check it for every additive kind). The noise is drawn on the
+    CPU and the batches moved to `device`: a model scored on a GPU sees the same noisy digits."""
     bs = cfg.eval.batch_size
     base = cfg.eval.seed if seed is None else seed
     for i in range(0, len(images), bs):
-        clean = clean_images(images[i : i + bs], cfg).to(device)
+        clean = clean_images(images[i : i + bs], cfg).cpu()
         draw = lambda x: apply_noise(kind, x, sigma, clip=cfg.noise.clip, **cfg.noise.options(),  # noqa: E731
-                                     generator=torch.Generator(device=device).manual_seed(_seed(base, kind, sigma, i)))
-        yield draw(clean), clean, (draw(torch.zeros_like(clean)) if with_added and kind in ADDITIVE_KINDS else None)
+                                     generator=torch.Generator().manual_seed(_seed(base, kind, sigma, i)))
+        added = draw(torch.zeros_like(clean)) if with_added and kind in ADDITIVE_KINDS else None
+        yield draw(clean).to(device), clean.to(device), (None if added is None else added.to(device))
 
 
 def _seed(base: int, kind: str, sigma: float, offset: int) -> int:

@@ -43,7 +43,7 @@ def test_best(result: dict, echo=print) -> dict:
     echo(f"best: trial {best['trial']} ({describe(best['params'])}; val/loss {best['val_loss_mean']:.5f} ± "
          f"{best['val_loss_std']:.5f}); retraining on all {retrain['digits']:,} digits of the folds for {epochs} "
          "epochs (the folds' mean to their best val/loss), no validation split")
-    run = load_run(train(cfg, echo=lambda m: None, splits=splits).run_dir)
+    run = load_run(train(cfg, echo=lambda m: None, splits=splits, output_dir=cfg.logging.output_dir).run_dir)
     rows = run.task.evaluate(run)
     write_eval(run.run_dir, rows, run.task.eval_stem)
     tested = {"trial": best["trial"], "run_dir": str(run.run_dir), "retrain": retrain, **type(run.task).headline(rows)}
@@ -90,6 +90,8 @@ def write_leaderboard(result: dict, test: dict | None) -> Path:
     md = ["| " + " | ".join(metric if k == "test" else k for k in keys) + " |", "|" + "---|" * len(keys)]
     md += ["| " + " | ".join(str(r.get(k, "")) for k in keys) + " |" for r in rows]
     scored = f"Every configuration scored on: {describe_validation(result['search'])}."
+    if result["search"].overrides:
+        scored += f" Base config overrides: {' '.join(result['search'].overrides)}."
     if test and test.get("retrain"):
         r = test["retrain"]
         scored += (f" The best retrained on all {r['digits']:,} digits of the folds for {r['epochs']} epochs, "
@@ -99,6 +101,7 @@ def write_leaderboard(result: dict, test: dict | None) -> Path:
     search = result["search"]
     write_json(out / "leaderboard.json", {"study": search.name, "storage": result.get("url"),
                                           "scored_on": describe_validation(search),
+                                          "overrides": list(search.overrides),
                                           "validation_noise": search.validation.model_dump(exclude_none=True)
                                           if search.validation else None,
                                           "rows": result["rows"], "pruned": result.get("pruned", []),

@@ -17,7 +17,7 @@ from mnistmax.files import read_history
 
 def mlflow_wanted(base_raw: dict, echo=print) -> bool:
     """Whether a search logs to MLflow; checked before anything is written."""
-    from mnistmax.errors import ConfigError
+    from mnistmax.errors import ConfigError, install_hint
     from mnistmax.training.tracking import require_mlflow
 
     setting = (base_raw.get("logging") or {}).get("mlflow")
@@ -29,7 +29,7 @@ def mlflow_wanted(base_raw: dict, echo=print) -> bool:
         if setting:
             raise  # asked for, not installed: the one line says how to get it
         echo("note: MLflow is not installed; trials are recorded in the Optuna study only "
-             "(pip install 'mnistmax[mlflow]' for nested MLflow runs)")
+             f"(for nested MLflow runs: {install_hint('mlflow')})")
         return False
     return True
 

@@ -44,10 +44,7 @@ def _draw(name: str, study):
 
 def write_plots(study, out: str | Path, echo=print) -> list[Path]:
     """Each plot as out/<name>.png; returns the files written."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    import matplotlib.pyplot as plt  # Optuna draws with pyplot; each figure is closed here, no backend is switched
 
     from mnistmax.experiments.storage import quiet_optuna_warnings
 

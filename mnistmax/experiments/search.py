@@ -20,7 +20,7 @@ import sys
 from pathlib import Path
 
 from mnistmax.config import RunConfig
-from mnistmax.errors import RunError
+from mnistmax.errors import RunError, require_extra
 from mnistmax.experiments.folds import fold_metrics, summarise, training_pool
 from mnistmax.experiments.mlflow_runs import TrialTracker, mlflow_wanted
 from mnistmax.experiments.scheduler import SLOT, build_pruner, build_sampler, prepare_study, slots, work
@@ -36,9 +36,11 @@ from mnistmax.experiments.spec import (
     trial_config,
 )
 from mnistmax.experiments.storage import check_storage, open_storage, retry_callback, storage_url
+from mnistmax.files import output_root
 from mnistmax.training.tracking import mlflow_tracking_uri
 
 SCORED_ON = "mnistmax:scored_on"
+OVERRIDES = "mnistmax:overrides"
 
 
 def suggest(trial, dim: Dimension):
@@ -83,7 +85,8 @@ class Objective:
                 opened = [r for r in (parent, child) if r]
                 trial.set_user_attr("mlflow_runs", opened)
                 run_dir = train(fold_config(cfg, name, trial.number, fold), echo=lambda m: None,
-                                splits=self.pool.fold(fold), mlflow_run_id=child).run_dir
+                                splits=self.pool.fold(fold), mlflow_run_id=child,
+                                output_dir=cfg.logging.output_dir).run_dir
                 metrics = fold_metrics(run_dir)
                 if self.tracker:
                     self.tracker.log_fold(child, run_dir, metrics)
@@ -127,12 +130,20 @@ class StaleTrials:
 
 
 def run_search(path: str | Path, *, workers: int = 1, worker_only: bool = False, storage: str | None = None,
-               require_grid: bool = False, echo=print) -> dict:
+               require_grid: bool = False, overrides: "list[str] | tuple[str, ...]" = (),
+               output_dir: str | Path | None = None, echo=print) -> dict:
     """Run (or join, or finish) the search in `path`; returns the result the leaderboard is made of.
     `workers` > 1 starts that many worker processes on the study; `worker_only` runs trials and
-    returns (an extra machine, or one of those processes)."""
-    search = load_search(path, require_grid)
+    returns (an extra machine, or one of those processes). `overrides` (KEY=VALUE) are applied to
+    the file's base config (and make another study than the file alone when they change it).
+    Runs, the study's default storage and the leaderboard go under `output_dir`, else the base's
+    logging.output_dir when it is not `outputs`, else $MNISTMAX_OUTPUT_DIR, else outputs."""
+    require_extra("optuna", "search", "mnistmax search and grid")
+    search = load_search(path, require_grid, overrides)
     base_cfg = config_for(search.base, {}, source=str(search.path))
+    root = str(output_root(output_dir, base_cfg.logging.output_dir))
+    search.base.setdefault("logging", {})["output_dir"] = root  # every trial's runs (logging is not fingerprinted)
+    base_cfg.logging.output_dir = root
     url = storage_url(search.spec.storage, storage, base_cfg.logging.output_dir)
     check_storage(url)
     use_mlflow = mlflow_wanted(search.base, echo)  # every check is done before the first write
@@ -142,6 +153,7 @@ def run_search(path: str | Path, *, workers: int = 1, worker_only: bool = False,
     study, enqueued = prepare_study(store, url, search.name, fingerprint(search), slots(search), build_sampler(search),
                                     build_pruner(search))
     study.set_user_attr(SCORED_ON, describe_validation(search))  # the one protocol its trials are ranked on
+    study.set_user_attr(OVERRIDES, list(search.overrides))  # in the fingerprint too, through the base they change
     before = finished(study)
     tracker = TrialTracker(mlflow_tracking_uri(base_cfg), f"{search.kind}-{search.name}") if use_mlflow else None
     on_stale.tracker = tracker
@@ -150,8 +162,10 @@ def run_search(path: str | Path, *, workers: int = 1, worker_only: bool = False,
              f"{search.spec.pruner}) × {search.cv.folds} folds; study in {url}"
              + (f"; MLflow at {tracker.tracking_uri}" if tracker else ""))
         echo(f"scored on: {describe_validation(search)}")
+        if search.overrides:
+            echo(f"overrides of the base config: {' '.join(search.overrides)}")
     if workers > 1 and not worker_only:
-        spawn_workers(search.path, url, workers, echo)
+        spawn_workers(search.path, url, workers, echo, search.overrides, output_dir)
     if worker_only:
         study.sampler.reseed_rng()  # workers started together must not draw the same configurations
 
@@ -169,16 +183,19 @@ def run_search(path: str | Path, *, workers: int = 1, worker_only: bool = False,
     return result
 
 
-def spawn_workers(path: Path, url: str, workers: int, echo=print) -> None:
-    """`workers` processes of `mnistmax search --worker` on the study, each with its share of the
-    cores; returns when all have exited, raises if one failed."""
+def spawn_workers(path: Path, url: str, workers: int, echo=print, overrides: "tuple[str, ...]" = (),
+                  output_dir: str | Path | None = None) -> None:
+    """`workers` processes of `mnistmax search --worker` on the study (with the parent's overrides
+    and --output-dir), each with its share of the cores; returns when all have exited, raises if
+    one failed."""
     cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
     threads = max(1, cores // workers)
     if os.environ.get("OMP_NUM_THREADS", "").isdigit():
         threads = min(threads, int(os.environ["OMP_NUM_THREADS"]))
     env = {**os.environ, "OMP_NUM_THREADS": str(threads), "MKL_NUM_THREADS": str(threads)}
     command = [sys.executable, "-m", "mnistmax", "search", "-c", str(Path(path).resolve()), "--worker", "--storage",
-               url]
+               url, *(["--output-dir", str(Path(output_dir).resolve())] if output_dir is not None else []),
+               *(["--", *overrides] if overrides else [])]
     echo(f"starting {workers} workers ({threads} thread{'s' * (threads > 1)} each)")
     procs = [subprocess.Popen(command, env=env) for _ in range(workers)]
     try:

@@ -32,7 +32,15 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
-from mnistmax.config import RunConfig, apply_overrides, read_config_file, read_yaml_mapping
+from mnistmax.config import (
+    RunConfig,
+    apply_overrides,
+    flat_keys,
+    parse_override,
+    read_config_file,
+    read_yaml_mapping,
+    without_preset_keys,
+)
 from mnistmax.config.noise import ValidationNoise
 from mnistmax.errors import ConfigError
 from mnistmax.tasks import validate_config
@@ -129,6 +137,7 @@ class Search:
     sampler: str
     trials: int
     validation: ValidationNoise | None = None  # every trial's validation noise (None: its task draws none)
+    overrides: tuple[str, ...] = ()  # KEY=VALUE overrides applied to `base` (`mnistmax search -c FILE KEY=VALUE`)
 
     @property
     def name(self) -> str:
@@ -139,8 +148,10 @@ class Search:
         return self.spec.cv
 
 
-def load_search(path: str | Path, require_grid: bool = False) -> Search:
-    """Read and check a search (or grid) file; nothing is written. `require_grid`: `mnistmax grid`."""
+def load_search(path: str | Path, require_grid: bool = False, overrides: "list[str] | tuple[str, ...]" = ()) -> Search:
+    """Read and check a search (or grid) file; nothing is written. `require_grid`: `mnistmax grid`.
+    `overrides` (KEY=VALUE) are applied to the file's base: checked like `mnistmax train`'s, and
+    refused for a key the space (or grid) sets, since every trial would set it again."""
     from mnistmax.config.load import resolve_config
 
     path = resolve_config(path)  # a file, or a shipped one by name (grid/denoise, search/unet_tpe)
@@ -165,12 +176,39 @@ def load_search(path: str | Path, require_grid: bool = False) -> Search:
     trials = _trials(spec, sampler, dims, path)
     if spec.cv.splits_file and not Path(spec.cv.splits_file).is_file():
         raise ConfigError(f"{path}: cv.splits_file {spec.cv.splits_file!r} not found")
-    base = _base(spec, path)
+    overrides = tuple(overrides)
+    base = base_with_overrides(_base(spec, path), overrides, spec, dims, path)
     search = Search(path, spec, base, dims, kind, sampler, trials,
-                    validation_protocol(spec, config_for(base, {}, source=f"{path} base"), dims, path))
+                    validation_protocol(spec, config_for(base, {}, source=f"{path} base"), dims, path), overrides)
     for combo in probe_combinations(search):
         trial_config(search, combo, source=f"{path} {kind} {combo}")
     return search
+
+
+def base_with_overrides(base: dict, overrides: tuple[str, ...], spec: SearchFile, dims: dict[str, Dimension],
+                        path: Path) -> dict:
+    """The search's base with `overrides` set, validated like a `train` override (an unknown key,
+    a bad value or a key the task does not use is one line); a key that the space sets, or
+    noise.validation when cv.score fixes it, is refused: each trial would overwrite it."""
+    if not overrides:
+        return base
+    section = "grid" if spec.grid is not None else "space"
+    keys: set[str] = set()
+    for text in overrides:
+        parts, value = parse_override(text)
+        key = ".".join(parts)
+        searched = next((d for d in dims if d == key or d.startswith(key + ".") or key.startswith(d + ".")), None)
+        if searched is not None:
+            raise ConfigError(f"override {text!r}: {section}.{searched} sets it in every trial; change the "
+                              f"{section}: of {path} instead")
+        if spec.cv.score is not None and (key == "noise" or key.startswith("noise.validation")):
+            raise ConfigError(f"override {text!r}: cv.score sets every trial's noise.validation; change cv.score "
+                              f"in {path} instead")
+        keys |= flat_keys(value, key + ".") if isinstance(value, dict) and value else {key}
+    layer = apply_overrides({}, list(overrides))  # a preset named by an override replaces the base's noise levels
+    raw = apply_overrides(without_preset_keys(json.loads(json.dumps(base)), layer), list(overrides))
+    validate_config(json.loads(json.dumps(raw)), source=f"{path} base with overrides", explicit=keys)
+    return raw
 
 
 def validation_protocol(spec: SearchFile, base_cfg: RunConfig, dims: dict[str, Dimension],
@@ -298,7 +336,9 @@ def config_for(base: dict, combo: dict[str, Any], source: str = "search") -> Run
 
 
 def fingerprint(search: Search) -> str:
-    """What makes two runs of a search the same study: base (less logging), space, sampler, cv."""
+    """What makes two runs of a search the same study: base (less logging; with the command
+    line's KEY=VALUE overrides applied, so different overrides make a different study), space,
+    sampler, cv."""
     base = {k: v for k, v in search.base.items() if k != "logging"}
     space = {k: [d.choices, d.low, d.high, d.log] for k, d in search.dims.items()}
     cv = search.cv.model_dump(exclude={"score"})

@@ -59,7 +59,9 @@ def check_storage(url: str) -> None:
     try:
         dialect.import_dbapi()
     except ImportError as exc:
-        hint = " (pip install 'mnistmax[postgres]')" if url.startswith("postgres") else ""
+        from mnistmax.errors import install_hint
+
+        hint = f" ({install_hint('postgres')})" if url.startswith("postgres") else ""
         raise ConfigError(f"storage {url!r} needs the database driver {exc.name or dialect.driver!r}, "
                           f"which is not installed{hint}") from None
 

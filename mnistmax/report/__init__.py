@@ -26,10 +26,13 @@ def build_report(run_dir: Path) -> Path:
     return write_atomic(run_dir / "reports" / "index.html", page(f"mnistmax: {run_dir.name}", body))
 
 
-def prepare_and_build(run_dir: Path, warn=print) -> Path:
+def prepare_and_build(run_dir: Path, warn=print, device="cpu") -> Path:
     """Make whatever the report shows and is still missing (eval or probe table, curves,
-    pictures), then build it. Pictures already drawn by `mnistmax viz` are reused."""
+    pictures; the model on `device`: cpu, cuda, cuda:N, mps or auto), then build it. Pictures
+    already drawn by `mnistmax viz` are reused."""
+    from mnistmax.hardware import resolve_device
     from mnistmax.runs import load_run
 
-    _task_class(run_dir).prepare_report(run_dir, lambda: load_run(run_dir), warn)
+    device = resolve_device(device)  # before anything is written
+    _task_class(run_dir).prepare_report(run_dir, lambda: load_run(run_dir, device=device), warn)
     return build_report(run_dir)

@@ -39,10 +39,11 @@ def classifier_config(base: RunConfig, model: dict, limit_train: int | None, nam
     return cfg
 
 
-def train_classifier(cfg: RunConfig, mode: str, encoder: dict, run_dir: Path, train) -> dict:
+def train_classifier(cfg: RunConfig, mode: str, encoder: dict, run_dir: Path, train, device="cpu") -> dict:
     """Train `cfg` in the new directory `run_dir` with `train` (mnistmax.training.train, handed in:
     train() itself prepares a judge with this), the encoder initialised from `encoder` (frozen
-    or fine-tuned) unless mode is scratch; scored on the test split with the best checkpoint."""
+    or fine-tuned) unless mode is scratch; scored on the test split with the best checkpoint,
+    loaded onto `device`."""
     def setup(task) -> None:
         if mode in ("frozen", "finetune"):
             task.net.encoder.load_state_dict(encoder)
@@ -52,7 +53,7 @@ def train_classifier(cfg: RunConfig, mode: str, encoder: dict, run_dir: Path, tr
     start = time.perf_counter()
     train(cfg, echo=lambda message: None, run_dir=run_dir, task_setup=setup)
     seconds = time.perf_counter() - start
-    run = load_run(run_dir, "best")
+    run = load_run(run_dir, "best", device=device)
     images, labels = run.splits.test
     trainable = count_parameters(run.task.net) if mode != "frozen" else count_parameters(run.task.net.head)
     return {"mode": mode, "labels_per_class": "all" if cfg.data.limit_train is None else

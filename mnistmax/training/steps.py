@@ -22,6 +22,7 @@ from mnistmax.files import (
     git_sha,
     load_checkpoint,
     now_iso,
+    output_root,
     read_meta,
     update_meta,
     versions,
@@ -33,7 +34,7 @@ from mnistmax.tasks import build_task, dump_yaml, get_task
 from mnistmax.training.callbacks.interrupt import SaveOnInterrupt, sigterm_as_interrupt
 from mnistmax.training.callbacks.progress import quiet_lightning
 from mnistmax.training.loss_networks import prepare_loss_networks
-from mnistmax.training.tracking import mark_mlflow_killed, mlflow_run, set_mlflow_tags
+from mnistmax.training.tracking import check_loggers, mark_mlflow_killed, mlflow_run, set_mlflow_tags
 from mnistmax.training.trainer import DDP_RUN_DIR, build_trainer, epochs_done, shared_run_dir, stop_reason
 
 
@@ -51,14 +52,19 @@ class TrainResult:
 
 def train(cfg: RunConfig, callbacks: Sequence[L.Callback] = (), echo=print, splits: Splits | None = None,
           mlflow_run_id: str | None = None, resume_dir: Path | None = None, run_dir: Path | None = None,
-          task_setup=None) -> TrainResult:
+          task_setup=None, output_dir: str | Path | None = None) -> TrainResult:
     """Train one model from a validated config. `callbacks` are added to the trainer's own;
     `splits` replaces the config's train/val/test (cross-validation folds; an empty val split
     trains without validation); `mlflow_run_id` logs into an existing MLflow run; `resume_dir`
     continues that run from its last.ckpt (model, optimizer, scheduler, EMA, epoch, step) in the
     same directory; `run_dir` is a new directory to train into instead of one under outputs/runs
-    (judges, transfer); `task_setup(task)` runs on the built task before training."""
+    (judges, transfer); `task_setup(task)` runs on the built task before training. A new run goes
+    under `output_dir`, else the config's logging.output_dir when it is not the default `outputs`,
+    else $MNISTMAX_OUTPUT_DIR, else outputs (mnistmax.files.output_root); config.yaml records it."""
     quiet_lightning()
+    if resume_dir is None:
+        cfg = at_output_root(cfg, output_dir)
+    check_loggers(cfg)
     # before the seed (the run's weights do not depend on whether the judge was cached) and before a run directory
     loss_networks = prepare_loss_networks(cfg, train, echo)
     L.seed_everything(cfg.seed, verbose=False)
@@ -75,6 +81,16 @@ def train(cfg: RunConfig, callbacks: Sequence[L.Callback] = (), echo=print, spli
     result = record_end(cfg, trainer, run_dir, seconds, echo)
     after_training(task, run_dir, echo)
     return result
+
+
+def at_output_root(cfg: RunConfig, output_dir: str | Path | None = None) -> RunConfig:
+    """`cfg` with logging.output_dir set to the root its run goes under (mnistmax.files.output_root)."""
+    root = str(output_root(output_dir, cfg.logging.output_dir))
+    if root == cfg.logging.output_dir:
+        return cfg
+    cfg = cfg.model_copy(deep=True)
+    cfg.logging.output_dir = root
+    return cfg
 
 
 def load_data(cfg: RunConfig, splits: Splits | None) -> MNISTDataModule:

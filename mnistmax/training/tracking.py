@@ -37,14 +37,9 @@ def sqlite_store_lock(tracking_uri: str):
 
 def require_mlflow():
     """The mlflow module, or one line saying how to install the extra."""
-    try:
-        import mlflow
-    except ImportError:
-        from mnistmax.errors import ConfigError
+    from mnistmax.errors import require_extra
 
-        raise ConfigError("MLflow is not installed (logging.mlflow and ui need it): "
-                          "pip install 'mnistmax[mlflow]'") from None
-    return mlflow
+    return require_extra("mlflow", "mlflow", "MLflow tracking (logging.mlflow, nested search runs, mnistmax ui)")
 
 
 def mlflow_experiment_id(tracking_uri: str, experiment: str) -> str:
@@ -57,9 +52,26 @@ def mlflow_experiment_id(tracking_uri: str, experiment: str) -> str:
         return found.experiment_id if found else client.create_experiment(experiment)
 
 
+def check_loggers(cfg: RunConfig) -> None:
+    """The packages of the loggers the config asks for are installed (one line if not), checked
+    before a run directory exists."""
+    from mnistmax.errors import require_extra
+
+    if cfg.logging.mlflow:
+        require_mlflow()
+    if cfg.logging.tensorboard:
+        require_extra("tensorboard", "tensorboard", "logging.tensorboard")
+
+
 def build_loggers(cfg: RunConfig, run_dir: Path, mlflow_run_id: str | None = None) -> list:
-    """CSV always; MLflow when logging.mlflow is on, or into an existing run (search folds)."""
+    """CSV always; TensorBoard (<run>/tensorboard/) when logging.tensorboard is on; MLflow when
+    logging.mlflow is on, or into an existing run (search folds)."""
     loggers = [CSVLogger(save_dir=str(run_dir), name="", version="")]
+    if cfg.logging.tensorboard:
+        from lightning.pytorch.loggers import TensorBoardLogger
+
+        loggers.append(TensorBoardLogger(save_dir=str(run_dir), name="tensorboard", version="",
+                                         default_hp_metric=False))
     if cfg.logging.mlflow or mlflow_run_id:
         from lightning.pytorch.loggers import MLFlowLogger
 

@@ -93,7 +93,7 @@ PROJECTED = 5000  # at most this many test digits in the PCA / t-SNE / UMAP pict
 
 def embedding_plots(run) -> list[Path]:
     """PCA and t-SNE of the test embeddings (PROJECTED of them at most, stratified), coloured
-    by digit, and UMAP when umap-learn is installed (`pip install mnistmax[umap]`)."""
+    by digit, and UMAP when umap-learn is installed (the umap extra)."""
     import importlib.util
 
     from sklearn.manifold import TSNE
@@ -168,8 +168,8 @@ def operating_points(run, levels: list[float] | None = None) -> tuple[Path, list
     counts = {"validation": dict(made.get(kind, {})), "test": {}}
     for split, have in counts.items():
         missing = [lv for lv in levels if lv not in have]
-        have |= model_sweeps(configs[split], run.task.reconstruct, images[split], kind, missing, seeds[split]) \
-            if missing else {}
+        have |= model_sweeps(configs[split], run.task.reconstruct, images[split], kind, missing, seeds[split],
+                             run.device) if missing else {}
     sweeps = {split: {lv: sweep_scores(counts[split][lv], THRESHOLDS, len(images[split])) for lv in levels}
               for split in seeds}
     table = []

@@ -4,13 +4,13 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from mnistmax.viz.figures import plt, save_figure
+from mnistmax.viz.figures import save_figure, subplots
 
 
 def accuracy_vs_labels(series: dict[str, list[tuple[int, float]]], path: str | Path, title: str = "") -> Path:
     """One line per encoder: test accuracy (%) against labels per class (log axis); the
     raw-pixel line dotted."""
-    fig, ax = plt.subplots(figsize=(8, 4.2), layout="constrained")  # constrained: room for the legend outside
+    fig, ax = subplots(figsize=(8, 4.2), layout="constrained")  # constrained: room for the legend outside
     for name, points in series.items():
         xs, ys = zip(*sorted(points))
         style = {"linestyle": ":", "color": "black"} if name == "raw pixels" else {"linewidth": 2}

@@ -1,19 +1,21 @@
 """Figure functions: tensors in, a saved PNG out. Digits always use the grey colormap on
 [0, 1]; error maps use `magma` with a colour bar. Layouts are fixed-size (no tight bbox) so
-frames of the same figure line up in an animation."""
+frames of the same figure line up in an animation.
+
+Figures are matplotlib `Figure` objects made here (`subplots`, `new_figure`), never pyplot's: no
+global backend is switched and nothing is registered with pyplot, so importing mnistmax leaves a
+notebook's `plt.show()` and its inline backend alone."""
 
 from __future__ import annotations
 
 from pathlib import Path
 
 import matplotlib
+import numpy as np
+import torch
+from matplotlib.figure import Figure
 
-matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
-import numpy as np  # noqa: E402
-import torch  # noqa: E402
-
-from mnistmax.files import write_atomic  # noqa: E402
+from mnistmax.files import write_atomic
 
 DIGIT = {"cmap": "gray", "vmin": 0.0, "vmax": 1.0, "interpolation": "nearest"}
 
@@ -29,13 +31,23 @@ def _off(ax) -> None:
         spine.set_visible(False)
 
 
+def new_figure(figsize=None, layout=None) -> Figure:
+    """A figure that belongs to no pyplot backend (saving it to PNG draws it with Agg)."""
+    return Figure(figsize=figsize, layout=layout)
+
+
+def subplots(nrows: int = 1, ncols: int = 1, *, figsize=None, layout=None, **kwargs):
+    """`plt.subplots` without pyplot: (figure, axes)."""
+    fig = new_figure(figsize, layout)
+    return fig, fig.subplots(nrows, ncols, **kwargs)
+
+
 def save_figure(fig, path: str | Path, dpi: int = 100) -> Path:
     """Save atomically (a viewer watching `*_latest.png` never sees half a file)."""
     import io
 
     buf = io.BytesIO()
     fig.savefig(buf, format="png", dpi=dpi, facecolor="white")
-    plt.close(fig)
     return write_atomic(path, buf.getvalue())
 
 
@@ -68,7 +80,7 @@ def recon_grid(clean, noisy, denoised, path, title: str = "", psnr: torch.Tensor
     n = len(clean)
     error = (denoised.float() - clean.float()).abs()
     vmax = max(0.05, float(error.max()))
-    fig = plt.figure(figsize=(3.4, 0.62 * n + 0.9))
+    fig = new_figure(figsize=(3.4, 0.62 * n + 0.9))
     top = 1 - 0.7 / (0.62 * n + 0.9)
     grid = fig.add_gridspec(1, 2, width_ratios=[88, 28], wspace=0.06, left=0.02, right=0.8, top=top, bottom=0.02)
     ax, ax_err = fig.add_subplot(grid[0]), fig.add_subplot(grid[1])
@@ -101,7 +113,7 @@ def sigma_panel(noisy_by_sigma, denoised_by_sigma, clean, sigmas, psnr_by_sigma,
         rows.append([None] + [denoised_by_sigma[j][i] for j in range(cols)])
         gaps += [0, 10]
     mosaic_img = tile(rows, row_gap=gaps)
-    fig = plt.figure(figsize=(0.62 * (cols + 1) + 0.9, 0.69 * n * 2 + 0.8))
+    fig = new_figure(figsize=(0.62 * (cols + 1) + 0.9, 0.69 * n * 2 + 0.8))
     top = 1 - 0.65 / (0.69 * n * 2 + 0.8)
     ax = fig.add_axes([0.09, 0.01, 0.9, top - 0.01])
     ax.imshow(mosaic_img, **DIGIT)
@@ -123,7 +135,7 @@ def sigma_panel(noisy_by_sigma, denoised_by_sigma, clean, sigmas, psnr_by_sigma,
 def training_curves(history: dict[str, list[tuple[int, float]]], path, title: str = "") -> Path:
     """Left: train/val loss per epoch (log scale); right: val PSNR per epoch (the online
     linear probe's accuracy for encoder runs)."""
-    fig, (ax_loss, ax_psnr) = plt.subplots(1, 2, figsize=(9, 3.4))
+    fig, (ax_loss, ax_psnr) = subplots(1, 2, figsize=(9, 3.4))
     fig.subplots_adjust(left=0.08, right=0.98, top=0.84, bottom=0.16, wspace=0.25)
     for key, style in (("train/loss", "-o"), ("val/loss", "-s")):
         if history.get(key):
@@ -154,7 +166,7 @@ def training_curves(history: dict[str, list[tuple[int, float]]], path, title: st
 def case_grid(clean, noisy, denoised, psnr, labels: list[str], path, title: str = "") -> Path:
     """Columns of digits (e.g. best and worst); rows clean / noisy / denoised; PSNR below."""
     n = len(clean)
-    fig, axes = plt.subplots(3, n, figsize=(0.95 * n + 0.6, 3.6), squeeze=False)
+    fig, axes = subplots(3, n, figsize=(0.95 * n + 0.6, 3.6), squeeze=False)
     fig.subplots_adjust(left=0.08, right=0.99, top=0.8, bottom=0.1, wspace=0.06, hspace=0.1)
     for j in range(n):
         for i, x in enumerate((clean, noisy, denoised)):
@@ -171,7 +183,7 @@ def case_grid(clean, noisy, denoised, psnr, labels: list[str], path, title: str 
 def noise_gallery(images_by_kind: dict[str, list[torch.Tensor]], levels, path, title: str = "") -> Path:
     """Rows: noise kinds; columns: levels; each cell a 2x3 mosaic of the same six digits."""
     kinds = list(images_by_kind)
-    fig, axes = plt.subplots(len(kinds), len(levels), figsize=(1.45 * len(levels) + 1.1, 1.05 * len(kinds) + 0.7),
+    fig, axes = subplots(len(kinds), len(levels), figsize=(1.45 * len(levels) + 1.1, 1.05 * len(kinds) + 0.7),
                              squeeze=False)
     fig.subplots_adjust(left=0.13, right=0.99, top=1 - 0.55 / (1.05 * len(kinds) + 0.7), bottom=0.01,
                         wspace=0.06, hspace=0.08)
@@ -204,7 +216,7 @@ def noise_gallery_frame(images_by_kind: dict[str, list[torch.Tensor]], level: fl
     from PIL import Image
 
     kinds = list(images_by_kind)
-    fig, axes = plt.subplots(len(kinds), 1, figsize=(5.2, 0.95 * len(kinds) + 0.6), squeeze=False)
+    fig, axes = subplots(len(kinds), 1, figsize=(5.2, 0.95 * len(kinds) + 0.6), squeeze=False)
     fig.subplots_adjust(left=0.2, right=0.99, top=1 - 0.5 / (0.95 * len(kinds) + 0.6), bottom=0.01, hspace=0.1)
     for i, kind in enumerate(kinds):
         axes[i, 0].imshow(mosaic(images_by_kind[kind][0], cols=6), **DIGIT)
@@ -213,7 +225,6 @@ def noise_gallery_frame(images_by_kind: dict[str, list[torch.Tensor]], level: fl
     fig.suptitle(f"noise level {level:.2f}", fontsize=10)
     buf = io.BytesIO()
     fig.savefig(buf, format="png", dpi=90, facecolor="white")
-    plt.close(fig)
     buf.seek(0)
     return Image.open(buf).convert("RGB")
 
@@ -245,7 +256,7 @@ def ablation_map(clean, noisy, output, path, title: str = "", threshold: float =
 
     n = len(clean)
     colours = ablation_colours(clean, noisy, output, threshold)
-    fig, axes = plt.subplots(n, 4, figsize=(4.2, 0.95 * n + 1.5), squeeze=False)
+    fig, axes = subplots(n, 4, figsize=(4.2, 0.95 * n + 1.5), squeeze=False)
     fig.subplots_adjust(left=0.02, right=0.98, top=1 - 0.75 / (0.95 * n + 1.5), bottom=0.8 / (0.95 * n + 1.5),
                         wspace=0.05, hspace=0.06)
     for j, name in enumerate(("clean", "noisy", "output", "ablation map")):
@@ -264,7 +275,7 @@ def ablation_map(clean, noisy, output, path, title: str = "", threshold: float =
 
 def embedding_scatter(points: np.ndarray, labels: np.ndarray, path, title: str = "", ax_title: str = "") -> Path:
     """2-D scatter coloured by digit (tab10), with a legend of the ten classes."""
-    fig, ax = plt.subplots(figsize=(5.6, 5.0))
+    fig, ax = subplots(figsize=(5.6, 5.0))
     fig.subplots_adjust(left=0.08, right=0.82, top=0.9, bottom=0.08)
     draw_scatter(ax, points, labels)
     ax.set_title(ax_title, fontsize=9)
@@ -293,7 +304,7 @@ def scatter_frame(points: np.ndarray, labels: np.ndarray, title: str, limits: fl
 
     from PIL import Image
 
-    fig, ax = plt.subplots(figsize=(4.2, 4.2))
+    fig, ax = subplots(figsize=(4.2, 4.2))
     fig.subplots_adjust(left=0.04, right=0.96, top=0.9, bottom=0.04)
     draw_scatter(ax, points, labels, size=12)
     ax.set_xlim(-limits, limits)
@@ -301,7 +312,6 @@ def scatter_frame(points: np.ndarray, labels: np.ndarray, title: str, limits: fl
     ax.set_title(title, fontsize=9)
     buf = io.BytesIO()
     fig.savefig(buf, format="png", dpi=90, facecolor="white")
-    plt.close(fig)
     buf.seek(0)
     return Image.open(buf).convert("RGB")
 
@@ -311,7 +321,7 @@ def labelled_rows(rows: list[list[torch.Tensor]], row_labels: list[str], col_lab
     """A mosaic of digit rows with optional row labels (left) and column labels (top)."""
     mosaic_img = tile(rows)
     n_rows, n_cols = len(rows), max(len(r) for r in rows)
-    fig = plt.figure(figsize=(0.62 * n_cols + 1.0, 0.62 * n_rows + 0.9))
+    fig = new_figure(figsize=(0.62 * n_cols + 1.0, 0.62 * n_rows + 0.9))
     top = 1 - 0.75 / (0.62 * n_rows + 0.9)
     left = (0.8 if any(row_labels) else 0.1) / (0.62 * n_cols + 1.0)
     ax = fig.add_axes([left, 0.01, 1 - left - 0.05 / (0.62 * n_cols + 1.0), top - 0.01])

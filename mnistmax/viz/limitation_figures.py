@@ -5,13 +5,14 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import matplotlib
 import numpy as np
 
-from mnistmax.viz.figures import labelled_rows, plt, save_figure
+from mnistmax.viz.figures import labelled_rows, save_figure, subplots
 
 
 def _colours(n: int):
-    return plt.cm.viridis(np.linspace(0.0, 0.9, max(n, 1)))
+    return matplotlib.colormaps["viridis"](np.linspace(0.0, 0.9, max(n, 1)))
 
 
 def _shade_unseen(ax, rows: list[dict]) -> None:
@@ -25,7 +26,7 @@ def spectrum_figure(freqs, clean, curves: dict[str, list[float]], cutoff: float,
     Right: each curve divided by the clean spectrum, so 1 means the frequency is kept."""
     f = np.asarray(freqs)[1:]
     c = np.asarray(clean)[1:]
-    fig, (ax, ax_ratio) = plt.subplots(1, 2, figsize=(10.5, 3.8))
+    fig, (ax, ax_ratio) = subplots(1, 2, figsize=(10.5, 3.8))
     ax.semilogy(f, c, color="black", lw=2.2, label="clean digits")
     for colour, (label, power) in zip(_colours(len(curves)), curves.items()):
         p = np.asarray(power)[1:]
@@ -50,7 +51,7 @@ def scores_figure(rows: list[dict], clean_acc: float, path: Path, title: str) ->
     """Four panels against σ: shape scores, high-frequency ratio, the judge's accuracy and
     flip rate, the judge's entropy. Levels the run never trained on are shaded."""
     s = [r["sigma"] for r in rows]
-    fig, axes = plt.subplots(1, 4, figsize=(14, 3.4))
+    fig, axes = subplots(1, 4, figsize=(14, 3.4))
     panels = [
         ("shape scores (0 = ideal)", [("over-smoothing", "oversmoothing"), ("diversity collapse", "diversity_collapse"),
                                       ("noise sensitivity", "noise_sensitivity")]),

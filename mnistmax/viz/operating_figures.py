@@ -7,7 +7,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from mnistmax.eval.operating import SEED_000
-from mnistmax.viz.figures import plt, save_figure
+from mnistmax.viz.figures import save_figure, subplots
 
 CURVES = {"precision": "tab:blue", "recall": "tab:orange", "recall_visible": "tab:red",
           "specificity": "tab:purple", "ablation_efficiency": "tab:green"}
@@ -22,7 +22,7 @@ def operating_points_figure(sweeps: dict[str, dict[float, list[dict]]], points: 
     dotted lines in each score's colour), and precision vs recall (the chosen points on both
     curves, seed 000's point as a black cross)."""
     levels = sorted(next(iter(sweeps.values())))
-    fig, axes = plt.subplots(len(levels), 2, figsize=(11, 3.6 * len(levels) + 0.8), squeeze=False)
+    fig, axes = subplots(len(levels), 2, figsize=(11, 3.6 * len(levels) + 0.8), squeeze=False)
     fig.subplots_adjust(left=0.07, right=0.8, top=1 - 0.75 / (3.6 * len(levels) + 0.8), bottom=0.07, hspace=0.45,
                         wspace=0.25)
     for (left, right), level in zip(axes, levels):

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import matplotlib
 
-from mnistmax.viz.figures import plt, save_figure
+from mnistmax.viz.figures import save_figure, subplots
 
 IDENTITY = "identity"  # the noisy input itself: the line every denoiser has to beat
 
@@ -35,7 +35,7 @@ def psnr_vs_sigma(rows: list[dict], path, title: str = "", baselines: Collection
     n_rows = -(-len(series) // cols)
     legend_in = 0.75 + 0.075 * max(len(m) for m in methods)  # inches: handle, then the longest name at 8 pt
     width, height = 3.4 * cols + legend_in, 2.7 * n_rows + 1.0
-    fig, axes = plt.subplots(n_rows, cols, figsize=(width, height), squeeze=False)
+    fig, axes = subplots(n_rows, cols, figsize=(width, height), squeeze=False)
     fig.subplots_adjust(left=0.65 / width, right=1 - (legend_in + 0.1) / width, top=1 - 0.8 / height,
                         bottom=0.5 / height, wspace=0.28, hspace=0.5)
     for ax, (kind, by_method) in zip(axes.flat, series.items()):

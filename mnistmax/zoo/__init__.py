@@ -140,17 +140,19 @@ def summary(e: Entry) -> dict:
             "recipe": ENTRIES[e.name]["recipe"], "built": zoo.get("built")}
 
 
-def materialize(name: str, output_dir: str | Path = "outputs") -> Path:
-    """The run directory of entry `name` under <output_dir>/zoo/, made on first use: config.yaml,
+def materialize(name: str, output_dir: str | Path | None = None) -> Path:
+    """The run directory of entry `name` under <output_dir>/zoo/ (default: the output root,
+    mnistmax.files.output_root: $MNISTMAX_OUTPUT_DIR, else outputs), made on first use: config.yaml,
     checkpoints/best.ckpt (the task with the entry's weights, plain tensors), meta.json and eval/
     (the entry's rows). Made again, in a new folder, when the entry's weights change."""
     import torch
 
     from mnistmax.config import config_to_dict
     from mnistmax.exported import load_export
-    from mnistmax.files import now_iso, write_atomic, write_json
+    from mnistmax.files import now_iso, output_root, write_atomic, write_json
     from mnistmax.tasks import dump_yaml
 
+    output_dir = output_root(output_dir)
     e = entry(name)
     sha = e.sha()
     run_dir = Path(output_dir) / "zoo" / f"{e.name}-{sha[:10]}"  # a changed entry gets a new folder

@@ -98,4 +98,5 @@ def test_transfer_command_and_label_parsing(ae_run):
     rows = json.loads((ae_run / "eval" / "transfer.json").read_text())
     assert [(r["mode"], r["labels_per_class"]) for r in rows] == [("scratch", 3)]
     bad = runner.invoke(app, ["transfer", "--encoder-run", str(ae_run), "--mode", "magic"])
-    assert bad.exit_code == 1 and "unknown transfer mode" in bad.output
+    words = " ".join(bad.output.replace("│", " ").split())  # click's usage message, unwrapped
+    assert bad.exit_code == 2 and "'magic' is not one of 'scratch', 'frozen', 'finetune', 'all'" in words

@@ -151,7 +151,7 @@ def test_the_scratch_baseline_trains_longer_than_a_pretrained_encoder(simclr_run
     from mnistmax.analysis import transfer
 
     seen = {}
-    monkeypatch.setattr(transfer, "train_classifier", lambda cfg, mode, encoder, run_dir, train: seen.setdefault(
+    monkeypatch.setattr(transfer, "train_classifier", lambda cfg, mode, encoder, run_dir, train, _: seen.setdefault(
         (mode, cfg.data.limit_train), {"mode": mode, "labels_per_class": 10, "test_acc": 0.5, "train_seconds": 0,
                                        "trainable_params": 1, "epochs": cfg.train.epochs,
                                        "steps": cfg.train.epochs * (cfg.data.limit_train // cfg.data.batch_size)}))

@@ -1,0 +1,6 @@
+"""The names of the analyses' modes, in a module that imports nothing: the CLI lists them as
+`--mode` choices in `--help` without importing torch; analysis.latent, analysis.transfer and
+the API read them from here (DESIGN principle 4: one fact, one place)."""
+
+SAMPLE_MODES = ("normal", "uniform", "fitted")  # how latents are drawn: N(0, I), a box, a fitted Gaussian
+TRANSFER_MODES = ("scratch", "frozen", "finetune")  # the classifier's encoder: random, pretrained fixed, tuned
