@@ -104,7 +104,7 @@ OVERRIDES = typer.Argument(None, help="KEY=VALUE overrides, e.g. train.epochs=3 
                            show_default=False)
 CONFIG = typer.Option(..., "--config", "-c", help="YAML config file, or a shipped recipe by name (mnist, "
                       "models/simclr; `mnistmax config list`)")
-RUN = typer.Argument(..., help="run directory, run name under outputs/runs, 'latest', or zoo:<name> (a pretrained "
+RUN = typer.Argument(..., help="run directory, run name under <output dir>/runs, 'latest', or zoo:<name> (a pretrained "
                      "model: `mnistmax zoo list`)")
 
 

@@ -139,14 +139,18 @@ def viz_all(run: str = RUN, checkpoint: str = CHECKPOINT, device: str = DEVICE,
 
 @viz_app.command("noise-gallery")
 @handle_errors
-def viz_noise_gallery(output_dir: Optional[Path] = typer.Option(
-        None, show_default=False,
-        help="where to write the PNG and GIF (default: gallery/ under $MNISTMAX_OUTPUT_DIR, else under outputs)")):
+def viz_noise_gallery(output: Optional[Path] = typer.Option(
+        None, "--output", "-o", show_default=False,
+        help="folder for the PNG and the GIF (two files: -o is a folder; default <output dir>/gallery)"),
+        output_dir: Optional[Path] = OUTPUT_DIR):
     """No model needed: six digits under every noise kind and level, as a PNG and a GIF."""
     from mnistmax.files import output_root
+    from mnistmax.userfiles import output_folder
     from mnistmax.viz import commands
 
-    png, gif = commands.noise_gallery(output_dir or output_root() / "gallery")
+    if output is not None:
+        output_folder(output, "viz noise-gallery")
+    png, gif = commands.noise_gallery(output or output_root(output_dir) / "gallery")
     echo(f"wrote {png} and {gif}")
 
 

@@ -169,17 +169,20 @@ def _search(config: Path, workers: int, worker: bool, storage: str | None, test:
 @handle_errors
 def splits(
     folds: int = typer.Option(5, min=2, help="number of folds"),
-    output_dir: Path = typer.Option(..., help="where to write splits.csv"),
+    output: Path = typer.Option(..., "--output", "-o", help="the CSV file to write (one file: -o names it)"),
     config: Path = typer.Option(Path("mnist"), "--config", "-c", help="config whose data and seed to use: a file, "
                                 "or a shipped recipe by name (`mnistmax config list`)"),
     seed: int = typer.Option(0, help="fold seed (the grid's cv.seed)"),
+    force: bool = typer.Option(False, "--force", help="overwrite OUTPUT"),
 ):
     """Write the stratified fold assignment of the train split as CSV (index, label, fold)."""
     from mnistmax.experiments.folds import training_pool, write_splits_file
     from mnistmax.tasks import load_config
+    from mnistmax.userfiles import check_free
 
+    check_free([output], force)
     pool = training_pool(load_config(config), folds, seed)
-    path = write_splits_file(output_dir / "splits.csv", pool.labels, pool.folds)
+    path = write_splits_file(output, pool.labels, pool.folds)
     echo(f"wrote {path} ({len(pool.labels):,} digits, {folds} folds); use it with cv.splits_file")
 
 

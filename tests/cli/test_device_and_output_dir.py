@@ -128,7 +128,7 @@ def test_ui_opens_the_store_under_the_root(elsewhere, monkeypatch, tmp_path):
 
 
 def test_splits_defaults_to_the_shipped_recipe_outside_the_checkout(elsewhere):
-    result = invoke("splits", "--folds", "2", "--output-dir", elsewhere / "folds")
+    result = invoke("splits", "--folds", "2", "-o", elsewhere / "folds" / "splits.csv")
     assert result.exit_code == 0, result.output
     assert (elsewhere / "folds" / "splits.csv").read_text().startswith("index,label,fold")
 

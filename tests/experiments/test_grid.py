@@ -106,7 +106,7 @@ def test_folds_are_disjoint_cover_and_repeat():
 
 
 def test_splits_file_round_trip(tmp_path):
-    result = runner.invoke(app, ["splits", "--folds", "3", "--output-dir", str(tmp_path), "-c", "configs/quick.yaml"])
+    result = runner.invoke(app, ["splits", "--folds", "3", "-o", str(tmp_path / "splits.csv"), "-c", "quick"])
     assert result.exit_code == 0, result.output
     rows = list(csv.DictReader(open(tmp_path / "splits.csv")))
     assert len(rows) == 2000 + 450 and {r["fold"] for r in rows} == {"0", "1", "2"}

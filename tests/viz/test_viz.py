@@ -87,7 +87,7 @@ def test_psnr_curve_of_an_unevaluated_run_is_one_line(tmp_path):
 
 
 def test_noise_gallery_png_and_gif(tmp_path):
-    result = runner.invoke(app, ["viz", "noise-gallery", "--output-dir", str(tmp_path)])
+    result = runner.invoke(app, ["viz", "noise-gallery", "-o", str(tmp_path)])
     assert result.exit_code == 0, result.output
     assert_picture(tmp_path / "noise_gallery.png", (600, 400))
     with Image.open(tmp_path / "noise_gallery.gif") as gif:
