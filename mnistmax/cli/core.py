@@ -35,7 +35,7 @@ def train(config: Optional[Path] = typer.Option(None, "--config", "-c", help="YA
           resume: Optional[Path] = typer.Option(None, "--resume",
                                                 help="continue this run directory from its last.ckpt"),
           output_dir: Optional[Path] = OUTPUT_DIR):
-    """Train a model; writes outputs/runs/<name>-<time>/ and prints where (or --resume a run)."""
+    """Train a model; writes <output dir>/runs/<name>-<time>/ and prints where (or --resume a run)."""
     from mnistmax.api import train as train_run
     from mnistmax.config import read_yaml_mapping
     from mnistmax.tasks import get_task

@@ -56,6 +56,12 @@ def test_boolean_options_render_as_flags(path):
     assert "--help" in result.output
 
 
+def test_help_paragraphs_are_reflowed_not_the_sources_line_breaks():
+    for path, command in commands():
+        if path and not getattr(command, "commands", None):  # a command (groups have their own help=)
+            assert command.help and all("\n" not in para for para in command.help.split("\n\n")), path
+
+
 CHOICES = [
     (["export"], "--format", FORMATS),
     (["sample"], "--mode", SAMPLE_MODES),
