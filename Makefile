@@ -6,7 +6,7 @@ CONFIG ?= configs/mnist.yaml
 RUN ?= latest
 RUNS ?= latest
 OVERRIDES ?=
-# where torch / torchvision come from. Empty: PyPI (its Linux wheels bundle CUDA: about 5.5 GB in .venv).
+# where torch / torchvision come from. Empty: PyPI (its Linux wheels bundle CUDA: 6.7 GB in .venv with the test extras).
 # CPU-only wheels (no CUDA libraries): make install TORCH_INDEX=https://download.pytorch.org/whl/cpu
 TORCH_INDEX ?=
 
@@ -79,7 +79,13 @@ zoo: .venv/.installed ## rebuild the pretrained zoo (ZOO="mnist-unet classifier 
 zoo-check: .venv/.installed ## evaluate every zoo entry again and compare with its recorded numbers
 	$(MNISTMAX) zoo check $(ZOO)
 
+docs: .venv/.installed ## build the docs site into site/ (mkdocs build --strict: a broken link or reference fails)
+	NO_MKDOCS_2_WARNING=1 $(PY) -m mkdocs build --strict
+
+docs-serve: .venv/.installed ## serve the docs site on http://127.0.0.1:8000 while you edit it
+	NO_MKDOCS_2_WARNING=1 $(PY) -m mkdocs serve
+
 clean: ## remove outputs/ (runs, MLflow store)
 	rm -rf outputs
 
-.PHONY: compare-encoders help install test test-slow train eval quick full-pipeline demo-mnist compare viz figures bench zoo zoo-check clean
+.PHONY: compare-encoders docs docs-serve help install test test-slow train eval quick full-pipeline demo-mnist compare viz figures bench zoo zoo-check clean

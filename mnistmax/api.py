@@ -163,7 +163,9 @@ class Model:
         self.require("decode", "sample")
         if n < 1:
             raise ImageError(f"n must be at least 1 (got {n})")
-        mode = mode or ("normal" if "sample" in self.capabilities else "fitted")
+        from mnistmax.analysis.modes import default_sample_mode
+
+        mode = mode or default_sample_mode(self.capabilities)
         if mode == "normal":
             dim = self.task.net.latent_dim
             train_z = torch.zeros(2, dim)

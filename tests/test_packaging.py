@@ -94,3 +94,15 @@ def test_licence_citation_changelog_and_version_agree():
     changelog = (ROOT / "CHANGELOG.md").read_text()
     assert f"## [{__version__}]" in changelog
     assert (ROOT / "mnistmax" / "py.typed").is_file()
+
+
+def test_your_own_file_extends_a_recipe_by_name_and_a_redirect_does_not_shadow_it(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "my.yaml").write_text("extends: quick\nname: mine\ntrain: {epochs: 1}\n")
+    cfg = load_config("my.yaml")
+    assert cfg.name == "mine" and cfg.train.epochs == 1 and cfg.model.name == load_config("quick").model.name
+    (tmp_path / "quick.yaml").write_text("")  # `mnistmax config show -c quick > quick.yaml`: the shell made it
+    assert resolve_config("quick") == PACKAGED / "quick.yaml"
+    assert resolve_config("quick.yaml").resolve() == tmp_path / "quick.yaml"  # the exact path still wins
+    (tmp_path / "mine.yaml").write_text("extends: quick\n")
+    assert resolve_config("mine").resolve() == tmp_path / "mine.yaml"  # no recipe of that name: the file with .yaml

@@ -92,9 +92,13 @@ def draw_latents(train_z: torch.Tensor, n: int, mode: str = "fitted", seed: int 
     raise MnistmaxError(f"unknown sampling mode {mode!r}; valid: {', '.join(SAMPLE_MODES)}")
 
 
-def sample(run: LatentSpace, n: int = 64, mode: str = "fitted", seed: int = 0) -> Path:
+def sample(run: LatentSpace, n: int = 64, mode: str | None = None, seed: int = 0) -> Path:
     """Decode n latents drawn from N(0, I), a uniform box over the training latents, or a
-    Gaussian fitted to the training latents (mean and full covariance)."""
+    Gaussian fitted to the training latents (mean and full covariance); default: N(0, I) for a
+    VAE, the fitted Gaussian for an autoencoder (as `Model.sample`)."""
+    from mnistmax.analysis.modes import default_sample_mode
+
+    mode = mode or default_sample_mode(run.task.capabilities)
     z = draw_latents(run.train_z, n, mode, seed)
     images = run.decode(z)
     cols = int(np.ceil(np.sqrt(n)))

@@ -76,7 +76,8 @@ def viz_operating_points(run: str = RUN, checkpoint: str = CHECKPOINT, device: s
                          levels: Optional[str] = typer.Option(None, help="noise levels, e.g. 0.3,0.5 (default: the "
                                                                            "operating point's, else the eval levels)")):
     """A bitmap denoiser's precision / recall / efficiency at every output threshold, validation and test, the
-    chosen point marked (eval.operating_point) and seed 000's drawn -> reports/operating_points.png."""
+    chosen point marked (eval.operating_point) and the reference ablation design's reported point drawn ->
+    reports/operating_points.png."""
     from mnistmax.errors import ConfigError
     from mnistmax.viz import commands
 
@@ -175,14 +176,16 @@ def latent_interpolate(run: str = RUN, a: int = typer.Option(0, help="index of t
 @latent_app.command("sample")
 @handle_errors
 def latent_sample(run: str = RUN, n: int = typer.Option(64, "--n", "-n", min=1, help="how many digits"),
-                  mode: SampleMode = typer.Option("fitted", help="how latents are drawn: N(0, I), a uniform box "
-                                                  "over the training latents, or a Gaussian fitted to them"),
+                  mode: Optional[SampleMode] = typer.Option(
+                      None, show_default=False, help="how latents are drawn: N(0, I), a uniform box over the training "
+                      "latents, or a Gaussian fitted to them (default: normal for a VAE, fitted for an autoencoder)"),
                   seed: int = 0, checkpoint: str = CHECKPOINT, device: str = DEVICE,
                   output_dir: Optional[Path] = OUTPUT_DIR):
     """Decode random latents (N(0,I), uniform, or a Gaussian fitted to the training latents)."""
     from mnistmax.analysis import latent
 
-    echo(f"wrote {latent.sample(_latent(run, checkpoint, device, output_dir), n, mode.value, seed)}")
+    space = _latent(run, checkpoint, device, output_dir)
+    echo(f"wrote {latent.sample(space, n, mode and mode.value, seed)}")
 
 
 @latent_app.command("traverse")

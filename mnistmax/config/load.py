@@ -104,10 +104,12 @@ def packaged_recipes() -> list[str]:
 
 def resolve_config(path: str | Path) -> Path:
     """A config file given as a path, or a shipped recipe given by name (`mnist`,
-    `models/simclr`, with or without .yaml): a file at the path wins."""
+    `models/simclr`, with or without .yaml): a file at the exact path wins, then the recipe, then
+    the path with .yaml added (so `mnistmax config show -c quick > quick.yaml`, whose shell makes an
+    empty quick.yaml first, still reads the recipe)."""
     path = Path(path)
-    for candidate in (path, path.with_name(path.name + ".yaml"), PACKAGED / path,
-                      PACKAGED / path.with_name(path.name + ".yaml")):
+    for candidate in (path, PACKAGED / path, PACKAGED / path.with_name(path.name + ".yaml"),
+                      path.with_name(path.name + ".yaml")):
         if candidate.is_file():
             return candidate
     if path.exists():
@@ -128,7 +130,18 @@ def read_config_layers(path: str | Path, _seen: tuple = ()) -> tuple[dict, dict]
         return {}, raw
     if not isinstance(parent, str):
         raise ConfigError(f"{path}: extends must be a file name, not {parent!r}")
-    return read_config_file(path.parent / parent, (*_seen, path.resolve())), raw
+    return read_config_file(extended(path, parent), (*_seen, path.resolve())), raw
+
+
+def extended(path: Path, parent: str) -> Path:
+    """The file `extends: parent` in `path` names: relative to `path` (with or without .yaml), else a
+    shipped recipe by name (`extends: quick` in your own file), else the relative path (whose
+    reading says it is missing)."""
+    local = path.parent / parent
+    for candidate in (local, local.with_name(local.name + ".yaml"), PACKAGED / parent, PACKAGED / f"{parent}.yaml"):
+        if candidate.is_file():
+            return candidate
+    return local
 
 
 def read_config_file(path: str | Path, _seen: tuple = ()) -> dict:

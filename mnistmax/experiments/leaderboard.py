@@ -14,6 +14,10 @@ from mnistmax.files import write_atomic, write_json
 TEST_ATTR = "mnistmax:test"  # the best configuration's test, kept in the study so that it runs once
 
 
+
+def epochs_text(n: int) -> str:
+    return f"{n} epoch{'' if n == 1 else 's'}"
+
 def retrain_epochs(best: dict, planned: int) -> int:
     """Epochs of the final retrain: the folds' mean count to their best val/loss (the retrain has no
     validation split to stop on), or the config's train.epochs for trials recorded without it."""
@@ -41,8 +45,8 @@ def test_best(result: dict, echo=print) -> dict:
     splits = training_pool(base_cfg, search.cv.folds, search.cv.seed, search.cv.splits_file).whole()
     retrain = {"digits": len(splits.train[0]), "epochs": epochs, "validation": "none"}
     echo(f"best: trial {best['trial']} ({describe(best['params'])}; val/loss {best['val_loss_mean']:.5f} ± "
-         f"{best['val_loss_std']:.5f}); retraining on all {retrain['digits']:,} digits of the folds for {epochs} "
-         "epochs (the folds' mean to their best val/loss), no validation split")
+         f"{best['val_loss_std']:.5f}); retraining on all {retrain['digits']:,} digits of the folds "
+         f"for {epochs_text(epochs)} (the folds' mean to their best val/loss), no validation split")
     run = load_run(train(cfg, echo=lambda m: None, splits=splits, output_dir=cfg.logging.output_dir).run_dir)
     rows = run.task.evaluate(run)
     write_eval(run.run_dir, rows, run.task.eval_stem)
@@ -94,7 +98,7 @@ def write_leaderboard(result: dict, test: dict | None) -> Path:
         scored += f" Base config overrides: {' '.join(result['search'].overrides)}."
     if test and test.get("retrain"):
         r = test["retrain"]
-        scored += (f" The best retrained on all {r['digits']:,} digits of the folds for {r['epochs']} epochs, "
+        scored += (f" The best retrained on all {r['digits']:,} digits of the folds for {epochs_text(r['epochs'])}, "
                    "no validation split; tested once on the test split.")
     write_atomic(out / "leaderboard.md", scored + "\n\n" + "\n".join(md) + "\n")
     write_atomic(out / "leaderboard.tex", rows_to_latex(rows, keys))

@@ -44,7 +44,7 @@ class ConvDAE(nn.Module):
 
 @register_model("cdae")
 class DenseLatentDAE(ConvDAE):
-    """conv_dae with a dense bottleneck (seed 002's convolutional denoising autoencoder): the
+    """conv_dae with a dense bottleneck (the classic convolutional denoising autoencoder): the
     encoder's feature map is flattened to `latent_dim` numbers and expanded back before the
     decoder, so `latent_dim` decides how much of the input can pass."""
 

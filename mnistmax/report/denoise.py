@@ -71,7 +71,8 @@ SECTIONS = [
                    note="White: kept ink; blue: removed noise; red: wrongly removed ink; yellow: missed noise."),
     figure_section("Operating points", "reports/operating_points.png",
                    note="Scores at every output threshold on validation (solid) and test (dashed); the thresholds "
-                        "eval.operating_point chose on validation; seed 000's point dotted / as a black cross. "
+                        "eval.operating_point chose on validation; the reference ablation design's reported point "
+                        "dotted / as a black cross. "
                         "`mnistmax viz operating-points RUN` draws it."),
     figure_section("Ablation animation", "animations/ablation.gif",
                    note="The ablation map of the same validation digits, epoch by epoch."),

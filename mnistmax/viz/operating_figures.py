@@ -1,12 +1,12 @@
 """Operating points of a bitmap denoiser: its scores against the output threshold, and precision
-against recall, on validation and test, the chosen thresholds marked and seed 000's point drawn
+against recall, on validation and test, the chosen thresholds marked and the reference point drawn
 for reference. Rows in (mnistmax.eval.operating.sweep_scores), a saved PNG out."""
 
 from __future__ import annotations
 
 from pathlib import Path
 
-from mnistmax.eval.operating import SEED_000
+from mnistmax.eval.operating import REFERENCE_POINT
 from mnistmax.viz.figures import save_figure, subplots
 
 CURVES = {"precision": "tab:blue", "recall": "tab:orange", "recall_visible": "tab:red",
@@ -18,9 +18,9 @@ POINT_COLOURS = ("tab:brown", "tab:pink", "tab:olive", "tab:cyan", "tab:gray")  
 def operating_points_figure(sweeps: dict[str, dict[float, list[dict]]], points: list[dict], path, title: str = "",
                             noise: str = "") -> Path:
     """`sweeps`: {split: {level: rows}}; `points`: [{point, threshold}] to mark. One row of two
-    panels per level: scores vs threshold (validation solid, test dashed; seed 000's scores as
+    panels per level: scores vs threshold (validation solid, test dashed; the reference point's scores as
     dotted lines in each score's colour), and precision vs recall (the chosen points on both
-    curves, seed 000's point as a black cross)."""
+    curves, the reference point as a black cross)."""
     levels = sorted(next(iter(sweeps.values())))
     fig, axes = subplots(len(levels), 2, figsize=(11, 3.6 * len(levels) + 0.8), squeeze=False)
     fig.subplots_adjust(left=0.07, right=0.8, top=1 - 0.75 / (3.6 * len(levels) + 0.8), bottom=0.07, hspace=0.45,
@@ -41,21 +41,21 @@ def operating_points_figure(sweeps: dict[str, dict[float, list[dict]]], points: 
                 right.plot(100 * r["recall"], 100 * r["precision"], "*" if split == "test" else "o", ms=11 - 3 * i,
                            color=POINT_COLOURS[i % len(POINT_COLOURS)], mec="black", mew=0.6, zorder=5,
                            label=f"{p['point']} t={p['threshold']:.2f} ({split})")
-        for key, value in SEED_000.items():
+        for key, value in REFERENCE_POINT.items():
             left.axhline(100 * value, color=CURVES[key], ls=":", lw=1)
         for i, p in enumerate(points):
             colour = POINT_COLOURS[i % len(POINT_COLOURS)]
             left.axvline(p["threshold"], color=colour, lw=1.2, alpha=0.8)
             left.annotate(p["point"], (p["threshold"], 0.02), xycoords=("data", "axes fraction"), rotation=90,
                           fontsize=7, ha="right", va="bottom", color=colour)
-        right.plot(100 * SEED_000["recall"], 100 * SEED_000["precision"], "X", color="black", ms=9, zorder=6,
-                   label="seed 000's point")
+        right.plot(100 * REFERENCE_POINT["recall"], 100 * REFERENCE_POINT["precision"], "X", color="black", ms=9,
+                   zorder=6, label="the reference point")
         low = min(80.0, *(100 * r[k] for split in sweeps.values() for r in split[level]
                           for k in ("precision", "recall", "ablation_efficiency") if r[k] == r[k] and r[k] > 0.5))
         left.set(xlabel="output threshold", ylabel="%", ylim=(low - 1, 100.5), xlim=(0, 1),
-                 title=f"{noise} {level:g}: scores vs threshold (dotted: seed 000)")
+                 title=f"{noise} {level:g}: scores vs threshold (dotted: reference point)")
         right.set(xlabel="recall %", ylabel="precision %", title=f"{noise} {level:g}: precision vs recall")
-        zoom = min(90.0, *(100 * SEED_000[k] - 2 for k in ("precision", "recall")),
+        zoom = min(90.0, *(100 * REFERENCE_POINT[k] - 2 for k in ("precision", "recall")),
                    *(100 * r[k] for split in sweeps.values() for r in split[level]
                      for p in points if abs(r["threshold"] - p["threshold"]) < 1e-9 for k in ("precision", "recall")))
         right.set_xlim(zoom - 0.5, 100.2)  # the region the points are in: the curve's tails run off it

@@ -58,6 +58,7 @@ def test_traversal_has_one_row_per_latent_dimension():
 def test_latent_commands_write_pictures(ae_run):
     for args, name in ((["interpolate", "--a", "0", "--b", "3"], "interpolate"),
                        (["sample", "--mode", "normal"], "samples_normal"),
+                       (["sample"], "samples_fitted"),  # an autoencoder's default, as Model.sample's
                        (["traverse"], "traverse"), (["arithmetic", "--expr", "7-1+4"], "arithmetic"), (["pca"], "pca")):
         result = runner.invoke(app, ["latent", args[0], str(ae_run), *args[1:]])
         assert result.exit_code == 0, result.output
