@@ -43,6 +43,10 @@ def resolve_run(run: str | Path, output_dir: str | Path | None = None) -> Path:
                    "'latest', or zoo:<name> from `mnistmax zoo list`)")
 
 
+# what `mnistmax eval RUN KEY=VALUE` may change: the data a model is scored on, the noise, the evaluation
+EVAL_SECTIONS = ("data", "noise", "eval")
+
+
 @dataclass
 class LoadedRun:
     """A run with its model loaded (eval mode, on the device `load_run` was given: CPU by
@@ -110,13 +114,22 @@ class LoadedRun:
         self.task.require(capability, what)
 
     def with_overrides(self, overrides: list[str]) -> "LoadedRun":
-        """The same run and weights, evaluated under `overrides` (KEY=VALUE, e.g. eval.seed=1)."""
+        """The same run and weights, evaluated under `overrides` (KEY=VALUE, e.g. eval.seed=1): keys of
+        the sections that can change for a trained model (EVAL_SECTIONS: the data it is scored on, the
+        noise, the evaluation); any other key (model.*, train.*, ...) is refused in one line, since
+        the weights would not follow it."""
         from mnistmax.config import apply_overrides, config_to_dict, parse_override
+        from mnistmax.errors import ConfigError
         from mnistmax.tasks import validate_config
 
         if not overrides:
             return self
         explicit = {".".join(parse_override(o)[0]) for o in overrides}
+        for key in sorted(explicit):
+            if key.split(".")[0] not in EVAL_SECTIONS:
+                raise ConfigError(f"override {key}: a trained model is evaluated under {', '.join(EVAL_SECTIONS)} "
+                                  f"keys only (its {key.split('.')[0]} is what trained it: "
+                                  f"{self.run_dir / 'config.yaml'}); train a new run to change it")
         cfg = validate_config(apply_overrides(config_to_dict(self.cfg), overrides), "override", explicit)
         splits = self._splits if cfg.data == self.cfg.data and cfg.seed == self.cfg.seed else None
         return LoadedRun(self.run_dir, cfg, self.task, self.checkpoint, splits, self.trained_cfg, self.checkpoint_path)

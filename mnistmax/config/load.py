@@ -31,6 +31,7 @@ def parse_override(text: str) -> tuple[list[str], Any]:
         value = yaml.safe_load(raw) if raw.strip() else None
     except (yaml.YAMLError, ValueError):  # ValueError: a YAML date that does not exist (2001-13-45)
         value = raw  # let validation judge it as a string
+    check_acyclic(value, f"override {key}")
     return key.split("."), value
 
 
@@ -84,7 +85,23 @@ def read_yaml_mapping(path: str | Path) -> dict:
         raise ConfigError(f"config file {str(path)!r} is empty")
     if not isinstance(raw, dict):
         raise ConfigError(f"config file {str(path)!r} must hold a mapping of sections, not {type(raw).__name__}")
+    check_acyclic(raw, f"config file {str(path)!r}")
     return raw
+
+
+def check_acyclic(value: Any, where: str, _path: tuple[str, ...] = (), _open: frozenset = frozenset()) -> None:
+    """A YAML alias inside its own anchor (`train: &t {lr: 0.001, x: *t}`) makes a mapping that
+    contains itself, which every later step would follow forever: one ConfigError line instead.
+    Shared aliases that do not loop (`a: &x {..}`, `b: *x`) are fine."""
+    if not isinstance(value, (dict, list)):
+        return
+    if id(value) in _open:
+        raise ConfigError(f"{where}: {'.'.join(_path) or 'the top level'} contains itself (a YAML alias "
+                          "inside its own anchor); write the value out")
+    inner = _open | {id(value)}
+    items = value.items() if isinstance(value, dict) else enumerate(value)
+    for key, child in items:
+        check_acyclic(child, where, (*_path, str(key)), inner)
 
 
 def deep_merge(base: dict, update: dict) -> dict:

@@ -11,7 +11,7 @@ import math
 
 import torch
 import torch.nn.functional as F
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from mnistmax.data.noise.masks import rect_masks
 
@@ -23,10 +23,27 @@ class AugmentParams(BaseModel):
     model_config = ConfigDict(extra="forbid", validate_assignment=True, allow_inf_nan=False)
     rotation: float = Field(15.0, ge=0, le=180)  # degrees, ±
     translate: float = Field(0.12, ge=0, le=0.5)  # fraction of the image size, ±
-    scale: tuple[float, float] = (0.85, 1.15)
+    scale: tuple[float, float] = (0.85, 1.15)  # zoom factor range: 0 < low <= high <= 4
     elastic: float = Field(0.0, ge=0, le=5)  # displacement in pixels (0 = off)
     erase_prob: float = Field(0.25, ge=0, le=1)
-    brightness: tuple[float, float] = (0.7, 1.0)
+    brightness: tuple[float, float] = (0.7, 1.0)  # ink factor range: 0 <= low <= high <= 1
+
+    @field_validator("scale")
+    @classmethod
+    def _scale(cls, value):
+        low, high = value
+        if not 0 < low <= high <= 4:
+            raise ValueError(f"scale {list(value)}: use [low, high] with 0 < low <= high <= 4 (a zoom factor; 0 "
+                             "would divide by zero)")
+        return value
+
+    @field_validator("brightness")
+    @classmethod
+    def _brightness(cls, value):
+        low, high = value
+        if not 0 <= low <= high <= 1:
+            raise ValueError(f"brightness {list(value)}: use [low, high] with 0 <= low <= high <= 1")
+        return value
 
 
 def _uniform(n: int, low: float, high: float, generator, device) -> torch.Tensor:
