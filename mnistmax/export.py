@@ -154,9 +154,23 @@ def export_run(run, fmt: str, out_dir: Path | None = None, force: bool = False, 
     taken = [p for p in files if p.exists()]
     if taken and not force:
         raise ExportError(f"{taken[0]} exists; pass --force to replace it")
-    out_dir.mkdir(parents=True, exist_ok=True)
     meta_path = out_dir / "model.json"
-    meta = json.loads(meta_path.read_text()) if meta_path.is_file() else {}
+    try:
+        meta = read_export(out_dir) if meta_path.is_file() else {}
+    except ExportError as exc:  # a damaged or older model.json: one line, nothing written, unless --force
+        if not force:
+            raise ExportError(f"{exc} (or pass --force to replace the folder's model.json)") from None
+        meta = {}
+    source = {"run": str(run.run_dir), "checkpoint": run.checkpoint}
+    stale = [name for name in meta.get("files", {}) if (out_dir / name).exists() and name not in
+             {p.name for p in files}] if meta and {k: meta.get(k) for k in source} != source else []
+    if stale and not force:  # one model.json describes one checkpoint: its config, threshold, metrics
+        raise ExportError(f"{out_dir} holds {stale[0]} exported from {meta.get('run')} ({meta.get('checkpoint')} "
+                          f"checkpoint), not {run.run_dir} ({run.checkpoint}); export into another folder (-o) or "
+                          "pass --force to replace that folder's files")
+    if meta and {k: meta.get(k) for k in source} != source:
+        meta = {}  # another checkpoint's description: none of it carries over
+    out_dir.mkdir(parents=True, exist_ok=True)
     meta.update(model_card_fields(run) | {"threshold": threshold})
     meta.setdefault("files", {})
     images = clean_images(run.test_images[:5], run.cfg) if fmt != "safetensors" else None
@@ -186,5 +200,8 @@ def export_run(run, fmt: str, out_dir: Path | None = None, force: bool = False, 
                                                    "range": g.output_range},
                                         "max_abs_diff_vs_pytorch": diff, "checked_batch": len(check_with)}
             echo(f"wrote {path} (max abs diff vs PyTorch {diff:.1e} on {len(check_with)} test digits)")
+    for name in stale:  # --force: the other checkpoint's files go with its description
+        (out_dir / name).unlink(missing_ok=True)
+        echo(f"removed {out_dir / name} (exported from another checkpoint)")
     write_json(meta_path, meta)
     return meta_path

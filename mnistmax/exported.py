@@ -20,15 +20,40 @@ class ExportError(MnistmaxError):
 def read_export(folder: Path) -> dict:
     """model.json of an export folder, checked for a layout this version reads."""
     path = Path(folder) / "model.json"
+    if not path.is_file():
+        raise ExportError(f"{folder} is not an export folder: it has no model.json")
     try:
         meta = json.loads(path.read_text())
-    except (OSError, ValueError) as exc:
-        raise ExportError(f"{path}: unreadable model.json ({exc})") from None
+    except (OSError, ValueError) as exc:  # UnicodeDecodeError and JSONDecodeError are ValueErrors
+        first = (str(exc).strip().splitlines() or [type(exc).__name__])[0][:160]
+        raise ExportError(f"{path}: unreadable model.json ({first})") from None
+    if not isinstance(meta, dict):
+        raise ExportError(f"{path}: model.json holds a JSON {type(meta).__name__}, not an object of keys; "
+                          "export the run again")
     if meta.get("export_version") != EXPORT_VERSION:
         raise ExportError(f"{folder} was exported by mnistmax {meta.get('mnistmax_version', '?')} (export layout "
                           f"{meta.get('export_version', '?')}); this mnistmax reads layout {EXPORT_VERSION}: "
                           "export the run again")
+    check_meta(meta, path)
     return meta
+
+
+def check_meta(meta: dict, path: Path) -> None:
+    """The keys this version uses, with their types and ranges, or one ExportError naming the key."""
+    import math
+
+    if not isinstance(meta.get("config"), dict):
+        got = "missing" if "config" not in meta else f"a JSON {type(meta['config']).__name__}"
+        raise ExportError(f"{path}: key 'config' (the run's config, an object) is {got}; export the run again")
+    t = meta.get("threshold")
+    if t is not None and (isinstance(t, bool) or not isinstance(t, (int, float)) or not math.isfinite(t)
+                          or not 0 < t < 1):
+        raise ExportError(f"{path}: key 'threshold' is {t!r}; it must be null or a number between 0 and 1 "
+                          "(exclusive: the output level above which a pixel is ink)")
+    for key, kind in (("files", dict), ("checkpoint", str), ("network", str), ("task", str)):
+        if meta.get(key) is not None and not isinstance(meta[key], kind):
+            raise ExportError(f"{path}: key {key!r} is a JSON {type(meta[key]).__name__}, not "
+                              f"{'an object' if kind is dict else 'a string'}")
 
 
 def load_export(folder: Path):
@@ -53,4 +78,5 @@ def load_export(folder: Path):
         task.net.load_state_dict(state, strict=True)
     except RuntimeError as exc:
         raise ExportError(f"{weights} does not match {cfg.model.name}: {str(exc).splitlines()[0][:160]}") from None
-    return task, cfg, meta.get("threshold")
+    threshold = meta.get("threshold")
+    return task, cfg, None if threshold is None else float(threshold)

@@ -1,8 +1,10 @@
 """A user's files for `mnistmax denoise / embed / classify`: read them, write results of the same kind.
 
 Inputs: image files (PNG, JPEG, ...), folders of them, `.npy` arrays, `.npz` archives (every
-array in them) and IDX files (`*-idx3-ubyte`, `.idx`, optionally `.gz`). Each becomes an
-`InputFile` holding its images and how to write a result like it.
+image array in them; 1-D integer label arrays beside the images, like Keras' `y_train`, are
+skipped, and anything else that is not images is refused naming its key) and IDX files
+(`*-idx3-ubyte`, `.idx`, optionally `.gz`). Each becomes an `InputFile` holding its images
+and how to write a result like it.
 """
 
 from __future__ import annotations
@@ -34,9 +36,21 @@ def is_idx(path: Path) -> bool:
     return "idx" in name and (name.endswith("ubyte") or name.endswith(".idx") or "-idx" in name or ".idx" in name)
 
 
+TAKES = "pixels (uint8 0-255 or floats in [0, 1]) shaped (28, 28), (B, 28, 28) or (B, 1, 28, 28)"
+
+
+def _is_label_array(shape: tuple, dtype: np.dtype) -> bool:
+    """A 1-D integer array in an .npz (Keras' y_train): labels beside the images, skipped."""
+    return len(shape) == 1 and dtype.kind in "iu"
+
+
 def _load_array(path: Path, array: np.ndarray, what: str) -> np.ndarray:
-    if array.dtype == object:
+    if array.dtype.hasobject:
         raise ImageError(f"{what}: object arrays are not images")
+    if array.dtype.kind not in "biuf":
+        raise ImageError(f"{what} holds {array.dtype} values, not images (input arrays hold {TAKES})")
+    if array.ndim < 2:
+        raise ImageError(f"{what} has shape {array.shape}, not images (input arrays hold {TAKES})")
     if array.size == 0:
         raise ImageError(f"{what}: empty array {array.shape}")
     if np.issubdtype(array.dtype, np.floating) and not np.isfinite(array).all():
@@ -69,14 +83,23 @@ def read_input(path: Path, preprocess: bool = True) -> InputFile:
     suffix = path.suffix.lower()
     if suffix == ".npy":
         try:
-            array = np.load(path, allow_pickle=False)
-        except (ValueError, OSError) as exc:
+            array = np.array(np.load(path, allow_pickle=False, mmap_mode="r"))  # header checked against the file size
+        except (ValueError, OSError, EOFError) as exc:
             raise ImageError(f"{path}: not a readable .npy array ({str(exc).splitlines()[0][:120]})") from None
         return InputFile(path, "npy", {"": _load_array(path, array, str(path))})
     if suffix == ".npz":
+        from mnistmax.data.arrays import npz_headers
+        from mnistmax.errors import DataError
+
+        try:
+            declared = npz_headers(path)  # object arrays, lying sizes, oversized archives: refused before loading
+        except DataError as exc:
+            raise ImageError(str(exc)) from None
+        labels = [k for k, (shape, dtype) in declared.items() if _is_label_array(shape, dtype)]
+        keys = [k for k in declared if k not in labels] or labels  # label arrays beside images are skipped
         try:
             with np.load(path, allow_pickle=False) as z:
-                arrays = {k: _load_array(path, z[k], f"{path}[{k}]") for k in z.files}
+                arrays = {k: _load_array(path, z[k], f"{path}[{k}]") for k in keys}
         except (ValueError, OSError, zipfile.BadZipFile) as exc:
             raise ImageError(f"{path}: not a readable .npz archive ({str(exc).splitlines()[0][:120]})") from None
         if not arrays:

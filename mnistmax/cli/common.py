@@ -153,8 +153,16 @@ def print_tables(tables: list[dict]) -> None:
         console.print(table)
 
 
+def os_error_line(exc: OSError) -> str:
+    """One line for a failed read or write: the path(s) and the system's reason."""
+    paths = " -> ".join(str(p) for p in (exc.filename, exc.filename2) if p is not None)
+    reason = exc.strerror or str(exc) or type(exc).__name__
+    return f"{paths}: {reason}" if paths else reason
+
+
 def handle_errors(fn):
-    """Turn MnistmaxError into `error: ...` on stderr and its exit code; Ctrl-C into exit 130."""
+    """Turn MnistmaxError into `error: ...` on stderr and its exit code, an OSError (disk full, permission,
+    not a directory) into one line naming the path and exit 1; Ctrl-C into exit 130."""
 
     @functools.wraps(fn)
     def wrapper(*args, **kwargs):
@@ -163,6 +171,9 @@ def handle_errors(fn):
         except MnistmaxError as exc:
             typer.echo(f"error: {exc}", err=True)
             raise typer.Exit(exc.exit_code) from None
+        except OSError as exc:  # the machine's side: no space, no permission, read-only, not a directory
+            typer.echo(f"error: {os_error_line(exc)}", err=True)
+            raise typer.Exit(1) from None
         except KeyboardInterrupt:
             typer.echo("interrupted", err=True)
             raise typer.Exit(130) from None

@@ -9,6 +9,7 @@ folds need no second code path; what needs labels asks `is_labelled` first."""
 
 from __future__ import annotations
 
+import math
 import zipfile
 from pathlib import Path
 
@@ -46,6 +47,60 @@ def to_pixels(array, where: str) -> torch.Tensor:
                             "(integers in 0..255)")
         return torch.from_numpy(np.rint(a.astype(np.float64) * 255).astype(np.uint8))
     raise DataError(f"{where} holds {a.dtype} values, not pixels (uint8 0..255, or floats in [0, 1])")
+
+
+MAX_INFLATED_BYTES = 2 * 1024**3  # what a compressed file (.gz IDX, .npz member) may inflate to, unless raised
+INFLATED_ENV = "MNISTMAX_MAX_INFLATED_BYTES"
+
+
+def max_inflated_bytes() -> int:
+    """The most bytes a compressed file may declare or inflate to: 2 GiB, or $MNISTMAX_MAX_INFLATED_BYTES."""
+    import os
+
+    raw = os.environ.get(INFLATED_ENV, "").strip()
+    if not raw:
+        return MAX_INFLATED_BYTES
+    try:
+        value = int(raw)
+    except ValueError:
+        value = 0
+    if value <= 0:
+        raise DataError(f"{INFLATED_ENV}={raw!r}: give a positive number of bytes")
+    return value
+
+
+def npz_headers(path: Path) -> dict[str, tuple[tuple[int, ...], np.dtype]]:
+    """{key: (shape, dtype)} of every array in an .npz, read from the members' .npy headers without
+    loading any array. Object arrays, a member smaller than its header declares, or arrays that
+    together declare more than max_inflated_bytes() are refused with one line naming the key."""
+    from numpy.lib import format as npformat
+
+    cap, total, out = max_inflated_bytes(), 0, {}
+    try:
+        with zipfile.ZipFile(path) as z:
+            for info in z.infolist():
+                key = info.filename.removesuffix(".npy")
+                with z.open(info) as f:
+                    version = npformat.read_magic(f)
+                    read = npformat.read_array_header_1_0 if version == (1, 0) else npformat.read_array_header_2_0
+                    shape, _, dtype = read(f)
+                    start = f.tell()
+                if dtype.hasobject:
+                    raise DataError(f"{path}[{key}] is an object array ({dtype}); only numeric arrays are read "
+                                    "(object arrays would need pickle, which is never loaded)")
+                size = math.prod(shape) * dtype.itemsize  # Python ints: no overflow
+                if size > info.file_size - start:
+                    raise DataError(f"{path}[{key}] declares shape {shape} of {dtype} ({size} bytes) but its member "
+                                    f"holds {info.file_size - start} bytes: truncated or corrupt")
+                total += size
+                if total > cap:
+                    raise DataError(f"{path}[{key}]: the arrays declare {total} bytes, more than the {cap}-byte cap "
+                                    f"on what is loaded (raise it with {INFLATED_ENV})")
+                out[key] = (tuple(shape), dtype)
+    except (OSError, ValueError, zipfile.BadZipFile, EOFError) as exc:
+        first = (str(exc).strip().splitlines() or [type(exc).__name__])[0][:200]
+        raise DataError(f"cannot read {path} as an .npz file of arrays ({first})") from None
+    return out
 
 
 def unlabelled(n: int) -> torch.Tensor:
@@ -86,6 +141,12 @@ def load_npz(path: str | Path, keys: dict[str, str] | None = None) -> dict:
     if path.suffix.lower() == ".npy":
         return _load_npy(path)
     names = {**NPZ_KEYS, **(keys or {})}
+    declared = npz_headers(path)  # object arrays, lying sizes and oversized archives refused before loading
+    wanted = {names[k] for k in names}
+    odd = next((k for k, (_, dtype) in declared.items() if k in wanted and dtype.kind not in "biuf"), None)
+    if odd is not None:
+        raise DataError(f"{path}[{odd}] holds {declared[odd][1]} values, not numbers (images: uint8 0..255 or "
+                        "floats in [0, 1]; labels: integers)")
     try:
         with np.load(path, allow_pickle=False) as npz:
             held = list(npz.files)

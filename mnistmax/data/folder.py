@@ -22,7 +22,7 @@ from mnistmax.data.preprocess import ImageError, is_dark_on_light, to_mnist, to_
 from mnistmax.errors import DataError
 
 PREPROCESS = ("mnist", "resize")
-CACHE_VERSION = 1  # a new way of making digits makes a new cache entry
+CACHE_VERSION = 2  # a new way of making digits makes a new cache entry (2: EXIF, transparency)
 
 
 def cache_dir() -> Path:

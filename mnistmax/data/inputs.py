@@ -9,6 +9,9 @@ file commands (`mnistmax.userfiles`).
 
 from __future__ import annotations
 
+import os
+import re
+import struct
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -17,6 +20,7 @@ import numpy as np
 import torch
 
 from mnistmax.data.preprocess import ImageError, to_mnist, to_unit_gray
+from mnistmax.errors import ConfigError
 
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".gif", ".tif", ".tiff", ".webp", ".pgm", ".ppm")
 
@@ -88,27 +92,88 @@ def _image_files(path: Path) -> list[Path]:
     return [path]
 
 
+DEFAULT_MAX_PIXELS = 50_000_000
+MAX_PIXELS_ENV = "MNISTMAX_MAX_PIXELS"
+
+
+def max_pixels() -> int:
+    """The most pixels a picture may have: $MNISTMAX_MAX_PIXELS, else 50,000,000 (MNIST-style use never
+    needs more; the cap keeps a tiny file that declares a huge picture from filling the memory)."""
+    raw = os.environ.get(MAX_PIXELS_ENV, "").strip().replace("_", "").replace(",", "")
+    if not raw:
+        return DEFAULT_MAX_PIXELS
+    if not raw.isdigit() or int(raw) < 1:
+        raise ConfigError(f"{MAX_PIXELS_ENV}={os.environ[MAX_PIXELS_ENV]!r}: give a whole number of pixels "
+                          f"(default {DEFAULT_MAX_PIXELS:,})")
+    return int(raw)
+
+
+def _too_big(path: Path, size: str, cap: int) -> ImageError:
+    return ImageError(f"{path}: {size} is over the {cap:,}-pixel limit (set {MAX_PIXELS_ENV} to raise it)")
+
+
 def read_image(path: str | Path) -> np.ndarray:
-    """An image file as a numpy array (grayscale, colour or with alpha; 8 or 16 bits)."""
-    from PIL import Image, UnidentifiedImageError
+    """An image file as a numpy array (grayscale, colour or with alpha; 8 or 16 bits; float TIFFs
+    scaled to [0, 1]), upright as its EXIF orientation says. The one reader of users' picture files.
+
+    Hostile files end in one ImageError line naming the file (exit code 2): a picture whose header
+    declares more than $MNISTMAX_MAX_PIXELS pixels (default 50,000,000) is refused before anything is
+    decoded; Pillow's decompression-bomb checks, text / ICC chunks that inflate past Pillow's limits,
+    truncated and unidentifiable files too."""
+    import warnings
+
+    from PIL import Image, ImageOps, UnidentifiedImageError
 
     path = Path(path)
     if path.stat().st_size == 0:
         raise ImageError(f"{path}: empty file")
+    cap = max_pixels()
+    pillow_cap = Image.MAX_IMAGE_PIXELS
     try:
-        with Image.open(path) as img:
-            img.load()
-            return pil_to_array(img)
-    except (UnidentifiedImageError, OSError, SyntaxError) as exc:
-        raise ImageError(f"{path}: not an image file PIL can read ({str(exc).splitlines()[0][:120]})") from None
+        if pillow_cap and cap > pillow_cap:  # the user raised the cap past Pillow's own: Pillow follows it
+            Image.MAX_IMAGE_PIXELS = cap
+        with warnings.catch_warnings():
+            warnings.simplefilter("error", Image.DecompressionBombWarning)
+            with Image.open(path) as img:
+                width, height = img.size
+                if width * height > cap:
+                    raise _too_big(path, f"{width:,} x {height:,} pixels", cap)
+                img.load()
+                return pil_to_array(ImageOps.exif_transpose(img))
+    except (Image.DecompressionBombError, Image.DecompressionBombWarning) as exc:
+        found = re.search(r"\((\d+) pixels\)", str(exc))
+        raise _too_big(path, f"{int(found[1]):,} pixels" if found else "the picture", cap) from None
+    except ImageError as exc:
+        if str(exc).startswith(f"{path}: "):
+            raise
+        raise ImageError(f"{path}: {exc}") from None
+    except (UnidentifiedImageError, OSError, SyntaxError, ValueError, EOFError, KeyError, TypeError,
+            struct.error) as exc:
+        reason = (str(exc).splitlines() or [type(exc).__name__])[0][:120]
+        raise ImageError(f"{path}: not an image file PIL can read ({reason})") from None
+    finally:
+        Image.MAX_IMAGE_PIXELS = pillow_cap
 
 
 def pil_to_array(img) -> np.ndarray:
-    """A PIL image's pixels: uint16 for 16-bit modes, else L, RGB or RGBA (gray + alpha -> RGBA)."""
-    if img.mode in ("I;16", "I;16B", "I;16L", "I"):
-        return np.clip(np.asarray(img).astype(np.int64), 0, 65535).astype(np.uint16)
-    if img.mode not in ("L", "RGB", "RGBA"):
-        img = img.convert("RGBA" if "A" in img.getbands() else "RGB")
+    """A PIL image's pixels: uint16 for 16-bit modes; float32 in [0, 1] for float and 32-bit integer
+    pictures (float values in [0, 1] kept, other ranges scaled by their own minimum and maximum, never
+    clipped); RGBA for pictures with alpha or a transparent colour (palette index, tRNS), else L or RGB."""
+    if img.mode in ("I;16", "I;16B", "I;16L", "I;16N", "I", "F"):
+        a = np.asarray(img)
+        if img.mode.startswith("I;16"):
+            return a.astype(np.uint16)
+        a = a.astype(np.float64)
+        if not np.isfinite(a).all():
+            raise ImageError("image has NaN or infinite values")
+        low, high = (float(a.min()), float(a.max())) if a.size else (0.0, 1.0)
+        if img.mode == "F" and low >= 0 and high <= 1:
+            return a.astype(np.float32)
+        return ((a - low) / (high - low) if high > low else np.zeros_like(a)).astype(np.float32)
+    if "A" in img.getbands() or "transparency" in img.info:
+        return np.asarray(img if img.mode == "RGBA" else img.convert("RGBA"))
+    if img.mode not in ("L", "RGB"):
+        img = img.convert("RGB")
     return np.asarray(img)
 
 

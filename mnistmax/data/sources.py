@@ -10,14 +10,16 @@ from __future__ import annotations
 
 import functools
 import gzip
+import math
 import struct
+import zlib
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 import torch
 
-from mnistmax.data.arrays import check_pair, is_labelled, load_npz, to_pixels
+from mnistmax.data.arrays import INFLATED_ENV, check_pair, is_labelled, load_npz, max_inflated_bytes, to_pixels
 from mnistmax.data.folder import load_folder
 from mnistmax.errors import DataError
 from mnistmax.registry import Registry
@@ -68,22 +70,38 @@ def _open(path: Path):
 def read_idx(path: str | Path) -> torch.Tensor:
     """Read an IDX file (optionally gzipped) into a tensor."""
     path = Path(path)
+    gzipped = path.suffix == ".gz"
     try:
         with _open(path) as f:
-            data = f.read()
-    except (OSError, EOFError) as exc:
+            magic = f.read(4)
+            if len(magic) < 4 or magic[0] != 0 or magic[1] != 0 or magic[2] not in _IDX_DTYPES or magic[3] == 0:
+                raise DataError(f"{path} is not an IDX file (bad magic number)")
+            ndim = magic[3]
+            dims = f.read(4 * ndim)
+            if len(dims) < 4 * ndim:
+                raise DataError(f"{path} is truncated: its header needs {ndim} dimension sizes")
+            shape = struct.unpack(f">{ndim}I", dims)
+            dtype = np.dtype(_IDX_DTYPES[magic[2]])
+            count = math.prod(shape)  # Python ints: a product that overflows int64 stays what the header says
+            want = count * dtype.itemsize
+            if gzipped:
+                cap = max_inflated_bytes()
+                if want > cap:
+                    raise DataError(f"{path} declares shape {shape} ({want} bytes inflated), more than the {cap}-byte "
+                                    f"cap on a .gz file's inflated size (raise it with {INFLATED_ENV})")
+            else:
+                held = path.stat().st_size - 4 - 4 * ndim
+                if held != want:
+                    problem = "is truncated" if held < want else "has trailing data"
+                    raise DataError(f"{path} {problem}: header says {shape} ({want} bytes), found {held} bytes of "
+                                    "data")
+            body = f.read(want + 1)  # one byte more than declared: trailing data shows, a bomb stops there
+    except (OSError, EOFError, gzip.BadGzipFile, zlib.error) as exc:
         raise DataError(f"cannot read IDX file {path}: {exc}") from None
-    if len(data) < 4 or data[0] != 0 or data[1] != 0 or data[2] not in _IDX_DTYPES or data[3] == 0:
-        raise DataError(f"{path} is not an IDX file (bad magic number)")
-    ndim = data[3]
-    if len(data) < 4 + 4 * ndim:
-        raise DataError(f"{path} is truncated: its header needs {ndim} dimension sizes")
-    shape = struct.unpack(f">{ndim}I", data[4 : 4 + 4 * ndim])
-    dtype = np.dtype(_IDX_DTYPES[data[2]])
-    count = int(np.prod(shape)) if shape else 0
-    body = data[4 + 4 * ndim :]
-    if len(body) != count * dtype.itemsize:
-        raise DataError(f"{path} is truncated: header says {shape}, found {len(body)} bytes of data")
+    if len(body) > want:
+        raise DataError(f"{path} has more data than its header declares ({shape}, {want} bytes)")
+    if len(body) < want:
+        raise DataError(f"{path} is truncated: header says {shape} ({want} bytes), found {len(body)} bytes of data")
     array = np.frombuffer(body, dtype=dtype, count=count).reshape(shape)
     return torch.from_numpy(array.astype(array.dtype.newbyteorder("="), copy=True))
 

@@ -35,7 +35,14 @@ from mnistmax.training.callbacks.interrupt import SaveOnInterrupt, sigterm_as_in
 from mnistmax.training.callbacks.progress import quiet_lightning
 from mnistmax.training.loss_networks import prepare_loss_networks
 from mnistmax.training.tracking import check_loggers, mark_mlflow_killed, mlflow_run, set_mlflow_tags
-from mnistmax.training.trainer import DDP_RUN_DIR, build_trainer, epochs_done, shared_run_dir, stop_reason
+from mnistmax.training.trainer import (
+    DDP_RUN_DIR,
+    build_trainer,
+    check_trainer,
+    epochs_done,
+    shared_run_dir,
+    stop_reason,
+)
 
 
 @dataclass(frozen=True)
@@ -65,6 +72,7 @@ def train(cfg: RunConfig, callbacks: Sequence[L.Callback] = (), echo=print, spli
     if resume_dir is None:
         cfg = at_output_root(cfg, output_dir)
     check_loggers(cfg)
+    check_trainer(cfg)  # before a run directory exists
     # before the seed (the run's weights do not depend on whether the judge was cached) and before a run directory
     loss_networks = prepare_loss_networks(cfg, train, echo)
     L.seed_everything(cfg.seed, verbose=False)

@@ -75,6 +75,31 @@ def build_trainer(cfg: RunConfig, run_dir: Path, echo=print, mlflow_run_id: str 
     )
 
 
+def check_trainer(cfg: RunConfig) -> None:
+    """The trainer settings this machine can honour (train.accelerator, devices, strategy, num_nodes,
+    amp), checked by building a bare Trainer before a run directory exists: an accelerator the machine
+    lacks, a strategy whose package is missing or more GPUs than there are are one ConfigError line,
+    not a Lightning traceback after the run directory was made."""
+    import warnings
+
+    from lightning.fabric.utilities.exceptions import MisconfigurationException
+
+    from mnistmax.errors import ConfigError
+
+    t = cfg.train
+    try:
+        accelerator = resolve_accelerator(t.accelerator)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            L.Trainer(accelerator=accelerator, devices=t.devices, strategy=t.strategy, num_nodes=t.num_nodes,
+                      precision=resolve_precision(t.amp, accelerator), logger=False, enable_checkpointing=False,
+                      enable_progress_bar=False, enable_model_summary=False)
+    except (MisconfigurationException, ValueError, ImportError, RuntimeError) as exc:
+        reason = " ".join(str(exc).split()) or type(exc).__name__
+        raise ConfigError(f"train.accelerator={t.accelerator}, devices={t.devices}, strategy={t.strategy}, "
+                          f"num_nodes={t.num_nodes}: this machine cannot train so ({reason})") from None
+
+
 DDP_RUN_DIR = "MNISTMAX_DDP_RUN_DIR"
 
 

@@ -43,3 +43,24 @@ def test_eval_takes_data_noise_and_eval_keys_only(tmp_path):
         line = one_error_line(result)
         assert result.exit_code == 2 and "evaluated under data, noise, eval keys only" in line, line
     assert not (run / "eval").exists()
+
+
+@pytest.mark.parametrize("override, message", [
+    ("train.accelerator=mps", "MPSAccelerator"),
+    ("train.strategy=deepspeed", "DeepSpeed"),
+    ("train.strategy=no_such_strategy", "no_such_strategy"),
+])
+def test_trainer_settings_the_machine_cannot_honour_are_refused_before_a_run_directory(tmp_path, override,
+                                                                                       message):
+    result = invoke("train", "-c", "quick", override, "train.epochs=1", "--output-dir", tmp_path / "out")
+    line = one_error_line(result)
+    assert result.exit_code == 2 and message in line, line
+    assert not (tmp_path / "out").exists()
+
+
+def test_an_os_error_is_one_line_naming_the_path(tmp_path):
+    blocker = tmp_path / "file"
+    blocker.write_text("not a folder")
+    result = invoke("train", "-c", "quick", "train.epochs=1", "--output-dir", blocker / "out")
+    line = one_error_line(result)
+    assert result.exit_code == 1 and str(blocker) in line and "Not a directory" in line, line

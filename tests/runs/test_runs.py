@@ -45,5 +45,6 @@ def test_loaded_run_takes_eval_overrides_and_refuses_unused_keys(tmp_path):
     run = load_run(fake_run(tmp_path, {"state_dict": build_task(cfg).state_dict()}, cfg=cfg))
     assert run.with_overrides(["eval.seed=7"]).cfg.eval.seed == 7
     assert run.with_overrides(["eval.seed=7"]).task is run.task
-    with pytest.raises(Exception, match="contrastive.temperature: not used by task denoise"):
+    with pytest.raises(Exception, match="contrastive.temperature: a trained model is evaluated under data, noise, "
+                       "eval keys only"):
         run.with_overrides(["contrastive.temperature=0.3"])
