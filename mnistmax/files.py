@@ -97,6 +97,27 @@ def read_run_yaml(run_dir: str | Path) -> dict:
     return yaml.safe_load((Path(run_dir) / "config.yaml").read_text()) or {}
 
 
+def this_process() -> dict:
+    """Which process is writing a run (meta.json's `process`): its id and the machine's name."""
+    return {"pid": os.getpid(), "host": platform.node()}
+
+
+def orphaned(meta: dict) -> bool:
+    """A run whose meta.json still says `running` though the process that wrote it, on this
+    machine, is gone (killed, or the machine rebooted): it will never finish."""
+    process = meta.get("process") or {}
+    pid = process.get("pid")
+    if meta.get("status") != "running" or not isinstance(pid, int) or process.get("host") != platform.node():
+        return False  # finished, from an older version, or from another machine: cannot tell
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return True
+    except OSError:  # it exists, owned by someone else
+        return False
+    return False
+
+
 def read_meta(run_dir: str | Path) -> dict:
     path = Path(run_dir) / "meta.json"
     return json.loads(path.read_text()) if path.is_file() else {}

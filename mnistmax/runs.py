@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from mnistmax.errors import RunError
-from mnistmax.files import find_checkpoint, load_checkpoint, output_root, read_meta, runs_root
+from mnistmax.files import find_checkpoint, load_checkpoint, orphaned, output_root, read_meta, runs_root
 
 if TYPE_CHECKING:
     import torch
@@ -33,7 +33,10 @@ def resolve_run(run: str | Path, output_dir: str | Path | None = None) -> Path:
         candidates = [p for p in runs_root(output_dir).glob("*/") if (p / "config.yaml").is_file()]
         if not candidates:
             raise RunError(f"no runs under {runs_root(output_dir)}; train one with `mnistmax train`")
-        return max(candidates, key=lambda p: (read_meta(p).get("started", ""), p.stat().st_mtime))
+        newest_first = sorted(candidates, key=lambda p: (read_meta(p).get("started", ""), p.stat().st_mtime),
+                              reverse=True)
+        # a run left `running` by a process that is gone never finishes: the newest other run is latest
+        return next((p for p in newest_first if not orphaned(read_meta(p))), newest_first[0])
     for candidate in (path, runs_root(output_dir) / path):
         if (candidate / "config.yaml").is_file():
             return candidate

@@ -24,6 +24,7 @@ from mnistmax.files import (
     now_iso,
     output_root,
     read_meta,
+    this_process,
     update_meta,
     versions,
     write_atomic,
@@ -188,7 +189,7 @@ def record_start(cfg: RunConfig, run_dir: Path, data, task, trainer, resumed: bo
                   parameters=count_parameters(task.net), seed=cfg.seed,
                   data={"source": data.bundle.source, "description": data.bundle.description, "sizes": data.sizes()},
                   device=str(trainer.strategy.root_device), precision=str(trainer.precision),
-                  versions=versions(), git_sha=git_sha())
+                  versions=versions(), git_sha=git_sha(), process=this_process())
     if resumed:
         fields["resumed"] = [*read_meta(run_dir).get("resumed", []), now_iso()]
     else:
