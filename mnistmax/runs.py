@@ -33,10 +33,11 @@ def resolve_run(run: str | Path, output_dir: str | Path | None = None) -> Path:
         candidates = [p for p in runs_root(output_dir).glob("*/") if (p / "config.yaml").is_file()]
         if not candidates:
             raise RunError(f"no runs under {runs_root(output_dir)}; train one with `mnistmax train`")
-        newest_first = sorted(candidates, key=lambda p: (read_meta(p).get("started", ""), p.stat().st_mtime),
+        metas = {p: read_meta(p) for p in candidates}  # each meta.json read once
+        newest_first = sorted(candidates, key=lambda p: (metas[p].get("started", ""), p.stat().st_mtime),
                               reverse=True)
         # a run left `running` by a process that is gone never finishes: the newest other run is latest
-        return next((p for p in newest_first if not orphaned(read_meta(p))), newest_first[0])
+        return next((p for p in newest_first if not orphaned(metas[p])), newest_first[0])
     for candidate in (path, runs_root(output_dir) / path):
         if (candidate / "config.yaml").is_file():
             return candidate
