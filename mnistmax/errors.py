@@ -24,6 +24,16 @@ class RunError(MnistmaxError):
     """A run directory or checkpoint that cannot be used."""
 
 
+class WriteError(RunError):
+    """A file the machine would not let mnistmax write (no space left, no permission, a read-only
+    filesystem, a file where a folder should be): exit code 1, one line naming the file meant, never
+    the temporary name it was being written under. `errno` is the system's error number."""
+
+    def __init__(self, path, exc: OSError):
+        self.path, self.errno = path, exc.errno
+        super().__init__(f"could not write {path}: {exc.strerror or exc or type(exc).__name__}")
+
+
 class MissingExtraError(ConfigError):
     """A feature whose optional packages (a pyproject extra) are not installed (exit code 2: the
     command asked for something this install cannot do; the line says what to install)."""

@@ -23,6 +23,7 @@ from pathlib import Path
 import torch
 
 from mnistmax.exported import EXPORT_VERSION, FORMATS, ExportError, load_export, read_export  # noqa: F401
+from mnistmax.files import write_with
 from mnistmax.tasks.graphs import Graph
 
 TOLERANCE = 1e-4
@@ -67,7 +68,6 @@ def _need(module: str):
     return require_extra(module, "export", "ONNX export and its check")
 
 
-
 def export_onnx(graph: Graph, task, example: torch.Tensor, path: Path) -> None:
     _need("onnx")
     import warnings
@@ -79,9 +79,10 @@ def export_onnx(graph: Graph, task, example: torch.Tensor, path: Path) -> None:
     try:
         with warnings.catch_warnings(), torch.no_grad():
             warnings.simplefilter("ignore")
-            torch.onnx.export(wrapper, (example,), str(path), input_names=[graph.input_name],
-                              output_names=[graph.output_name], opset_version=17, dynamo=False,
-                              dynamic_axes={graph.input_name: {0: "batch"}, graph.output_name: {0: "batch"}})
+            write_with(path, lambda buf: torch.onnx.export(
+                wrapper, (example,), buf, input_names=[graph.input_name], output_names=[graph.output_name],
+                opset_version=17, dynamo=False,
+                dynamic_axes={graph.input_name: {0: "batch"}, graph.output_name: {0: "batch"}}))
     finally:
         torch.backends.mha.set_fastpath_enabled(fastpath)
 
@@ -100,7 +101,7 @@ def export_torchscript(graph: Graph, task, example: torch.Tensor, path: Path) ->
     with warnings.catch_warnings(), torch.no_grad():
         warnings.simplefilter("ignore")
         traced = torch.jit.trace(wrapper, (example,), check_trace=False)
-        torch.jit.save(traced, str(path))
+        write_with(path, lambda buf: torch.jit.save(traced, buf))
 
 
 def run_torchscript(path: Path, x: torch.Tensor) -> torch.Tensor:

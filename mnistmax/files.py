@@ -8,6 +8,7 @@ checkpoints (weights_only loads) and metrics.csv. Leaf helpers: nothing of mnist
 from __future__ import annotations
 
 import csv
+import errno
 import json
 import os
 import platform
@@ -16,7 +17,7 @@ import tempfile
 from datetime import datetime, timezone
 from pathlib import Path
 
-from mnistmax.errors import RunError
+from mnistmax.errors import RunError, WriteError
 
 _UMASK = os.umask(0)
 os.umask(_UMASK)
@@ -27,21 +28,47 @@ def now_iso() -> str:
 
 
 def write_atomic(path: str | Path, text: str | bytes) -> Path:
-    """Write to a temporary file in the same folder, then rename over `path`: a kill never
-    leaves a half-written file where a complete one was."""
+    """The one way mnistmax writes a file: to a temporary file in the same folder, then renamed
+    over `path`, so a kill never leaves a half-written file where a complete one was. A write the
+    machine refuses (no space, no permission, read-only, not a folder) is a WriteError naming
+    `path`, and the temporary file is gone."""
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
     mode = "wb" if isinstance(text, bytes) else "w"
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    tmp = None
     try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
         with os.fdopen(fd, mode) as f:
             f.write(text)
         os.chmod(tmp, 0o666 & ~_UMASK)  # mkstemp creates 0600; give the file the usual mode
         os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
+    except BaseException as exc:
+        if tmp is not None:
+            Path(tmp).unlink(missing_ok=True)
+        if isinstance(exc, OSError):
+            raise WriteError(path, exc) from exc
         raise
     return path
+
+
+def os_error_line(exc: OSError) -> str:
+    """One line for a read or write the machine refused: the path and the system's reason. A copy or
+    rename (two paths, e.g. Lightning moving a checkpoint from a temporary file) names where it was
+    going."""
+    reason = exc.strerror or str(exc) or type(exc).__name__
+    if exc.filename2 is not None:
+        return f"could not write {exc.filename2}: {reason}"
+    return f"{exc.filename}: {reason}" if exc.filename is not None else reason
+
+
+def write_with(path: str | Path, save) -> Path:
+    """`save(buffer)` (a library's own writer: savefig, np.savez, torch.save, ...) into memory, then
+    write_atomic: the same guarantees for files mnistmax does not format itself."""
+    import io
+
+    buf = io.BytesIO()
+    save(buf)
+    return write_atomic(path, buf.getvalue())
 
 
 def write_json(path: str | Path, data) -> Path:
@@ -123,9 +150,36 @@ def read_meta(run_dir: str | Path) -> dict:
     return json.loads(path.read_text()) if path.is_file() else {}
 
 
+RESERVE = ".space-reserve"  # in a run directory while it trains: freed for the last meta.json write
+RESERVE_BYTES = 256 * 1024
+
+
+def reserve_space(run_dir: str | Path) -> None:
+    """Hold RESERVE_BYTES of disk in the run directory, so that a run which fills the disk can still
+    write meta.json `failed` and why (update_meta frees it). Best effort: on a disk already full
+    there is nothing to hold."""
+    try:
+        with open(Path(run_dir) / RESERVE, "wb") as f:
+            f.write(bytes(RESERVE_BYTES))
+    except OSError:
+        Path(run_dir, RESERVE).unlink(missing_ok=True)
+
+
+def release_space(run_dir: str | Path) -> None:
+    Path(run_dir, RESERVE).unlink(missing_ok=True)
+
+
 def update_meta(run_dir: str | Path, **fields) -> dict:
+    """meta.json with `fields` changed. On a full disk the run directory's reserve is freed and the
+    write tried once more."""
     meta = read_meta(run_dir) | fields
-    write_json(Path(run_dir) / "meta.json", meta)
+    try:
+        write_json(Path(run_dir) / "meta.json", meta)
+    except WriteError as exc:
+        if exc.errno not in (errno.ENOSPC, errno.EDQUOT) or not Path(run_dir, RESERVE).is_file():
+            raise
+        release_space(run_dir)
+        write_json(Path(run_dir) / "meta.json", meta)
     return meta
 
 

@@ -4,6 +4,8 @@ run directory are mnistmax.files'."""
 
 from __future__ import annotations
 
+import itertools
+import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -37,7 +39,13 @@ def resolve_run(run: str | Path, output_dir: str | Path | None = None) -> Path:
         newest_first = sorted(candidates, key=lambda p: (metas[p].get("started", ""), p.stat().st_mtime),
                               reverse=True)
         # a run left `running` by a process that is gone never finishes: the newest other run is latest
-        return next((p for p in newest_first if not orphaned(metas[p])), newest_first[0])
+        skipped = list(itertools.takewhile(lambda p: orphaned(metas[p]), newest_first))
+        if not skipped or len(skipped) == len(newest_first):
+            return newest_first[0]
+        chosen = newest_first[len(skipped)]
+        print(f"latest: {chosen.name} (skipped {', '.join(p.name for p in skipped)}: left `running` by a "
+              "process that is gone)", file=sys.stderr)
+        return chosen
     for candidate in (path, runs_root(output_dir) / path):
         if (candidate / "config.yaml").is_file():
             return candidate

@@ -20,7 +20,7 @@ from typer.core import TyperGroup, TyperOption
 from mnistmax.analysis.modes import SAMPLE_MODES, TRANSFER_MODES
 from mnistmax.errors import MnistmaxError
 from mnistmax.exported import FORMATS
-from mnistmax.files import CHECKPOINTS
+from mnistmax.files import CHECKPOINTS, os_error_line
 from mnistmax.zoo import ENTRIES
 
 # The panels of `mnistmax --help`, in this order; every command and sub-app names one (rich_help_panel=).
@@ -151,13 +151,6 @@ def print_tables(tables: list[dict]) -> None:
         for i, row in enumerate(spec["rows"]):
             table.add_row(*row, style="bold green" if i == spec.get("highlight_row") else None)
         console.print(table)
-
-
-def os_error_line(exc: OSError) -> str:
-    """One line for a failed read or write: the path(s) and the system's reason."""
-    paths = " -> ".join(str(p) for p in (exc.filename, exc.filename2) if p is not None)
-    reason = exc.strerror or str(exc) or type(exc).__name__
-    return f"{paths}: {reason}" if paths else reason
 
 
 def handle_errors(fn):

@@ -114,11 +114,10 @@ def idx_bytes(array) -> bytes:
 
 def write_idx(path: str | Path, tensor: torch.Tensor) -> None:
     """Write a uint8 tensor as an IDX file (gzipped when the name ends in .gz)."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    opener = gzip.open if path.suffix == ".gz" else open
-    with opener(path, "wb") as f:
-        f.write(idx_bytes(tensor))
+    from mnistmax.files import write_atomic
+
+    data = idx_bytes(tensor)
+    write_atomic(path, gzip.compress(data) if Path(path).suffix == ".gz" else data)
 
 
 def find_idx_file(folder: Path, stem: str) -> Path | None:

@@ -14,7 +14,7 @@ from mnistmax.config import RunConfig
 from mnistmax.data.arrays import is_labelled
 from mnistmax.data.datamodule import clean_images
 from mnistmax.eval.metrics import clustering_scores, knn_accuracy, retrieval_metrics, with_ci
-from mnistmax.files import write_json
+from mnistmax.files import write_json, write_with
 from mnistmax.inference import batched
 
 SHOTS = (1, 5, 10)
@@ -115,6 +115,4 @@ def export_embeddings(run, output: Path) -> Path:
     z = torch.cat([embed_images(run.task, x, run.cfg) for x, _ in parts.values()]).numpy()
     y = torch.cat([lab for _, lab in parts.values()]).numpy()
     split = np.concatenate([np.full(len(lab), name) for name, (_, lab) in parts.items()])
-    output.parent.mkdir(parents=True, exist_ok=True)
-    np.savez(output, embeddings=z, labels=y, split=split)
-    return output
+    return write_with(output, lambda buf: np.savez(buf, embeddings=z, labels=y, split=split))

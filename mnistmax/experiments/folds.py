@@ -4,6 +4,7 @@ each, the splits file that fixes those ids, and the numbers a fold's run leaves 
 from __future__ import annotations
 
 import csv
+import io
 import statistics
 from dataclasses import dataclass
 from pathlib import Path
@@ -14,7 +15,7 @@ from mnistmax.config import RunConfig
 from mnistmax.data.datamodule import Splits, load_splits
 from mnistmax.data.splits import stratified_kfold
 from mnistmax.errors import ConfigError
-from mnistmax.files import read_history
+from mnistmax.files import read_history, write_atomic
 
 FOLD_METRICS = ("val/loss", "val/psnr", "val/probe_acc")
 
@@ -46,12 +47,11 @@ def training_pool(cfg: RunConfig, folds: int, seed: int, splits_file: str | None
 
 
 def write_splits_file(path: Path, labels: torch.Tensor, folds: torch.Tensor) -> Path:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with open(path, "w", newline="") as f:
-        writer = csv.writer(f)
-        writer.writerow(["index", "label", "fold"])
-        writer.writerows(zip(range(len(labels)), labels.tolist(), folds.tolist()))
-    return path
+    text = io.StringIO(newline="")
+    writer = csv.writer(text)
+    writer.writerow(["index", "label", "fold"])
+    writer.writerows(zip(range(len(labels)), labels.tolist(), folds.tolist()))
+    return write_atomic(path, text.getvalue())
 
 
 def read_splits_file(path: str, labels: torch.Tensor, folds: int) -> torch.Tensor:

@@ -7,6 +7,8 @@ from __future__ import annotations
 import warnings
 from pathlib import Path
 
+from mnistmax.files import write_with
+
 
 def _complete(study) -> list:
     return [t for t in study.get_trials(deepcopy=False) if t.state.name == "COMPLETE"]
@@ -59,7 +61,8 @@ def write_plots(study, out: str | Path, echo=print) -> list[Path]:
                     warnings.simplefilter("ignore", UserWarning)  # e.g. one trial: identical axis limits
                     ax = _draw(name, study)
                     figure = (ax.flat[0] if hasattr(ax, "flat") else ax).figure
-                    figure.savefig(out / f"{name}.png", dpi=100, bbox_inches="tight")
+                    write_with(out / f"{name}.png", lambda buf: figure.savefig(buf, format="png", dpi=100,
+                                                                               bbox_inches="tight"))
                     plt.close(figure)
                 written.append(out / f"{name}.png")
                 continue

@@ -16,14 +16,17 @@ from lightning.pytorch.callbacks import ModelCheckpoint
 
 from mnistmax.config import RunConfig
 from mnistmax.data.datamodule import MNISTDataModule, Splits
-from mnistmax.errors import DataError, RunError
+from mnistmax.errors import DataError, MnistmaxError, RunError
 from mnistmax.files import (
     create_run_dir,
     git_sha,
     load_checkpoint,
     now_iso,
+    os_error_line,
     output_root,
     read_meta,
+    release_space,
+    reserve_space,
     this_process,
     update_meta,
     versions,
@@ -80,14 +83,26 @@ def train(cfg: RunConfig, callbacks: Sequence[L.Callback] = (), echo=print, spli
     data = load_data(cfg, splits)
     cfg = with_class_count(cfg, data, echo)
     run_dir, ckpt_path = open_run_dir(cfg, run_dir, resume_dir)
-    task = build_run_task(cfg, loss_networks, task_setup)
-    trainer = build_trainer(cfg, run_dir, echo, mlflow_run_id, pictures=task.training_callbacks(run_dir),
-                            extra=[*callbacks, SaveOnInterrupt(run_dir)], validate=data.sizes()["val"] > 0)
-    record_start(cfg, run_dir, data, task, trainer, resumed=ckpt_path is not None, echo=echo)
-    seconds = fit(cfg, trainer, task, data, run_dir, ckpt_path, echo)
-    if trainer.global_rank != 0:  # rank 0 writes meta.json (and, through Lightning, checkpoints and metrics)
-        return TrainResult(run_dir, "running", epochs_planned=cfg.train.epochs, seconds=seconds)
-    result = record_end(cfg, trainer, run_dir, seconds, echo)
+    writer = DDP_RUN_DIR not in os.environ  # a DDP child writes nothing of its own into rank 0's directory
+    if writer:
+        reserve_space(run_dir)  # so that meta.json can still say `failed` on a full disk
+    try:
+        try:
+            task = build_run_task(cfg, loss_networks, task_setup)
+            trainer = build_trainer(cfg, run_dir, echo, mlflow_run_id, pictures=task.training_callbacks(run_dir),
+                                    extra=[*callbacks, SaveOnInterrupt(run_dir)], validate=data.sizes()["val"] > 0)
+            record_start(cfg, run_dir, data, task, trainer, resumed=ckpt_path is not None, echo=echo)
+        except Exception as exc:  # after the directory exists: it says why it holds no model
+            if writer:
+                record_failure(run_dir, exc)
+            raise
+        seconds = fit(cfg, trainer, task, data, run_dir, ckpt_path, echo)
+        if trainer.global_rank != 0:  # rank 0 writes meta.json (and, through Lightning, checkpoints and metrics)
+            return TrainResult(run_dir, "running", epochs_planned=cfg.train.epochs, seconds=seconds)
+        result = record_end(cfg, trainer, run_dir, seconds, echo)
+    finally:
+        if writer:
+            release_space(run_dir)
     after_training(task, run_dir, echo)
     return result
 
@@ -217,9 +232,8 @@ def fit(cfg: RunConfig, trainer, task, data, run_dir: Path, ckpt_path: Path | No
                   "epochs_planned": cfg.train.epochs, "seconds": seconds,
                   "message": f"{'interrupted' if interrupted else 'failed'} after {trainer.current_epoch} of "
                              f"{cfg.train.epochs} epochs"}
-        update_meta(run_dir, status="interrupted" if interrupted else "failed",
-                    error=str(exc)[:500] or type(exc).__name__,
-                    stop_reason=reason, ended=now_iso(), train_seconds=seconds, mlflow_run_id=mlflow_run(trainer))
+        record_failure(run_dir, exc, status="interrupted" if interrupted else "failed", stop_reason=reason,
+                       train_seconds=seconds, mlflow_run_id=mlflow_run(trainer))
         set_mlflow_tags(trainer, status="interrupted" if interrupted else "failed", stop_reason=reason["by"])
         if interrupted:
             mark_mlflow_killed(trainer)
@@ -228,6 +242,21 @@ def fit(cfg: RunConfig, trainer, task, data, run_dir: Path, ckpt_path: Path | No
             raise KeyboardInterrupt from None
         raise
     return round(time.perf_counter() - start, 1)
+
+
+def failure_line(exc: BaseException) -> str:
+    """What went wrong, in one line of at most 500 characters (meta.json's `error`)."""
+    text = os_error_line(exc) if isinstance(exc, OSError) else " ".join(str(exc).split())
+    return text[:500] or type(exc).__name__
+
+
+def record_failure(run_dir: Path, exc: BaseException, status: str = "failed", **fields) -> None:
+    """meta.json says `status` (failed, interrupted) and why. If even that write fails (a disk full
+    past the reserve), the original error is the one reported: nothing more can be done here."""
+    try:
+        update_meta(run_dir, status=status, error=failure_line(exc), ended=now_iso(), **fields)
+    except (OSError, MnistmaxError):
+        pass
 
 
 def record_end(cfg: RunConfig, trainer, run_dir: Path, seconds: float, echo=print) -> TrainResult:

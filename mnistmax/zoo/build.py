@@ -74,7 +74,7 @@ def build_entry(name: str, run: Path | None = None, into: Path | None = None, wo
     the training run goes under `work`/<name> (default <output root>/zoo-build, mnistmax.files.output_root)."""
     from mnistmax.evaluation import evaluate
     from mnistmax.export import export_run
-    from mnistmax.files import read_meta, write_json
+    from mnistmax.files import read_meta, write_atomic, write_json
     from mnistmax.runs import load_run
     from mnistmax.tasks import get_task
     from mnistmax.training import train
@@ -117,10 +117,10 @@ def build_entry(name: str, run: Path | None = None, into: Path | None = None, wo
         if names:
             meta["config"]["data"]["class_names"] = names
     write_json(model_json, meta)
-    shutil.copyfile(run_dir / "eval" / f"{stem}.json", tmp / "eval.json")
+    write_atomic(tmp / "eval.json", (run_dir / "eval" / f"{stem}.json").read_bytes())
     final = Path(into) / name
     e = Entry(name, tmp, meta)
-    (tmp / "README.md").write_text(card(e, get_task(cfg.task)))
+    write_atomic(tmp / "README.md", card(e, get_task(cfg.task)))
     shutil.rmtree(final, ignore_errors=True)
     tmp.rename(final)
     echo(f"zoo {name}: {final} ({Entry(name, final, meta).size_bytes() / 1e6:.2f} MB)")
@@ -206,6 +206,8 @@ TABLE_START, TABLE_END = "<!-- zoo table: made by `mnistmax zoo build`; do not e
 
 def write_table(doc: Path, root: Path | None = None) -> bool:
     """Replace the table between the markers in `doc` (README.md, docs/ZOO.md); False when `doc` has none."""
+    from mnistmax.files import write_atomic
+
     if not doc.is_file():
         return False
     text = doc.read_text()
@@ -213,7 +215,7 @@ def write_table(doc: Path, root: Path | None = None) -> bool:
         return False
     head, rest = text.split(TABLE_START, 1)
     _, tail = rest.split(TABLE_END, 1)
-    doc.write_text(f"{head}{TABLE_START}\n{zoo_table(root)}{TABLE_END}{tail}")
+    write_atomic(doc, f"{head}{TABLE_START}\n{zoo_table(root)}{TABLE_END}{tail}")
     return True
 
 
