@@ -59,7 +59,10 @@ def _load_array(path: Path, array: np.ndarray, what: str) -> np.ndarray:
 
 
 def read_inputs(inputs: list[str | Path], preprocess: bool = True) -> list[InputFile]:
-    """Every input path expanded (folders -> their image files) and read, with one-line errors."""
+    """Every input path expanded (folders -> their image files) and read, with one-line errors. Inputs
+    read already (a list of InputFile: the CLI reads them before it loads a model) pass as they are."""
+    if inputs and all(isinstance(item, InputFile) for item in inputs):
+        return list(inputs)
     files: list[InputFile] = []
     for raw in inputs:
         path = Path(raw)

@@ -28,6 +28,12 @@ NO_PREPROCESS = typer.Option(False, "--no-preprocess", help="image files are alr
 BATCH = typer.Option(256, "--batch-size", min=1, help="images per forward pass")
 
 
+def read_inputs(inputs: list[str], preprocess: bool):
+    from mnistmax.userfiles import read_inputs
+
+    return read_inputs(inputs, preprocess)
+
+
 def _model(run: str, checkpoint: str | None, device: str, batch_size: int, output_dir: Path | None = None):
     import mnistmax
 
@@ -49,8 +55,9 @@ def denoise(run: str = RUN, inputs: List[str] = INPUTS,
     """Denoise your images with a trained denoiser; each result is written as the input's kind."""
     from mnistmax.use import denoise_files
 
+    files = read_inputs(inputs, not no_preprocess)  # a bad input is refused before a model (or zoo entry) is loaded
     model = _model(run, checkpoint, device, batch_size, output_dir)
-    done = denoise_files(model, inputs, output, compare, not no_preprocess, batch_size, force)
+    done = denoise_files(model, files, output, compare, not no_preprocess, batch_size, force)
     n = done["files"]
     where = done["paths"][0] if done["paths"] == [output] else f"{n} file{'s' * (n != 1)} to {output}/"
     echo(f"wrote {where} ({done['images']:,} image{'s' * (done['images'] != 1)}, {model.name})")
@@ -70,8 +77,9 @@ def classify(run: str = RUN, inputs: List[str] = INPUTS,
 
     from mnistmax.use import classify_files
 
+    files = read_inputs(inputs, not no_preprocess)  # before a model (or zoo entry) is loaded
     model = _model(run, checkpoint, device, batch_size, output_dir)
-    rows = classify_files(model, inputs, not no_preprocess, batch_size)
+    rows = classify_files(model, files, not no_preprocess, batch_size)
     if as_json:
         typer.echo(json.dumps(rows, indent=1))
         return
@@ -89,7 +97,8 @@ def embed_inputs(run: str, inputs: list[str], output: Path, checkpoint: str | No
     """`mnistmax embed RUN INPUT... -o out.npz`: embeddings (N, D) and the input names (N,)."""
     from mnistmax.use import embed_files
 
-    return embed_files(_model(run, checkpoint, device, batch_size, output_dir), inputs, output, not no_preprocess,
+    files = read_inputs(inputs, not no_preprocess)  # before a model (or zoo entry) is loaded
+    return embed_files(_model(run, checkpoint, device, batch_size, output_dir), files, output, not no_preprocess,
                        batch_size, force)
 
 

@@ -155,3 +155,14 @@ def test_sample_writes_a_grid_or_an_array(tmp_path):
     assert invoke("sample", run, "-n", 5, "-o", tmp_path / "s.npy").exit_code == 0
     s = np.load(tmp_path / "s.npy")
     assert s.shape == (5, 28, 28) and s.dtype == np.uint8
+
+
+@pytest.mark.parametrize("command", ["classify", "denoise", "embed"])
+def test_a_bad_input_is_refused_before_a_zoo_entry_is_unpacked(tmp_path, command):
+    """Nothing is written for an input that cannot be read: not even the zoo entry's run directory."""
+    (tmp_path / "bad.png").write_bytes(b"not a picture")
+    extra = {"classify": [], "denoise": ["-o", tmp_path / "clean"], "embed": ["-o", tmp_path / "z.npz"]}[command]
+    result = invoke(command, "zoo:mnist-unet", tmp_path / "bad.png", *extra, "--output-dir", tmp_path / "out")
+    line = one_error_line(result)
+    assert result.exit_code == 2 and "bad.png" in line
+    assert not (tmp_path / "out").exists() and not (tmp_path / "clean").exists()
