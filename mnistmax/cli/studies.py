@@ -110,8 +110,9 @@ WORKERS = typer.Option(1, "--workers", min=1, help="worker processes on this mac
                        "then they share its trials")
 WORKER = typer.Option(False, "--worker", help="only run the study's trials until none is left, then exit (an extra "
                       "machine on a shared storage); no leaderboard, no test")
-STORAGE = typer.Option(None, "--storage", help="the study's storage, over the file's storage: (sqlite:///PATH, "
-                       "postgresql://USER@HOST/DB, journal:PATH)", show_default=False)
+STORAGE = typer.Option(None, "--storage", help="the study's storage, over $MNISTMAX_STORAGE_URL and the file's "
+                       "storage: (sqlite:///PATH, postgresql://USER@HOST/DB, journal:PATH); a password is better in "
+                       "$MNISTMAX_STORAGE_URL, off the command line (it is never printed)", show_default=False)
 TEST = typer.Option(True, help="retrain the best configuration and test it once")
 
 

@@ -60,7 +60,7 @@ def denoise(run: str = RUN, inputs: List[str] = INPUTS,
     """Denoise your images with a trained denoiser; each result is written as the input's kind."""
     from mnistmax.use import denoise_files
 
-    files = read_inputs(run, inputs, not no_preprocess)  # a bad input is refused before a model (or zoo entry) is loaded
+    files = read_inputs(run, inputs, not no_preprocess)  # refused before a model (or zoo entry) is loaded
     model = _model(run, checkpoint, device, batch_size, output_dir)
     done = denoise_files(model, files, output, compare, not no_preprocess, batch_size, force)
     n = done["files"]

@@ -9,6 +9,7 @@ from pathlib import Path
 
 from mnistmax.eval.tables import rows_to_latex, write_eval
 from mnistmax.experiments.spec import config_for, describe, describe_validation
+from mnistmax.experiments.storage import shown
 from mnistmax.files import write_atomic, write_json
 
 TEST_ATTR = "mnistmax:test"  # the best configuration's test, kept in the study so that it runs once
@@ -103,7 +104,8 @@ def write_leaderboard(result: dict, test: dict | None) -> Path:
     write_atomic(out / "leaderboard.md", scored + "\n\n" + "\n".join(md) + "\n")
     write_atomic(out / "leaderboard.tex", rows_to_latex(rows, keys))
     search = result["search"]
-    write_json(out / "leaderboard.json", {"study": search.name, "storage": result.get("url"),
+    url = result.get("url")
+    write_json(out / "leaderboard.json", {"study": search.name, "storage": shown(url) if url else None,
                                           "scored_on": describe_validation(search),
                                           "overrides": list(search.overrides),
                                           "validation_noise": search.validation.model_dump(exclude_none=True)

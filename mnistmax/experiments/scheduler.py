@@ -18,7 +18,15 @@ import time
 from typing import TYPE_CHECKING, Callable
 
 from mnistmax.errors import ConfigError
-from mnistmax.experiments.storage import Heartbeat, beat, fail_stale, quiet_optuna_warnings, storage_lock
+from mnistmax.experiments.storage import (
+    HIDDEN,
+    Heartbeat,
+    beat,
+    fail_stale,
+    quiet_optuna_warnings,
+    shown,
+    storage_lock,
+)
 
 SLOT = "slot"
 READY = "mnistmax:ready"
@@ -84,9 +92,11 @@ def prepare_study(storage, url: str, name: str, fingerprint: str, wanted: dict[s
         if not created:
             _wait_until_ready(study, wait)
             if study.user_attrs.get(FINGERPRINT) != fingerprint:
-                raise ConfigError(f"study {name!r} in {url} was made from a different base config, space, sampler "
-                                  f"or cv; give the search another name: (or delete the study: optuna delete-study "
-                                  f"--study-name {name} --storage {url})")
+                hidden = shown(url)
+                password = f", the password in place of {HIDDEN}" if hidden != url else ""
+                raise ConfigError(f"study {name!r} in {hidden} was made from a different base config, space, "
+                                  f"sampler or cv; give the search another name: (or delete the study: optuna "
+                                  f"delete-study --study-name {name} --storage {hidden}{password})")
         enqueued = enqueue_missing(study, wanted)
         study.set_user_attr(READY, True)
     return study, enqueued

@@ -14,6 +14,7 @@ written to outputs/searches/<name>/ (outputs/grids/<name>/ for a grid file)."""
 from __future__ import annotations
 
 import os
+import shlex
 import statistics
 import subprocess
 import sys
@@ -35,7 +36,18 @@ from mnistmax.experiments.spec import (
     load_search,
     trial_config,
 )
-from mnistmax.experiments.storage import check_storage, open_storage, retry_callback, storage_url
+from mnistmax.experiments.storage import (
+    HIDDEN,
+    STORAGE_ENV,
+    check_storage,
+    journal_path,
+    open_storage,
+    retry_callback,
+    secret_kept,
+    shown,
+    sqlite_path,
+    storage_url,
+)
 from mnistmax.files import output_root
 from mnistmax.training.tracking import mlflow_tracking_uri
 
@@ -137,14 +149,22 @@ def run_search(path: str | Path, *, workers: int = 1, worker_only: bool = False,
     returns (an extra machine, or one of those processes). `overrides` (KEY=VALUE) are applied to
     the file's base config (and make another study than the file alone when they change it).
     Runs, the study's default storage and the leaderboard go under `output_dir`, else the base's
-    logging.output_dir when it is not `outputs`, else $MNISTMAX_OUTPUT_DIR, else outputs."""
+    logging.output_dir when it is not `outputs`, else $MNISTMAX_OUTPUT_DIR, else outputs. The storage:
+    `storage`, else $MNISTMAX_STORAGE_URL, else the file's storage:; its password is never shown."""
     require_extra("optuna", "search", "mnistmax search and grid")
-    search = load_search(path, require_grid, overrides)
+    with secret_kept(storage or os.environ.get(STORAGE_ENV)):  # a bad file may quote its storage: too
+        search = load_search(path, require_grid, overrides)
     base_cfg = config_for(search.base, {}, source=str(search.path))
     root = str(output_root(output_dir, base_cfg.logging.output_dir))
     search.base.setdefault("logging", {})["output_dir"] = root  # every trial's runs (logging is not fingerprinted)
     base_cfg.logging.output_dir = root
     url = storage_url(search.spec.storage, storage, base_cfg.logging.output_dir)
+    with secret_kept(url):  # no error that leaves here quotes the storage's password
+        return _run_search(search, base_cfg, url, path, workers, worker_only, output_dir, echo)
+
+
+def _run_search(search: Search, base_cfg: RunConfig, url: str, path, workers: int, worker_only: bool,
+                output_dir, echo) -> dict:
     check_storage(url)
     use_mlflow = mlflow_wanted(search.base, echo)  # every check is done before the first write
     hb = search.spec.heartbeat
@@ -159,11 +179,13 @@ def run_search(path: str | Path, *, workers: int = 1, worker_only: bool = False,
     on_stale.tracker = tracker
     if not worker_only:
         echo(f"{search.kind} {search.name}: {search.trials} trials ({search.sampler} sampler, pruner "
-             f"{search.spec.pruner}) × {search.cv.folds} folds; study in {url}"
-             + (f"; MLflow at {tracker.tracking_uri}" if tracker else ""))
+             f"{search.spec.pruner}) × {search.cv.folds} folds; study in {shown(url)}"
+             + (f"; MLflow at {shown(tracker.tracking_uri)}" if tracker else ""))
         echo(f"scored on: {describe_validation(search)}")
         if search.overrides:
             echo(f"overrides of the base config: {' '.join(search.overrides)}")
+        if sqlite_path(url) is None and journal_path(url) is None:  # a server other machines can reach
+            echo(join_hint(path, url, search.overrides))
     if workers > 1 and not worker_only:
         spawn_workers(search.path, url, workers, echo, search.overrides, output_dir)
     if worker_only:
@@ -183,18 +205,28 @@ def run_search(path: str | Path, *, workers: int = 1, worker_only: bool = False,
     return result
 
 
+def join_hint(path, url: str, overrides: "tuple[str, ...]" = ()) -> str:
+    """How another machine joins the study: the URL in $MNISTMAX_STORAGE_URL (masked here)."""
+    hidden = shown(url)
+    command = shlex.join(["mnistmax", "search", "-c", str(path), "--worker", *(["--", *overrides] if overrides
+                                                                              else [])])
+    return (f"other machines join with: {STORAGE_ENV}={shlex.quote(hidden)} {command}"
+            + (f" (the password in place of {HIDDEN})" if hidden != url else ""))
+
+
 def spawn_workers(path: Path, url: str, workers: int, echo=print, overrides: "tuple[str, ...]" = (),
                   output_dir: str | Path | None = None) -> None:
     """`workers` processes of `mnistmax search --worker` on the study (with the parent's overrides
     and --output-dir), each with its share of the cores; returns when all have exited, raises if
-    one failed."""
+    one failed. The storage URL goes to them in $MNISTMAX_STORAGE_URL: a command line is world-readable
+    (`ps`), a process's environment is not."""
     cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
     threads = max(1, cores // workers)
     if os.environ.get("OMP_NUM_THREADS", "").isdigit():
         threads = min(threads, int(os.environ["OMP_NUM_THREADS"]))
-    env = {**os.environ, "OMP_NUM_THREADS": str(threads), "MKL_NUM_THREADS": str(threads)}
-    command = [sys.executable, "-m", "mnistmax", "search", "-c", str(Path(path).resolve()), "--worker", "--storage",
-               url, *(["--output-dir", str(Path(output_dir).resolve())] if output_dir is not None else []),
+    env = {**os.environ, "OMP_NUM_THREADS": str(threads), "MKL_NUM_THREADS": str(threads), STORAGE_ENV: url}
+    command = [sys.executable, "-m", "mnistmax", "search", "-c", str(Path(path).resolve()), "--worker",
+               *(["--output-dir", str(Path(output_dir).resolve())] if output_dir is not None else []),
                *(["--", *overrides] if overrides else [])]
     echo(f"starting {workers} workers ({threads} thread{'s' * (threads > 1)} each)")
     procs = [subprocess.Popen(command, env=env) for _ in range(workers)]
@@ -208,8 +240,8 @@ def spawn_workers(path: Path, url: str, workers: int, echo=print, overrides: "tu
         raise
     failed = [f"{i + 1} (exit {c})" for i, c in enumerate(codes) if c != 0]
     if failed:
-        raise RunError(f"worker {', '.join(failed)} of {workers} failed; finished trials stay in the study ({url}): "
-                       "run the same command again to retry the rest")
+        raise RunError(f"worker {', '.join(failed)} of {workers} failed; finished trials stay in the study "
+                       f"({shown(url)}): run the same command again to retry the rest")
 
 
 def finished(study) -> set[int]:
@@ -241,6 +273,11 @@ def collect(study, search: Search, base_cfg: RunConfig, before: set[int]) -> dic
 def finish_search(result: dict, test: bool = True, echo=print) -> tuple[Path, dict | None]:
     """(output folder, test): retrain and test the best configuration once (`test`), write the
     leaderboard and the plots."""
+    with secret_kept(result.get("url")):  # the plots read the study: a storage error may quote its URL
+        return _finish_search(result, test, echo)
+
+
+def _finish_search(result: dict, test: bool, echo) -> tuple[Path, dict | None]:
     from mnistmax.experiments.leaderboard import test_best, write_leaderboard
     from mnistmax.experiments.plots import write_plots
 

@@ -7,27 +7,122 @@ journal files a `heartbeat` system attribute; a trial whose beats stop for `grac
 failed and retried by whichever worker looks next (`fail_stale`). `claim_lock` serialises
 the claiming of trials among the processes of one machine for file-based storages: SQLite
 reads and updates a waiting trial in two steps, so without the lock two processes could both
-take the same one (PostgreSQL locks the row itself)."""
+take the same one (PostgreSQL locks the row itself).
+
+A storage URL may hold a password (postgresql://user:PW@host/db, ?password=PW): what is shown or
+written (output, error lines, leaderboard.json) goes through `shown` / `masked`, and workers
+started here read the URL from $MNISTMAX_STORAGE_URL, not from their (world-readable) command line."""
 
 from __future__ import annotations
 
 import contextlib
+import copy
 import inspect
 import os
+import re
 import threading
 import time
 import warnings
 from pathlib import Path
 
-from mnistmax.errors import ConfigError
+from mnistmax.errors import ConfigError, MnistmaxError, RunError
 
 HEARTBEAT_ATTR = "mnistmax:heartbeat"  # journal storages: the time of a trial's last beat
+STORAGE_ENV = "MNISTMAX_STORAGE_URL"  # the storage, off the command line (a password is not shown by `ps`)
+HIDDEN = "***"
+_USER_PASSWORD = re.compile(r"(://[^:/?#@\s]*:)[^?\s]*@")  # ://user:PASSWORD@ (to the last @ before ?)
+_SECRET_KEY = r"(?:ssl)?(?:password|passwd|pwd)|secret|token|access_token|api_?key"
+_SECRET_PARAM = re.compile(rf"((?:^|(?<=[?&;\s]))(?:{_SECRET_KEY})=)('[^']*'|[^&;#\s'\"]*)", re.IGNORECASE)
+_SHORTEST_SECRET = 4  # a shorter password is hidden inside its URL only (not every "ab" of a message)
 
 
 def storage_url(spec_storage: str | None, cli_storage: str | None, output_dir: str | Path) -> str:
-    """--storage, else the file's storage:, else SQLite next to the runs (an absolute path)."""
-    url = cli_storage or spec_storage
+    """--storage, else $MNISTMAX_STORAGE_URL, else the file's storage:, else SQLite next to the runs
+    (an absolute path)."""
+    url = cli_storage or os.environ.get(STORAGE_ENV, "").strip() or spec_storage
     return url if url else f"sqlite:///{(Path(output_dir) / 'optuna.db').resolve()}"
+
+
+def _hide(text: str) -> str:
+    """Every ://user:PASSWORD@ and password=/token=... value in `text`, as ***."""
+    return _SECRET_PARAM.sub(rf"\g<1>{HIDDEN}", _USER_PASSWORD.sub(rf"\g<1>{HIDDEN}@", text))
+
+
+def shown(url: str) -> str:
+    """`url` fit to print or write down: its password (and password=/token=... query values) as ***.
+    SQLAlchemy renders a URL it parses; journal:PATH and what it cannot parse are masked as text.
+    A URL without a password comes back unchanged."""
+    text = url
+    try:
+        from sqlalchemy.engine import make_url
+
+        parsed = make_url(url)
+        if parsed.password is not None:
+            text = parsed.render_as_string(hide_password=True)
+    except Exception:  # not a SQLAlchemy URL (journal:PATH, garbage) or no SQLAlchemy: the text rules
+        pass
+    return _hide(text)
+
+
+def secrets(url: str | None) -> set[str]:
+    """The passwords (and secret query values) in `url`, as written and decoded."""
+    if not url:
+        return set()
+    found = {m.group(0)[len(m.group(1)):-1] for m in _USER_PASSWORD.finditer(url)}
+    found |= {m.group(2).strip("'") for m in _SECRET_PARAM.finditer(url)}
+    try:
+        from sqlalchemy.engine import make_url
+
+        parsed = make_url(url)
+        found.add(parsed.password or "")
+        found |= {v for k, v in parsed.query.items() if re.fullmatch(_SECRET_KEY, k, re.IGNORECASE)
+                  for v in ([v] if isinstance(v, str) else v)}
+    except Exception:
+        pass
+    return {s for s in found if s and s != HIDDEN}
+
+
+def masked(text: str, url: str | None = None) -> str:
+    """`text` (a message, a driver's error) with `url` shown masked and its passwords as ***, and any
+    other ://user:PASSWORD@ or password=... in it too."""
+    if url:
+        text = text.replace(url, shown(url))
+    for secret in sorted(secrets(url), key=len, reverse=True):
+        if len(secret) >= _SHORTEST_SECRET:
+            text = text.replace(secret, HIDDEN)
+    return _hide(text)
+
+
+def _chain(exc: BaseException) -> str:
+    """The text of `exc` and of the exceptions a traceback would print with it."""
+    texts, seen = [], set()
+    while exc is not None and id(exc) not in seen:
+        seen.add(id(exc))
+        texts.append(f"{exc!s} {exc.args!r}")
+        exc = exc.__cause__ or exc.__context__
+    return "\n".join(texts)
+
+
+@contextlib.contextmanager
+def secret_kept(url: str | None):
+    """No password of `url` leaves in an error: one that would quote it (its message, or one of the
+    exceptions chained to it) is raised again masked, our errors as themselves, others as a one-line
+    RunError naming their type, with the chain cut."""
+    try:
+        yield
+    except Exception as exc:
+        text = _chain(exc)
+        if masked(text, url) == text:
+            raise
+        line = masked(str(exc), url)
+        if isinstance(exc, MnistmaxError):
+            clean = copy.copy(exc)
+            clean.args = (line,)
+            clean.__traceback__ = None
+        else:
+            first = (line.strip().splitlines() or [""])[0]
+            clean = RunError(f"{type(exc).__name__}: {first}" if first else type(exc).__name__)
+        raise clean from None
 
 
 def journal_path(url: str) -> Path | None:
@@ -54,7 +149,7 @@ def check_storage(url: str) -> None:
     try:
         dialect = make_url(url).get_dialect()
     except (ArgumentError, NoSuchModuleError, ValueError):
-        raise ConfigError(f"storage {url!r}: not a SQLAlchemy URL (sqlite:///PATH, postgresql://USER@HOST/DB) "
+        raise ConfigError(f"storage {shown(url)!r}: not a SQLAlchemy URL (sqlite:///PATH, postgresql://USER@HOST/DB) "
                           "or journal:PATH") from None
     try:
         dialect.import_dbapi()
@@ -62,7 +157,7 @@ def check_storage(url: str) -> None:
         from mnistmax.errors import install_hint
 
         hint = f" ({install_hint('postgres')})" if url.startswith("postgres") else ""
-        raise ConfigError(f"storage {url!r} needs the database driver {exc.name or dialect.driver!r}, "
+        raise ConfigError(f"storage {shown(url)!r} needs the database driver {exc.name or dialect.driver!r}, "
                           f"which is not installed{hint}") from None
 
 
@@ -97,8 +192,8 @@ def open_storage(url: str, interval: int, grace: int, on_stale):
     except ConfigError:
         raise
     except Exception as exc:  # sqlalchemy's OperationalError, a refused connection, a locked file, ...
-        reason = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
-        raise ConfigError(f"storage {url!r} cannot be opened: {reason}") from None
+        reason = (masked(str(exc), url).strip().splitlines() or [type(exc).__name__])[0]
+        raise ConfigError(f"storage {shown(url)!r} cannot be opened: {reason}") from None
 
 
 def write_ahead_log(db: Path) -> None:

@@ -103,7 +103,7 @@ def test_parent_makes_the_study_then_starts_its_workers(tmp_path, no_training, m
     class FakeWorker:  # records how it was started; the parent's own loop then runs the trials
         def __init__(self, command, env):
             states = [t.state.name for t in study_of(tmp_path, "spawned").trials]
-            started.append((command, env["OMP_NUM_THREADS"], states))
+            started.append((command, env, states))
 
         def wait(self):
             return 0
@@ -114,9 +114,10 @@ def test_parent_makes_the_study_then_starts_its_workers(tmp_path, no_training, m
     assert result.exit_code == 0, result.output
     url = f"sqlite:///{tmp_path / 'out' / 'optuna.db'}"
     assert len(started) == 2
-    for command, threads, states in started:
-        assert command[1:] == ["-m", "mnistmax", "search", "-c", str(path), "--worker", "--storage", url]
-        assert threads == "1" and states == ["WAITING", "WAITING"]  # made and filled before any worker
+    for command, env, states in started:
+        assert command[1:] == ["-m", "mnistmax", "search", "-c", str(path), "--worker"]
+        assert env["MNISTMAX_STORAGE_URL"] == url  # the storage, off the command line
+        assert env["OMP_NUM_THREADS"] == "1" and states == ["WAITING", "WAITING"]  # made and filled before any worker
     assert {t.state.name for t in study_of(tmp_path, "spawned").trials} == {"COMPLETE"}
 
 

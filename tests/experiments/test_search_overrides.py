@@ -85,7 +85,7 @@ def test_workers_get_the_overrides_and_the_output_dir(tmp_path, trained, monkeyp
 
     class FakeWorker:
         def __init__(self, command, env):
-            started.append(command)
+            started.append((command, env))
 
         def wait(self):
             return 0
@@ -95,8 +95,8 @@ def test_workers_get_the_overrides_and_the_output_dir(tmp_path, trained, monkeyp
                     "--output-dir", tmp_path / "root")
     assert result.exit_code == 0, result.output
     url = f"sqlite:///{tmp_path / 'root' / 'optuna.db'}"
-    assert started and all(c[c.index("--storage") + 1] == url for c in started)
-    assert all(c[-4:] == ["--output-dir", str(tmp_path / "root"), "--", "train.epochs=2"] for c in started)
+    assert started and all(env["MNISTMAX_STORAGE_URL"] == url and "--storage" not in c for c, env in started)
+    assert all(c[-4:] == ["--output-dir", str(tmp_path / "root"), "--", "train.epochs=2"] for c, _ in started)
 
 
 def test_the_output_dir_option_beats_the_base_and_the_base_beats_the_environment(tmp_path, trained, monkeypatch):

@@ -1,6 +1,8 @@
 """Issue 22 on a real PostgreSQL server: a throwaway cluster on a free local port, `mnistmax
 search --workers 2` against it (each grid point exactly once, real tiny trainings), an extra
-`--worker` that finds nothing to do, and a second run that trains nothing."""
+`--worker` that finds nothing to do, and a second run that trains nothing. The role has a password:
+it is in no output, no file under the output folder, no process's command line (`ps`), and a wrong
+one is one error line that does not quote it."""
 
 from __future__ import annotations
 
@@ -10,6 +12,8 @@ import socket
 import subprocess
 import sys
 import tempfile
+import threading
+import time
 from pathlib import Path
 
 import pytest
@@ -18,6 +22,7 @@ import yaml
 pytestmark = pytest.mark.slow
 ROOT = Path(__file__).resolve().parents[2]
 PG_BIN = Path("/usr/lib/postgresql/15/bin")
+PASSWORD = "pg-Secret-4711"
 
 
 def pg_tool(name: str) -> str | None:
@@ -48,7 +53,8 @@ def as_server_user() -> list[str]:
 
 @pytest.fixture
 def postgres_url():
-    """A PostgreSQL 15 cluster in a temporary folder, trust auth, on 127.0.0.1:<free port>."""
+    """A PostgreSQL 15 cluster in a temporary folder on 127.0.0.1:<free port>, role mnistmax with
+    password PASSWORD (scram over TCP)."""
     pytest.importorskip("psycopg", reason="no PostgreSQL driver (psycopg 3): pip install 'mnistmax[postgres]'")
     initdb, pg_ctl = pg_tool("initdb"), pg_tool("pg_ctl")
     if not initdb or not pg_ctl:
@@ -58,16 +64,22 @@ def postgres_url():
     if user:
         shutil.chown(folder, "postgres", "postgres")
     data, port = folder / "data", free_port()
+    pwfile = folder / "pw"
+    pwfile.write_text(PASSWORD + "\n")
+    if user:
+        shutil.chown(pwfile, "postgres", "postgres")
 
     def run(*args):
         done = subprocess.run([*user, *map(str, args)], capture_output=True, text=True, timeout=120)
         assert done.returncode == 0, done.stdout + done.stderr
 
-    run(initdb, "-D", data, "-U", "mnistmax", "--auth=trust", "-E", "UTF8", "--no-sync")
+    run(initdb, "-D", data, "-U", "mnistmax", "--auth-local=trust", "--auth-host=scram-sha-256", "--pwfile", pwfile,
+        "-E", "UTF8", "--no-sync")
+    pwfile.unlink()
     run(pg_ctl, "-D", data, "-l", folder / "server.log", "-w", "-t", "60", "start",
         "-o", f"-p {port} -k {folder} -c listen_addresses=127.0.0.1 -F")
     try:
-        yield f"postgresql://mnistmax@127.0.0.1:{port}/postgres"
+        yield f"postgresql://mnistmax:{PASSWORD}@127.0.0.1:{port}/postgres"
     finally:
         subprocess.run([*user, pg_ctl, "-D", str(data), "-m", "immediate", "-w", "stop"], capture_output=True,
                        timeout=60)
@@ -77,6 +89,34 @@ def postgres_url():
 def mnistmax(*args) -> subprocess.CompletedProcess:
     return subprocess.run([sys.executable, "-m", "mnistmax", *map(str, args)], cwd=ROOT, capture_output=True,
                           text=True, timeout=600, env={**os.environ, "COLUMNS": "200"})
+
+
+def mnistmax_watched(*args) -> tuple[subprocess.CompletedProcess, list[str]]:
+    """`mnistmax ARGS`, and every command line (/proc/*/cmdline, what `ps` shows) seen with the password
+    while it ran: its own, its workers', anyone's."""
+    proc = subprocess.Popen([sys.executable, "-m", "mnistmax", *map(str, args)], cwd=ROOT, stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True, env={**os.environ, "COLUMNS": "200"})
+    seen, workers, deadline = [], 0, time.time() + 600
+    out: dict[str, str] = {}
+    reader = threading.Thread(target=lambda: out.update(zip(("stdout", "stderr"), proc.communicate())))
+    reader.start()
+    while reader.is_alive() and time.time() < deadline:
+        for cmdline in Path("/proc").glob("[0-9]*/cmdline"):
+            try:
+                text = cmdline.read_bytes().replace(b"\0", b" ").decode(errors="replace")
+            except OSError:
+                continue
+            workers += " --worker " in text
+            if PASSWORD in text:
+                seen.append(text)
+        time.sleep(0.2)
+    reader.join(60)
+    assert workers, "no worker command line was ever seen"
+    return subprocess.CompletedProcess(proc.args, proc.returncode, out.get("stdout", ""), out.get("stderr", "")), seen
+
+
+def files_holding(folder: Path, secret: str) -> list[str]:
+    return [str(p) for p in folder.rglob("*") if p.is_file() and secret.encode() in p.read_bytes()]
 
 
 def search_file(tmp: Path, url: str) -> Path:
@@ -100,9 +140,11 @@ def test_two_workers_share_one_postgresql_study(tmp_path, postgres_url):
     import optuna
 
     path = search_file(tmp_path, postgres_url)
-    first = mnistmax("search", "-c", path, "--workers", "2")
+    first, command_lines = mnistmax_watched("search", "-c", path, "--workers", "2")
     assert first.returncode == 0, first.stdout[-3000:] + first.stderr[-3000:]
     assert "ran 12 jobs, skipped 0 already finished" in first.stdout
+    assert command_lines == []  # the workers got the URL in their environment
+    assert PASSWORD not in first.stdout + first.stderr and "mnistmax:***@127.0.0.1" in first.stdout
 
     study = optuna.load_study(study_name="pg-grid", storage=postgres_url)
     trials = study.get_trials()
@@ -122,3 +164,12 @@ def test_two_workers_share_one_postgresql_study(tmp_path, postgres_url):
     assert again.returncode == 0, again.stderr[-2000:]
     assert "ran 0 jobs, skipped 12 already finished" in again.stdout and "tested before" in again.stdout
     assert sorted((tmp_path / "out" / "runs").iterdir()) == runs  # nothing trained, nothing tested again
+    for done in (extra, again):
+        assert PASSWORD not in done.stdout + done.stderr
+    board = (out / "leaderboard.json").read_text()
+    assert '"storage": "postgresql://mnistmax:***@127.0.0.1:' in board
+    assert files_holding(tmp_path / "out", PASSWORD) == []
+
+    wrong = mnistmax("search", "-c", path, "--storage", postgres_url.replace(PASSWORD, "wrong-Guess-99"))
+    assert wrong.returncode == 2 and "wrong-Guess-99" not in wrong.stdout + wrong.stderr
+    assert "password authentication failed" in wrong.stderr and "mnistmax:***@127.0.0.1" in wrong.stderr
