@@ -28,14 +28,18 @@ NO_PREPROCESS = typer.Option(False, "--no-preprocess", help="image files are alr
 BATCH = typer.Option(256, "--batch-size", min=1, help="images per forward pass")
 
 
-def read_inputs(run: str, inputs: list[str], preprocess: bool):
-    """The inputs read, after a cheap check of a zoo:<name> (that it exists and is built): both before
-    a model is loaded, so that a bad name or input leaves nothing written."""
+def read_inputs(run: str, inputs: list[str], preprocess: bool, device: str) -> list:
+    """For a zoo:<name>, whose first use unpacks it into the output root: the device, the name and
+    every input checked first, so that a bad one leaves nothing written. Other runs: the inputs as
+    given (read after the model, which writes nothing)."""
+    from mnistmax.hardware import resolve_device
     from mnistmax.userfiles import read_inputs
     from mnistmax.zoo import entry, is_zoo
 
-    if is_zoo(run):
-        entry(run)
+    if not is_zoo(run):
+        return inputs
+    resolve_device(device)
+    entry(run)
     return read_inputs(inputs, preprocess)
 
 
@@ -60,7 +64,7 @@ def denoise(run: str = RUN, inputs: List[str] = INPUTS,
     """Denoise your images with a trained denoiser; each result is written as the input's kind."""
     from mnistmax.use import denoise_files
 
-    files = read_inputs(run, inputs, not no_preprocess)  # refused before a model (or zoo entry) is loaded
+    files = read_inputs(run, inputs, not no_preprocess, device)  # refused before a model (or zoo entry) is loaded
     model = _model(run, checkpoint, device, batch_size, output_dir)
     done = denoise_files(model, files, output, compare, not no_preprocess, batch_size, force)
     n = done["files"]
@@ -82,7 +86,7 @@ def classify(run: str = RUN, inputs: List[str] = INPUTS,
 
     from mnistmax.use import classify_files
 
-    files = read_inputs(run, inputs, not no_preprocess)  # before a model (or zoo entry) is loaded
+    files = read_inputs(run, inputs, not no_preprocess, device)  # before a model (or zoo entry) is loaded
     model = _model(run, checkpoint, device, batch_size, output_dir)
     rows = classify_files(model, files, not no_preprocess, batch_size)
     if as_json:
@@ -102,7 +106,7 @@ def embed_inputs(run: str, inputs: list[str], output: Path, checkpoint: str | No
     """`mnistmax embed RUN INPUT... -o out.npz`: embeddings (N, D) and the input names (N,)."""
     from mnistmax.use import embed_files
 
-    files = read_inputs(run, inputs, not no_preprocess)  # before a model (or zoo entry) is loaded
+    files = read_inputs(run, inputs, not no_preprocess, device)  # before a model (or zoo entry) is loaded
     return embed_files(_model(run, checkpoint, device, batch_size, output_dir), files, output, not no_preprocess,
                        batch_size, force)
 
