@@ -10,7 +10,6 @@ and how to write a result like it.
 from __future__ import annotations
 
 import io
-import zipfile
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -85,13 +84,16 @@ def read_input(path: Path, preprocess: bool = True) -> InputFile:
         raise ImageError(f"{path}: empty file")
     suffix = path.suffix.lower()
     if suffix == ".npy":
+        from mnistmax.data.arrays import read_npy
+        from mnistmax.errors import DataError
+
         try:
-            array = np.array(np.load(path, allow_pickle=False, mmap_mode="r"))  # header checked against the file size
-        except (ValueError, OSError, EOFError) as exc:
-            raise ImageError(f"{path}: not a readable .npy array ({str(exc).splitlines()[0][:120]})") from None
+            array = read_npy(path)  # object arrays, lying or oversized headers: refused before loading
+        except DataError as exc:
+            raise ImageError(str(exc)) from None
         return InputFile(path, "npy", {"": _load_array(path, array, str(path))})
     if suffix == ".npz":
-        from mnistmax.data.arrays import npz_headers
+        from mnistmax.data.arrays import ZIP_ERRORS, npz_headers, unreadable
         from mnistmax.errors import DataError
 
         try:
@@ -103,8 +105,8 @@ def read_input(path: Path, preprocess: bool = True) -> InputFile:
         try:
             with np.load(path, allow_pickle=False) as z:
                 arrays = {k: _load_array(path, z[k], f"{path}[{k}]") for k in keys}
-        except (ValueError, OSError, zipfile.BadZipFile) as exc:
-            raise ImageError(f"{path}: not a readable .npz archive ({str(exc).splitlines()[0][:120]})") from None
+        except ZIP_ERRORS as exc:
+            raise ImageError(f"{path}: not a readable .npz archive ({unreadable(exc)})") from None
         if not arrays:
             raise ImageError(f"{path}: the archive holds no arrays")
         return InputFile(path, "npz", arrays)

@@ -6,10 +6,7 @@ tests/slow/test_docs_snippets.py or says why not."""
 from __future__ import annotations
 
 import importlib.util
-import os
 import re
-import subprocess
-import sys
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -77,22 +74,37 @@ def _without_code(text: str) -> str:
     return re.sub(r"^(`{3,}).*?^\1", "", text, flags=re.S | re.M)
 
 
-# ---------------------------------------------------------------- the site builds
+# ---------------------------------------------------------------- the pages' own facts
 
 
-def test_the_site_builds_with_strict(tmp_path):
-    if importlib.util.find_spec("mkdocs") is None or importlib.util.find_spec("mkdocstrings") is None:
-        pytest.skip("mkdocs and mkdocstrings are not installed: pip install -e '.[docs]' (part of [test])")
-    result = subprocess.run([sys.executable, "-m", "mkdocs", "build", "--strict", "-f", str(ROOT / "mkdocs.yml"),
-                             "-d", str(tmp_path / "site")], capture_output=True, text=True, cwd=tmp_path,
-                            env={**os.environ, "NO_MKDOCS_2_WARNING": "1"}, timeout=600)
-    assert result.returncode == 0, result.stderr[-3000:]
-    cli = (tmp_path / "site" / "reference" / "cli.html").read_text()
-    for path in command_paths():  # every command and sub-command has its section in the CLI reference
-        assert f"<code>mnistmax {path}</code>" in cli, path
-    api = (tmp_path / "site" / "reference" / "api.html").read_text()
-    for name in ("mnistmax.api.train", "mnistmax.api.load", "mnistmax.api.Model", "mnistmax.evaluation.evaluate"):
-        assert f'id="{name}"' in api, name
+TEST_REFERENCE = re.compile(r"^(?:tests/)?((?:[\w.]+/)*test_\w+\.py)(?:::([\w*\[\]-]+))?$")
+
+
+def test_every_test_reliability_md_names_exists():
+    """Each `file.py::test_name` (or `::test_name` after a file in the same table row, `*` a wildcard)
+    in docs/RELIABILITY.md is a file under tests/ that defines such a test."""
+    import fnmatch
+
+    checked = 0
+    for row in (DOCS / "RELIABILITY.md").read_text().splitlines():
+        current = None
+        for token in re.findall(r"`([^`]+)`", row):
+            match = TEST_REFERENCE.match(token)
+            if match:
+                current = ROOT / "tests" / match.group(1)
+                assert current.is_file(), f"docs/RELIABILITY.md names {token}: no such file under tests/"
+                name = match.group(2)
+            elif token.startswith("::"):
+                assert current is not None, f"docs/RELIABILITY.md: {token} follows no test file in its row: {row[:80]}"
+                name = token[2:]
+            else:
+                continue
+            checked += 1
+            if name:
+                defined = re.findall(r"^def (test_\w+)", current.read_text(), flags=re.M)
+                assert fnmatch.filter(defined, name.split("[")[0]), \
+                    f"docs/RELIABILITY.md names {token}: {current.relative_to(ROOT)} defines no such test"
+    assert checked > 50
 
 
 def test_every_page_is_in_the_nav():

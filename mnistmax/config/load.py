@@ -71,16 +71,28 @@ def apply_overrides(raw: dict, overrides: list[str]) -> dict:
 
 def read_yaml_mapping(path: str | Path) -> dict:
     path = Path(path)
-    if not path.is_file():
-        raise ConfigError(f"config file {str(path)!r} not found")
     try:
-        raw = yaml.safe_load(path.read_text())
+        if not path.is_file():
+            raise ConfigError(f"config file {_shown(str(path))} not found")
+        text = path.read_text()
+    except UnicodeDecodeError as exc:
+        raise ConfigError(f"config file {_shown(str(path))} is not UTF-8 text (byte {exc.start}: "
+                          f"{exc.object[exc.start:exc.start + 1]!r})") from None
+    except (OSError, ValueError) as exc:  # a name too long, a NUL in it, no permission
+        reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
+        raise ConfigError(f"config file {_shown(str(path))} cannot be read ({reason})") from None
+    try:
+        raw = yaml.safe_load(text)
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         where = f" at line {mark.line + 1}" if mark else ""
         raise ConfigError(f"config file {str(path)!r} is not valid YAML{where}") from None
     except ValueError as exc:  # a value YAML cannot build, e.g. the date 2001-13-45
-        raise ConfigError(f"config file {str(path)!r} holds a value YAML cannot read ({exc})") from None
+        first = (str(exc).splitlines() or [type(exc).__name__])[0][:160]
+        raise ConfigError(f"config file {str(path)!r} holds a value YAML cannot read ({first})") from None
+    except RecursionError:  # PyYAML builds nested values recursively
+        raise ConfigError(f"config file {str(path)!r} nests its values too deeply to read (a config needs a few "
+                          "levels)") from None
     if raw is None:
         raise ConfigError(f"config file {str(path)!r} is empty")
     if not isinstance(raw, dict):
@@ -89,19 +101,59 @@ def read_yaml_mapping(path: str | Path) -> dict:
     return raw
 
 
-def check_acyclic(value: Any, where: str, _path: tuple[str, ...] = (), _open: frozenset = frozenset()) -> None:
+MAX_DEPTH = 32  # levels of nesting a config value may have (a real one has three or four)
+MAX_VALUES = 100_000  # values a config may hold, each use of a YAML alias counted again
+
+
+def check_acyclic(value: Any, where: str) -> None:
     """A YAML alias inside its own anchor (`train: &t {lr: 0.001, x: *t}`) makes a mapping that
     contains itself, which every later step would follow forever: one ConfigError line instead.
-    Shared aliases that do not loop (`a: &x {..}`, `b: *x`) are fine."""
+    Shared aliases that do not loop (`a: &x {..}`, `b: *x`) are fine, unless they expand to more
+    than MAX_VALUES values (a "billion laughs", which later steps would walk for hours); so is
+    nesting up to MAX_DEPTH levels (deeper, later steps would exhaust Python's stack). Keys with
+    control characters (which would break the one-line messages that name them) are refused too.
+    Walked without recursion."""
     if not isinstance(value, (dict, list)):
         return
-    if id(value) in _open:
-        raise ConfigError(f"{where}: {'.'.join(_path) or 'the top level'} contains itself (a YAML alias "
-                          "inside its own anchor); write the value out")
-    inner = _open | {id(value)}
-    items = value.items() if isinstance(value, dict) else enumerate(value)
-    for key, child in items:
-        check_acyclic(child, where, (*_path, str(key)), inner)
+    stack, path, open_ids, count = [(value, children(value))], [], {id(value)}, 1
+    while stack:
+        node, pending = stack[-1]
+        for key, child in pending:
+            count += 1
+            if isinstance(node, dict) and isinstance(key, str) and not key.isprintable():
+                raise ConfigError(f"{where}: key {_shown('.'.join([*path, key]))} holds a line break or another "
+                                  "control character; keys are names")
+            if count > MAX_VALUES:
+                raise ConfigError(f"{where}: holds more than {MAX_VALUES:,} values (YAML aliases repeated inside "
+                                  "each other?); write a smaller config")
+            if not isinstance(child, (dict, list)):
+                continue
+            if id(child) in open_ids:
+                raise ConfigError(f"{where}: {'.'.join([*path, str(key)])} contains itself (a YAML alias "
+                                  "inside its own anchor); write the value out")
+            if len(stack) >= MAX_DEPTH:
+                raise ConfigError(f"{where}: {_shown('.'.join([*path, str(key)]))} nests deeper than {MAX_DEPTH} "
+                                  "levels; a config needs a few")
+            path.append(str(key))
+            open_ids.add(id(child))
+            stack.append((child, children(child)))
+            break
+        else:
+            stack.pop()
+            open_ids.discard(id(node))
+            if path:
+                path.pop()
+
+
+def children(node: dict | list):
+    """(key, value) of a mapping's items or (index, value) of a list's."""
+    return iter(node.items() if isinstance(node, dict) else enumerate(node))
+
+
+def _shown(value: Any, limit: int = 160) -> str:
+    """repr(value), cut to about `limit` characters (a message is one readable line)."""
+    text = repr(value)
+    return text if len(text) <= limit else f"{text[:limit - 3]}..."
 
 
 def deep_merge(base: dict, update: dict) -> dict:
@@ -146,8 +198,17 @@ def read_config_layers(path: str | Path, _seen: tuple = ()) -> tuple[dict, dict]
     if parent is None:
         return {}, raw
     if not isinstance(parent, str):
-        raise ConfigError(f"{path}: extends must be a file name, not {parent!r}")
-    return read_config_file(extended(path, parent), (*_seen, path.resolve())), raw
+        raise ConfigError(f"{path}: extends must be a file name, not {_shown(parent)}")
+    try:
+        parent_path = extended(path, parent)
+        found = parent_path.is_file()
+    except (OSError, ValueError) as exc:  # a name too long, a NUL byte, `/`
+        reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
+        raise ConfigError(f"{path}: extends {_shown(parent)}, which is not a config file name "
+                          f"({' '.join(reason.split())[:160]})") from None
+    if not found:
+        raise ConfigError(f"{path}: extends {_shown(parent)}, but config file {_shown(str(parent_path))} not found")
+    return read_config_file(parent_path, (*_seen, path.resolve())), raw
 
 
 def extended(path: Path, parent: str) -> Path:
@@ -178,7 +239,7 @@ def without_preset_keys(base: dict, layer: dict) -> dict:
     replaces what earlier layers set (the schema fills its keys in), the layer's own keys still win."""
     noise = layer.get("noise")
     name = noise.get("preset") if isinstance(noise, dict) else None
-    if name not in PRESETS or not isinstance(base.get("noise"), dict):
+    if not isinstance(name, str) or name not in PRESETS or not isinstance(base.get("noise"), dict):
         return base
     taken = set(PRESETS[name]) | ({"train_sigmas"} if "train_sigma_range" in PRESETS[name] else set())
     return {**base, "noise": {k: v for k, v in base["noise"].items() if k not in taken}}
@@ -221,7 +282,7 @@ def describe_error(exc: ValidationError, source: str | None, root: type[BaseMode
         return f"{prefix}{key}.{nested[1]}: {nested[2]}{more}"
     if err["type"] == "literal_error":
         msg = msg.replace("Input should be", "must be one of")
-    return f"{prefix}{key}: {msg} (got {err.get('input')!r}){more}"
+    return f"{prefix}{key}: {msg} (got {_shown(err.get('input'))}){more}"
 
 
 def _section_model(loc: list[str], model: type[BaseModel]):

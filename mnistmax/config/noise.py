@@ -114,8 +114,9 @@ class NoiseConfig(Section):
     @classmethod
     def _fill_from_preset(cls, data):
         """noise.preset's keys where the config sets none; its parameters only for the kinds the run draws."""
-        if not isinstance(data, dict) or data.get("preset") not in PRESETS:
-            return data  # no preset, or an unknown one: the field says which are valid
+        name = data.get("preset") if isinstance(data, dict) else None
+        if not isinstance(name, str) or name not in PRESETS:
+            return data  # no preset, an unknown one or not a name: the field says which are valid
         data = dict(data)
         preset = PRESETS[data["preset"]]
         used = _used_kinds(data.get("kind", "gaussian"), data.get("eval_kinds"))
@@ -133,6 +134,7 @@ class NoiseConfig(Section):
         from mnistmax.data.noise import check_noise_params
 
         return {_check_noise_kind(kind): check_noise_params(kind, values or {}) for kind, values in params.items()}
+
     @field_validator("kind")
     @classmethod
     def _known_kind(cls, kind: str) -> str:

@@ -10,7 +10,9 @@ folds need no second code path; what needs labels asks `is_labelled` first."""
 from __future__ import annotations
 
 import math
+import struct
 import zipfile
+import zlib
 from pathlib import Path
 
 import numpy as np
@@ -69,26 +71,59 @@ def max_inflated_bytes() -> int:
     return value
 
 
+MAX_NPY_HEADER = 10_000  # numpy's own limit on an .npy header (np.load's max_header_size)
+
+
+def npy_header(f, where: str) -> tuple[tuple[int, ...], np.dtype, int]:
+    """(shape, dtype, declared bytes) from the .npy header at `f`'s position, read without loading the
+    array; object arrays (pickles) and negative sizes are refused with one line naming `where`."""
+    import io
+    import tokenize
+
+    from numpy.lib import format as npformat
+
+    prefix = f.read(8)  # magic and version; then the header's length (2 bytes in version 1, else 4)
+    length = f.read(2 if prefix[6:7] == b"\x01" else 4) if len(prefix) == 8 else b""
+    declared = int.from_bytes(length, "little")
+    if declared > MAX_NPY_HEADER:  # numpy reads a header whole before checking its length: not this one
+        raise ValueError(f"its header declares {declared} bytes, more than the {MAX_NPY_HEADER} numpy reads")
+    head = io.BytesIO(prefix + length + f.read(declared))
+    try:
+        version = npformat.read_magic(head)
+        read = npformat.read_array_header_1_0 if version == (1, 0) else npformat.read_array_header_2_0
+        shape, _, dtype = read(head)
+    except tokenize.TokenError as exc:  # numpy's header filter tokenizes an unbalanced header
+        raise ValueError(f"malformed header ({exc.args[0]})") from None
+    if dtype.hasobject:
+        raise DataError(f"{where} is an object array ({dtype}); only numeric arrays are read "
+                        "(object arrays would need pickle, which is never loaded)")
+    if any(d < 0 for d in shape):
+        raise DataError(f"{where} declares shape {tuple(shape)}: sizes cannot be negative (a corrupt header)")
+    return tuple(shape), dtype, math.prod(shape) * dtype.itemsize  # Python ints: no overflow
+
+
+def unreadable(exc: BaseException) -> str:
+    return (str(exc).strip().splitlines() or [type(exc).__name__])[0][:200]
+
+
+# what zipfile and numpy raise for a damaged archive or member: a bad CRC, an unknown compression
+# method (NotImplementedError) or an encrypted member (RuntimeError), corrupt deflate data (zlib.error)
+ZIP_ERRORS = (OSError, ValueError, zipfile.BadZipFile, EOFError, RuntimeError, NotImplementedError, zlib.error,
+               OverflowError, struct.error)
+
+
 def npz_headers(path: Path) -> dict[str, tuple[tuple[int, ...], np.dtype]]:
     """{key: (shape, dtype)} of every array in an .npz, read from the members' .npy headers without
     loading any array. Object arrays, a member smaller than its header declares, or arrays that
     together declare more than max_inflated_bytes() are refused with one line naming the key."""
-    from numpy.lib import format as npformat
-
     cap, total, out = max_inflated_bytes(), 0, {}
     try:
         with zipfile.ZipFile(path) as z:
             for info in z.infolist():
                 key = info.filename.removesuffix(".npy")
                 with z.open(info) as f:
-                    version = npformat.read_magic(f)
-                    read = npformat.read_array_header_1_0 if version == (1, 0) else npformat.read_array_header_2_0
-                    shape, _, dtype = read(f)
+                    shape, dtype, size = npy_header(f, f"{path}[{key}]")
                     start = f.tell()
-                if dtype.hasobject:
-                    raise DataError(f"{path}[{key}] is an object array ({dtype}); only numeric arrays are read "
-                                    "(object arrays would need pickle, which is never loaded)")
-                size = math.prod(shape) * dtype.itemsize  # Python ints: no overflow
                 if size > info.file_size - start:
                     raise DataError(f"{path}[{key}] declares shape {shape} of {dtype} ({size} bytes) but its member "
                                     f"holds {info.file_size - start} bytes: truncated or corrupt")
@@ -96,10 +131,9 @@ def npz_headers(path: Path) -> dict[str, tuple[tuple[int, ...], np.dtype]]:
                 if total > cap:
                     raise DataError(f"{path}[{key}]: the arrays declare {total} bytes, more than the {cap}-byte cap "
                                     f"on what is loaded (raise it with {INFLATED_ENV})")
-                out[key] = (tuple(shape), dtype)
-    except (OSError, ValueError, zipfile.BadZipFile, EOFError) as exc:
-        first = (str(exc).strip().splitlines() or [type(exc).__name__])[0][:200]
-        raise DataError(f"cannot read {path} as an .npz file of arrays ({first})") from None
+                out[key] = (shape, dtype)
+    except ZIP_ERRORS as exc:
+        raise DataError(f"cannot read {path} as an .npz file of arrays ({unreadable(exc)})") from None
     return out
 
 
@@ -164,9 +198,8 @@ def load_npz(path: str | Path, keys: dict[str, str] | None = None) -> dict:
                 else:
                     labels = unlabelled(len(images))
                 parts[f"{split}_images"], parts[f"{split}_labels"] = images, labels
-    except (OSError, ValueError, zipfile.BadZipFile, EOFError) as exc:
-        first = (str(exc).strip().splitlines() or [type(exc).__name__])[0][:200]
-        raise DataError(f"cannot read {path} as an .npz file of arrays ({first})") from None
+    except ZIP_ERRORS as exc:
+        raise DataError(f"cannot read {path} as an .npz file of arrays ({unreadable(exc)})") from None
     if parts["train_images"] is None and parts["test_images"] is None:
         wanted = ", ".join(names[k] for k in ("train_images", "test_images"))
         raise DataError(f"{path} holds no image array ({wanted}); it holds: {', '.join(held) or 'nothing'}; "
@@ -178,12 +211,26 @@ def load_npz(path: str | Path, keys: dict[str, str] | None = None) -> dict:
     return parts
 
 
+def read_npy(path: Path) -> np.ndarray:
+    """An .npy file's array, its header checked first: an object array, or an array larger than the
+    file or than max_inflated_bytes(), is refused in one DataError line before anything is allocated."""
+    cap = max_inflated_bytes()
+    try:
+        with open(path, "rb") as f:
+            shape, dtype, size = npy_header(f, str(path))
+            held = path.stat().st_size - f.tell()
+        if size > held:
+            raise DataError(f"{path} declares shape {shape} of {dtype} ({size} bytes) but holds {held} bytes of "
+                            "data: truncated or corrupt")
+        if size > cap:
+            raise DataError(f"{path} declares shape {shape} of {dtype} ({size} bytes), more than the {cap}-byte cap "
+                            f"on what is loaded (raise it with {INFLATED_ENV})")
+        return np.load(path, allow_pickle=False)  # read whole (its size is checked): a writable array
+    except (OSError, ValueError, EOFError, OverflowError, struct.error) as exc:
+        raise DataError(f"cannot read {path} as an .npy array ({unreadable(exc)})") from None
+
+
 def _load_npy(path: Path) -> dict:
     """An .npy array of images: unlabelled training data (the test split is held out from it)."""
-    try:
-        array = np.load(path, allow_pickle=False, mmap_mode="r")
-    except (OSError, ValueError, EOFError) as exc:
-        first = (str(exc).strip().splitlines() or [type(exc).__name__])[0][:200]
-        raise DataError(f"cannot read {path} as an .npy array ({first})") from None
-    images = to_pixels(np.asarray(array), str(path))
+    images = to_pixels(read_npy(path), str(path))
     return {"train_images": images, "train_labels": unlabelled(len(images)), "test_images": None, "test_labels": None}

@@ -84,8 +84,8 @@ def digits_of(files: list[tuple[Path, int]], preprocess: str) -> tuple[torch.Ten
     for path, _ in files:
         try:
             images.append(make(read_image(path)))
-        except ImageError as exc:
-            bad.append(str(exc))
+        except ImageError as exc:  # read_image's lines name the file; to_mnist's (too small, ...) do not
+            bad.append(str(exc) if str(exc).startswith(f"{path}: ") else f"{path}: {exc}")
     if bad:
         raise DataError(f"{len(bad)} of {len(files)} pictures could not be made digits; the first: {bad[0]}")
     return torch.from_numpy(np.stack(images)), torch.tensor([label for _, label in files], dtype=torch.long)

@@ -12,6 +12,7 @@ from __future__ import annotations
 import os
 import re
 import struct
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -108,7 +109,7 @@ def max_pixels() -> int:
     return int(raw)
 
 
-def _too_big(path: Path, size: str, cap: int) -> ImageError:
+def _too_big(path: Path | str, size: str, cap: int) -> ImageError:
     return ImageError(f"{path}: {size} is over the {cap:,}-pixel limit (set {MAX_PIXELS_ENV} to raise it)")
 
 
@@ -120,13 +121,25 @@ def read_image(path: str | Path) -> np.ndarray:
     declares more than $MNISTMAX_MAX_PIXELS pixels (default 50,000,000) is refused before anything is
     decoded; Pillow's decompression-bomb checks, text / ICC chunks that inflate past Pillow's limits,
     truncated and unidentifiable files too."""
-    import warnings
-
-    from PIL import Image, ImageOps, UnidentifiedImageError
+    from PIL import Image
 
     path = Path(path)
     if path.stat().st_size == 0:
         raise ImageError(f"{path}: empty file")
+    with _pillow_guard(path, "not an image file PIL can read") as cap:
+        with Image.open(path) as img:
+            return _upright(img, path, cap)
+
+
+@contextmanager
+def _pillow_guard(where, unreadable: str):
+    """Pillow's work on one picture (yields the pixel cap): its decompression-bomb limit follows
+    $MNISTMAX_MAX_PIXELS, and whatever Pillow raises becomes one ImageError line that starts with
+    `where` (`unreadable` says what a decoding failure means)."""
+    import warnings
+
+    from PIL import Image, UnidentifiedImageError
+
     cap = max_pixels()
     pillow_cap = Image.MAX_IMAGE_PIXELS
     try:
@@ -134,25 +147,30 @@ def read_image(path: str | Path) -> np.ndarray:
             Image.MAX_IMAGE_PIXELS = cap
         with warnings.catch_warnings():
             warnings.simplefilter("error", Image.DecompressionBombWarning)
-            with Image.open(path) as img:
-                width, height = img.size
-                if width * height > cap:
-                    raise _too_big(path, f"{width:,} x {height:,} pixels", cap)
-                img.load()
-                return pil_to_array(ImageOps.exif_transpose(img))
+            yield cap
     except (Image.DecompressionBombError, Image.DecompressionBombWarning) as exc:
         found = re.search(r"\((\d+) pixels\)", str(exc))
-        raise _too_big(path, f"{int(found[1]):,} pixels" if found else "the picture", cap) from None
+        raise _too_big(where, f"{int(found[1]):,} pixels" if found else "the picture", cap) from None
     except ImageError as exc:
-        if str(exc).startswith(f"{path}: "):
-            raise
-        raise ImageError(f"{path}: {exc}") from None
+        raise _named(where, exc) from None
     except (UnidentifiedImageError, OSError, SyntaxError, ValueError, EOFError, KeyError, TypeError,
             struct.error) as exc:
         reason = (str(exc).splitlines() or [type(exc).__name__])[0][:120]
-        raise ImageError(f"{path}: not an image file PIL can read ({reason})") from None
+        raise ImageError(f"{where}: {unreadable} ({reason})") from None
     finally:
         Image.MAX_IMAGE_PIXELS = pillow_cap
+
+
+def _upright(img, where, cap: int) -> np.ndarray:
+    """An opened picture's pixels, upright as its EXIF orientation says; refused above `cap` pixels
+    before they are decoded."""
+    from PIL import ImageOps
+
+    width, height = img.size
+    if width * height > cap:
+        raise _too_big(where, f"{width:,} x {height:,} pixels", cap)
+    img.load()
+    return pil_to_array(ImageOps.exif_transpose(img))
 
 
 def pil_to_array(img) -> np.ndarray:
@@ -177,16 +195,42 @@ def pil_to_array(img) -> np.ndarray:
     return np.asarray(img)
 
 
+def pil_name(img) -> str:
+    """What a message calls a PIL image: `PIL image` (of its file, when it was opened from one)."""
+    filename = getattr(img, "filename", None)
+    return f"PIL image of {filename}" if isinstance(filename, (str, Path)) and str(filename) else "PIL image"
+
+
+def read_pil(img) -> np.ndarray:
+    """A PIL image given to the Python API, read as a file is (`read_image`): refused above
+    $MNISTMAX_MAX_PIXELS before its pixels are loaded, upright as its EXIF orientation says, and an
+    image whose pixels cannot be loaded (a lazily opened, damaged file) one ImageError line."""
+    where = pil_name(img)
+    with _pillow_guard(where, "its pixels cannot be read") as cap:
+        return _upright(img, where, cap)
+
+
+def _named(where, exc: ImageError) -> ImageError:
+    """`exc` as one line that starts with `where`."""
+    message = str(exc)
+    return exc if message.startswith(f"{where}: ") else ImageError(f"{where}: {message}")
+
+
 def picture_to_digit(item, preprocess: bool | None = True) -> np.ndarray:
     """A file's or a PIL image's pixels as a (28, 28) uint8 MNIST-style digit; with
-    preprocess=False the picture must already be 28x28."""
-    a = read_image(item) if isinstance(item, (str, Path)) else pil_to_array(item)
-    if preprocess is not False:
-        return to_mnist(a)
-    gray = to_unit_gray(a)
+    preprocess=False the picture must already be 28x28. Every refusal names the file (or `PIL image`)."""
+    if isinstance(item, (str, Path)):
+        where, a = str(item), read_image(item)
+    else:
+        where, a = pil_name(item), read_pil(item)
+    try:
+        if preprocess is not False:
+            return to_mnist(a)
+        gray = to_unit_gray(a)
+    except ImageError as exc:  # too small, no ink, ...: which picture
+        raise _named(where, exc) from None
     if gray.shape != (28, 28):
-        where = f"{item}: " if isinstance(item, (str, Path)) else ""
-        raise ImageError(f"{where}image is {gray.shape[0]}x{gray.shape[1]}; without preprocessing it must be 28x28 "
+        raise ImageError(f"{where}: image is {gray.shape[0]}x{gray.shape[1]}; without preprocessing it must be 28x28 "
                          "(drop preprocess=False / --no-preprocess to fit it the MNIST way)")
     return np.round(gray * 255).astype(np.uint8)
 

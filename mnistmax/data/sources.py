@@ -35,6 +35,7 @@ TORCHVISION_CLASSES = {"mnist": "MNIST", "fashion_mnist": "FashionMNIST", "kmnis
 CLASS_NAMES = {"fashion_mnist": ["T-shirt/top", "Trouser", "Pullover", "Dress", "Coat", "Sandal", "Shirt", "Sneaker",
                                  "Bag", "Ankle boot"],
                "kmnist": ["o", "ki", "su", "tsu", "na", "ha", "ma", "ya", "re", "wo"]}
+MAX_IDX_DIMS = 32  # numpy 1.x's most dimensions (numpy 2: 64); an IDX file of digits has 1 or 3
 _IDX_DTYPES = {0x08: np.uint8, 0x09: np.int8, 0x0B: ">i2", 0x0C: ">i4", 0x0D: ">f4", 0x0E: ">f8"}
 
 
@@ -77,6 +78,9 @@ def read_idx(path: str | Path) -> torch.Tensor:
             if len(magic) < 4 or magic[0] != 0 or magic[1] != 0 or magic[2] not in _IDX_DTYPES or magic[3] == 0:
                 raise DataError(f"{path} is not an IDX file (bad magic number)")
             ndim = magic[3]
+            if ndim > MAX_IDX_DIMS:
+                raise DataError(f"{path} declares {ndim} dimensions; an IDX file read here has at most "
+                                f"{MAX_IDX_DIMS} (images have 3, labels 1)")
             dims = f.read(4 * ndim)
             if len(dims) < 4 * ndim:
                 raise DataError(f"{path} is truncated: its header needs {ndim} dimension sizes")
@@ -84,8 +88,8 @@ def read_idx(path: str | Path) -> torch.Tensor:
             dtype = np.dtype(_IDX_DTYPES[magic[2]])
             count = math.prod(shape)  # Python ints: a product that overflows int64 stays what the header says
             want = count * dtype.itemsize
+            cap = max_inflated_bytes()
             if gzipped:
-                cap = max_inflated_bytes()
                 if want > cap:
                     raise DataError(f"{path} declares shape {shape} ({want} bytes inflated), more than the {cap}-byte "
                                     f"cap on a .gz file's inflated size (raise it with {INFLATED_ENV})")
@@ -95,6 +99,9 @@ def read_idx(path: str | Path) -> torch.Tensor:
                     problem = "is truncated" if held < want else "has trailing data"
                     raise DataError(f"{path} {problem}: header says {shape} ({want} bytes), found {held} bytes of "
                                     "data")
+                if want > cap:  # a file that large (a sparse one, say) is read whole: the same cap
+                    raise DataError(f"{path} declares shape {shape} ({want} bytes), more than the {cap}-byte cap "
+                                    f"on what is loaded (raise it with {INFLATED_ENV})")
             body = f.read(want + 1)  # one byte more than declared: trailing data shows, a bomb stops there
     except (OSError, EOFError, gzip.BadGzipFile, zlib.error) as exc:
         raise DataError(f"cannot read IDX file {path}: {exc}") from None
@@ -102,7 +109,10 @@ def read_idx(path: str | Path) -> torch.Tensor:
         raise DataError(f"{path} has more data than its header declares ({shape}, {want} bytes)")
     if len(body) < want:
         raise DataError(f"{path} is truncated: header says {shape} ({want} bytes), found {len(body)} bytes of data")
-    array = np.frombuffer(body, dtype=dtype, count=count).reshape(shape)
+    try:
+        array = np.frombuffer(body, dtype=dtype, count=count).reshape(shape)
+    except ValueError as exc:  # no data, but sizes whose product numpy cannot hold: (0, 2**31, 2**31, 2**31)
+        raise DataError(f"{path} declares shape {shape}, which numpy cannot hold ({str(exc)[:120]})") from None
     return torch.from_numpy(array.astype(array.dtype.newbyteorder("="), copy=True))
 
 

@@ -99,7 +99,7 @@ def test_object_arrays_are_refused_naming_the_key(tmp_path):
         read_input(path)
     npy = tmp_path / "o.npy"
     np.save(npy, np.array([1, "a"], dtype=object), allow_pickle=True)
-    with pytest.raises(ImageError, match="o.npy: not a readable .npy array"):
+    with pytest.raises(ImageError, match="o.npy is an object array"):
         read_input(npy)
 
 
@@ -138,7 +138,8 @@ def test_an_npz_member_declaring_more_than_it_holds_or_the_cap(tmp_path, monkeyp
     np.save(npy, X)
     raw = npy.read_bytes()
     npy.write_bytes(raw.replace(b"(3, 28, 28)", b"(9, 28, 28)"))  # the header declares more than the file holds
-    with pytest.raises(ImageError, match="lie.npy: not a readable .npy array"):
+    lie = r"lie.npy declares shape \(9, 28, 28\) of uint8 \(7056 bytes\) but holds 2352"
+    with pytest.raises(ImageError, match=lie):
         read_input(npy)
 
 
