@@ -111,6 +111,23 @@ def test_model_json_keeps_every_format_and_the_eval_numbers(tmp_path):
     assert "`export/model.onnx`" in card and "| 20 |" in card
 
 
+def test_an_encoders_model_json_and_card_carry_its_probe_numbers(tmp_path):
+    run_dir = run_of(tmp_path, "simple_cnn")
+    assert invoke("export", run_dir, "--format", "safetensors").exit_code == 0
+    card = (run_dir / "README.md").read_text()  # not probed yet: the card names the encoder's command and file
+    assert f"Not evaluated yet: `mnistmax probe {run_dir}` writes eval/probe.json." in card
+    assert json.loads((run_dir / "export" / "model.json").read_text())["metrics"] is None
+    assert invoke("probe", run_dir).exit_code == 0  # eval/probe.json, not eval/eval.json
+    rows = json.loads((run_dir / "eval" / "probe.json").read_text())
+    assert invoke("export", run_dir, "--format", "safetensors", "--force").exit_code == 0
+    metrics = json.loads((run_dir / "export" / "model.json").read_text())["metrics"]
+    assert metrics["headline"]["metric"] == "test linear-probe accuracy"
+    assert metrics["headline"]["scores"]["simple_cnn"] == rows[0]["linear_probe"]
+    card = (run_dir / "README.md").read_text()
+    assert "Not evaluated yet" not in card and "eval/probe.json" in card
+    assert "linear_probe" in card and f"{rows[0]['linear_probe']:.4g}" in card
+
+
 def test_existing_files_need_force_and_bad_format_is_refused(tmp_path):
     run_dir = run_of(tmp_path, "conv_dae")
     assert invoke("export", run_dir).exit_code == 0

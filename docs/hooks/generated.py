@@ -135,6 +135,15 @@ def noise_presets() -> str:
     return _table(["preset", "`train_sigma_range`", "`test_sigmas`", "`kinds_per_image`", "`params`"], rows)
 
 
+def augment_presets() -> str:
+    """augment.preset: the strengths each preset fills in."""
+    from mnistmax.data.augment import AUGMENT_PRESETS
+
+    keys = list(next(iter(AUGMENT_PRESETS.values())))
+    return _table(["preset", *(f"`{k}`" for k in keys)],
+                  [[f"`{name}`", *(_value(values[k]) for k in keys)] for name, values in AUGMENT_PRESETS.items()])
+
+
 def losses() -> str:
     """train.loss: every reconstruction loss, with its docstring's first sentence."""
     from mnistmax.losses import LOSSES
@@ -209,7 +218,7 @@ def cli_reference() -> str:
 
 BLOCKS: dict[str, Callable[[], str]] = {
     "networks": networks, "tasks": tasks, "noise-kinds": noise_kinds, "noise-presets": noise_presets,
-    "losses": losses, "config-keys": config_keys, "cli-reference": cli_reference,
+    "augment-presets": augment_presets, "losses": losses, "config-keys": config_keys, "cli-reference": cli_reference,
 }
 BUILD_ONLY = {"cli-reference": "The reference is generated from the app when the site is built "
                                "(`mkdocs build`); here, `mnistmax COMMAND --help` prints the same.\n"}

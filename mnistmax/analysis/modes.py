@@ -4,6 +4,7 @@ the API read them from here (DESIGN principle 4: one fact, one place)."""
 
 SAMPLE_MODES = ("normal", "uniform", "fitted")  # how latents are drawn: N(0, I), a box, a fitted Gaussian
 TRANSFER_MODES = ("scratch", "frozen", "finetune")  # the classifier's encoder: random, pretrained fixed, tuned
+LATENT_SPLITS = ("test", "train")  # whose latent codes the explorer's statistics describe
 
 
 def default_sample_mode(capabilities) -> str:

@@ -17,6 +17,12 @@ digits they should match, so identical outputs give the ideal value:
                         depend on the noise draw.
   class entropy         entropy of a classifier's softmax, in bits (0 = certain, log2(10) =
                         3.32 = uniform over the ten digits).
+  mode averaging        share of digits whose output a classifier finds split between two
+                        classes (its second most likely class has probability >= `threshold`,
+                        0.25 by default, so the two likeliest classes each hold at least a
+                        quarter) while it does not find the clean digit split: the blends a
+                        method made, not the digits that are ambiguous to begin with.
+                        0 = no blends.
 """
 
 from __future__ import annotations
@@ -103,3 +109,27 @@ def class_entropy(logits: torch.Tensor) -> torch.Tensor:
     """Entropy of softmax(logits) in bits, per row."""
     logp = F.log_softmax(logits.float(), dim=1)
     return -(logp.exp() * logp).sum(1) / math.log(2)
+
+
+SPLIT = 0.25  # second-class probability from which a posterior counts as split between two classes
+
+
+def second_class(probs: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """(the two likeliest classes, their probabilities) per row, each (B, 2), likeliest first."""
+    if probs.shape[1] < 2:
+        zeros = torch.zeros(len(probs), 2)
+        return zeros.long(), torch.cat([probs.float(), zeros[:, :1]], 1)
+    top = probs.float().topk(2, dim=1)
+    return top.indices, top.values
+
+
+def split_posterior(probs: torch.Tensor, threshold: float = SPLIT) -> torch.Tensor:
+    """(B,) bool: the second likeliest class holds at least `threshold` of the probability."""
+    return second_class(probs)[1][:, 1] >= threshold
+
+
+def mode_averaging(probs_out: torch.Tensor, probs_clean: torch.Tensor, threshold: float = SPLIT) -> float:
+    """Share of rows split in `probs_out` (class probabilities of the outputs) and not in
+    `probs_clean` (of the clean digits, row for row)."""
+    made = split_posterior(probs_out, threshold) & ~split_posterior(probs_clean, threshold)
+    return float(made.float().mean())

@@ -4,7 +4,7 @@ Heavy imports (torch, Lightning) happen inside the commands so `mnistmax --help`
 Every user-facing problem is a MnistmaxError: one line on stderr and a non-zero exit.
 """
 
-from mnistmax.cli import compare, core, pictures, studies, use, zoo  # noqa: F401  (register the commands)
+from mnistmax.cli import compare, core, data, pictures, studies, use, zoo  # noqa: F401  (register the commands)
 from mnistmax.cli.common import app
 
 

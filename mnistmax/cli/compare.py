@@ -16,6 +16,9 @@ app.add_typer(compare_app, name="compare", rich_help_panel=PICTURES)
 RUNS = typer.Argument(..., help="run directories, names under outputs/runs, or 'latest'")
 OUTPUT = typer.Option(None, "--output", "-o", help="a FOLDER for the comparison files (created; default "
                       "outputs/compare/<kind>-<time>). A new name with a file suffix (x.html) is refused")
+BASELINES = typer.Option(True, "--baselines/--no-baselines",
+                         help="also score the classical baselines (identity, Gaussian and median filter) as rows, on "
+                              "the same test digits and noise draws")
 
 
 def _noise_kinds(incomplete: str) -> list[str]:
@@ -74,14 +77,15 @@ def limitations(
     classifier: Optional[str] = typer.Option(None,
                                              help="a classify run to judge the digits (default: train one, cached)"),
     draws: int = typer.Option(16, min=2, help="noise draws per digit for the noise-sensitivity score"),
+    baselines: bool = BASELINES,
     output: Optional[Path] = OUTPUT,
     device: str = DEVICE,
     output_dir: Optional[Path] = OUTPUT_DIR,
 ):
-    """Over-smoothing, diversity collapse, high frequencies, identity drift, no generation:
-    writes <run>/reports/limitations.{json,html}; with several runs also a comparison."""
+    """Over-smoothing, diversity collapse, high frequencies, identity drift, mode averaging, no
+    generation: writes <run>/reports/limitations.{json,html}; with several runs also a comparison."""
     from mnistmax.analysis.judge import data_key, judge_for, judge_from_run
-    from mnistmax.analysis.limitations import analyse_run
+    from mnistmax.analysis.limitations import analyse_baselines, analyse_run, draws_key
     from mnistmax.analysis.limitations_report import write_comparison, write_run_files
     from mnistmax.runs import load_run, resolve_run
     from mnistmax.training import quiet_lightning, train
@@ -90,7 +94,9 @@ def limitations(
     quiet_lightning()
     device, run_dirs = _run_dirs(runs, device, output_dir)
     judges: dict[str, object] = {}
+    scored: dict[tuple, dict] = {}  # the baselines, once per judge and set of test digits and noise draws
     results = []
+    levels = _sigmas(sigmas)
     for run_dir in run_dirs:
         run = load_run(run_dir, device=device)
         run.require("reconstruct", "compare limitations")
@@ -100,7 +106,13 @@ def limitations(
             key = data_key(run.cfg)
             judge = judges[key] if key in judges else judges.setdefault(key, judge_for(run.cfg, echo=echo, train=train))
         echo(f"analysing {run_dir.name} ...")
-        result = analyse_run(run, judge, _sigmas(sigmas), kind=kind, draws=draws)
+        base = False
+        if baselines:
+            same = (id(judge), draws_key(run.splits.test[0], run.cfg, kind))
+            if same not in scored:
+                scored[same] = analyse_baselines(run, judge, levels, kind=kind, draws=draws)
+            base = scored[same]
+        result = analyse_run(run, judge, levels, kind=kind, draws=draws, baselines=base)
         out = write_run_files(run_dir, result)
         _print_table(result)
         echo(f"wrote {out / 'limitations.json'} and limitations.html")
@@ -111,43 +123,38 @@ def limitations(
 
 
 def _print_table(result: dict) -> None:
-    from mnistmax.report.limitations import TABLE_KEYS, cell
+    from mnistmax.report.limitations import TABLE_KEYS, cell, with_baselines
 
     short = {"psnr": "PSNR", "oversmoothing": "smoothing", "hf_ratio": "HF ratio", "diversity_collapse": "collapse",
              "noise_sensitivity": "noise sens.", "acc_noisy": "acc noisy", "acc_denoised": "acc out",
-             "flip_rate": "changed", "entropy_denoised": "entropy out"}
-    keys = [(short.get(k, name), k) for name, k in TABLE_KEYS if k in short or k == "sigma"]
-    table = Table(title=f"limitations of {result['name']} ({result['model']}); italic: levels it never trained on; "
-                        "definitions in limitations.html")
+             "flip_rate": "changed", "mode_averaging": "blended", "entropy_denoised": "entropy out"}
+    keys = [("method", "method")] + [(short.get(k, name), k) for name, k in TABLE_KEYS if k in short or k == "sigma"]
+    table = Table(title=f"limitations of {result['name']} ({result['model']}), then the classical baselines; italic: "
+                        "levels it never trained on; definitions in limitations.html")
     for name, _ in keys:
-        table.add_column(name, justify="right")
-    for r in result["rows"]:
-        table.add_row(*(cell(k, r[k]) for _, k in keys), style=None if r["seen"] else "italic")
+        table.add_column(name, justify="left" if name == "method" else "right")
+    for r in with_baselines(result):
+        table.add_row(*(cell(k, r[k]) for _, k in keys), style=None if r.get("seen", True) else "italic")
     console.print(table)
 
 
 @compare_app.command("models")
 @handle_errors
-def models(runs: List[str] = RUNS, output: Optional[Path] = OUTPUT, device: str = DEVICE,
+def models(runs: List[str] = RUNS, baselines: bool = BASELINES, output: Optional[Path] = OUTPUT, device: str = DEVICE,
            output_dir: Optional[Path] = OUTPUT_DIR):
-    """Network, parameters, training time, throughput and PSNR/SSIM per σ, one row per run;
-    psnr_vs_sigma.png: every run's PSNR against σ on one plot, with the noisy input's."""
-    from mnistmax.analysis.compare import compare_run, identity_psnr, write_models, write_psnr_plot
+    """Network, parameters, training time, throughput and PSNR/SSIM per σ, one row per run, then
+    the classical baselines' rows; psnr_vs_sigma.png: every run's and baseline's PSNR against σ."""
+    from mnistmax.analysis.compare import compare_models, write_models, write_psnr_plot
     from mnistmax.runs import load_run
 
     _check_output(output)
-    rows = []
     device, run_dirs = _run_dirs(runs, device, output_dir)
-    for i, run_dir in enumerate(run_dirs):
-        echo(f"scoring {run_dir.name} ...")
-        run = load_run(run_dir, device=device)
-        rows.append(compare_run(run))
-        if i == 0:  # the baseline is drawn once, from the first run's test digits
-            identity = identity_psnr(run)
+    rows = compare_models((load_run(d, device=device) for d in run_dirs), baselines=baselines, echo=echo)
     out = write_models(rows, _compare_dir(output, "models", output_dir))
-    write_psnr_plot(rows, identity, out)
+    write_psnr_plot(rows, out)
     keys = list(dict.fromkeys(k for r in rows for k in r if not k.startswith("ssim")))
-    table = Table(title="models on the test split (Gaussian noise, fixed seeds); SSIM in models.md")
+    table = Table(title="models on the test split (Gaussian noise, fixed seeds), then the classical baselines on the "
+                        "same digits and noise; SSIM in models.md")
     for key in keys:
         table.add_column(key.replace("_", " "), justify="right")
     for r in rows:

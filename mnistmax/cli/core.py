@@ -123,8 +123,7 @@ def report(run: str = RUN, device: str = DEVICE, output_dir: Optional[Path] = OU
     """One self-contained HTML page for a run -> reports/index.html (makes missing pictures and eval),
     and its model card -> README.md."""
     from mnistmax.hardware import resolve_device
-    from mnistmax.report import prepare_and_build
-    from mnistmax.report.card import write_model_card
+    from mnistmax.report import prepare_and_build, write_card
     from mnistmax.runs import resolve_run
     from mnistmax.training import quiet_lightning
 
@@ -132,7 +131,7 @@ def report(run: str = RUN, device: str = DEVICE, output_dir: Optional[Path] = OU
     device = resolve_device(device)  # before a zoo: run is made
     run_dir = resolve_run(run, output_dir)
     path = prepare_and_build(run_dir, warn=lambda m: typer.echo(m, err=True), device=device)
-    echo(f"model card: {write_model_card(run_dir)}")
+    echo(f"model card: {write_card(run_dir)}")
     echo(f"report: {path.resolve()}")
 
 

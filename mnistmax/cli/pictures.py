@@ -3,21 +3,26 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Optional
+from typing import List, Optional
 
 import typer
 
+from mnistmax.analysis.modes import LATENT_SPLITS
 from mnistmax.cli.common import (
     CHECKPOINT,
     DEVICE,
     OUTPUT_DIR,
     RUN,
     SampleMode,
+    choices,
     echo,
     handle_errors,
     latent_app,
+    print_tables,
     viz_app,
 )
+
+LatentSplit = choices("LatentSplit", LATENT_SPLITS)
 
 
 def _open(run: str, checkpoint: str | None, device: str = "cpu", output_dir: Path | None = None):
@@ -30,7 +35,8 @@ def _open(run: str, checkpoint: str | None, device: str = "cpu", output_dir: Pat
 @handle_errors
 def viz_recon_grid(run: str = RUN, checkpoint: str = CHECKPOINT, device: str = DEVICE,
                    output_dir: Optional[Path] = OUTPUT_DIR):
-    """Fixed test digits: clean | noisy | denoised | error map -> grids/recon_test.png."""
+    """Fixed test digits and their reconstructions with the error map -> grids/recon_test.png (a denoiser: clean |
+    noisy | denoised | error; an autoencoder or VAE: clean | reconstruction | error, with each digit's MSE)."""
     from mnistmax.viz import commands
 
     echo(f"wrote {commands.recon_grid(_open(run, checkpoint, device, output_dir))}")
@@ -130,8 +136,8 @@ def viz_cases(run: str = RUN, checkpoint: str = CHECKPOINT, device: str = DEVICE
 @handle_errors
 def viz_all(run: str = RUN, checkpoint: str = CHECKPOINT, device: str = DEVICE,
             output_dir: Optional[Path] = OUTPUT_DIR):
-    """Every picture above that the run's task supports (curves, grid, σ panel, cases, ablation map, embeddings;
-    the PSNR curve once the run is evaluated)."""
+    """Every picture above that the run's task supports (curves, reconstruction grid, σ panel, cases, ablation map,
+    embeddings; the PSNR curve once the run is evaluated)."""
     from mnistmax.viz import commands
 
     for path in commands.all_pictures(_open(run, checkpoint, device, output_dir)):
@@ -201,13 +207,67 @@ def latent_traverse(run: str = RUN, index: int = typer.Option(0, help="test digi
 
 @latent_app.command("arithmetic")
 @handle_errors
-def latent_arithmetic(run: str = RUN, expr: str = typer.Option("7-1+4", help="digits joined by + and -"),
+def latent_arithmetic(run: str = RUN, expr: str = typer.Option(
+                          "7-1+4", help="digit classes (their training digits' mean code) or #N (test digit N's code) "
+                          "joined by + and -, e.g. 7-1+4 or '#12-#40+#7' (quote it: a shell drops what follows #)"),
                       checkpoint: str = CHECKPOINT, device: str = DEVICE,
                       output_dir: Optional[Path] = OUTPUT_DIR):
-    """Class-mean latent arithmetic, e.g. mean(7) - mean(1) + mean(4)."""
+    """Latent arithmetic on class means (7-1+4: mean(7) - mean(1) + mean(4)) or chosen test digits (#12-#40+#7), the
+    operands and the result decoded -> grids/latent_arithmetic.png."""
     from mnistmax.analysis import latent
 
     echo(f"wrote {latent.arithmetic(_latent(run, checkpoint, device, output_dir), expr)}")
+
+
+@latent_app.command("decode")
+@handle_errors
+def latent_decode(run: str = RUN,
+                  file: Optional[List[Path]] = typer.Option(
+                      None, "--file", "-f", show_default=False, help="latent vectors: an .npy array (N, latent_dim) "
+                      "or (latent_dim,), or a text/CSV file with one vector per line; may be given several times"),
+                  z: Optional[List[str]] = typer.Option(
+                      None, "--z", show_default=False, help="one latent vector, its latent_dim numbers separated by "
+                      "commas (--z 0.1,-0.2,...); may be given several times"),
+                  npy: bool = typer.Option(False, "--npy", help="also write the decoded digits as "
+                                           "grids/latent_decode.npy, an (N, 28, 28) uint8 array"),
+                  checkpoint: str = CHECKPOINT, device: str = DEVICE, output_dir: Optional[Path] = OUTPUT_DIR):
+    """Decode your own latent vectors (--file and/or --z), 10 to a row -> grids/latent_decode.png."""
+    from mnistmax.analysis import latent
+
+    space = _latent(run, checkpoint, device, output_dir)
+    z_all = latent.read_latents(space, file or [], z or [])
+    for path in latent.decode(space, z_all, npy):
+        echo(f"wrote {path}")
+
+
+@latent_app.command("stats")
+@handle_errors
+def latent_stats(run: str = RUN, split: LatentSplit = typer.Option("test", help="whose latent codes"),
+                 checkpoint: str = CHECKPOINT, device: str = DEVICE, output_dir: Optional[Path] = OUTPUT_DIR):
+    """Per-dimension mean, std, min and max of the test (or train) latents and their correlation matrix, as a table
+    -> eval/latent_stats_<split>.json and .csv, grids/latent_stats_<split>.png (bars and a heatmap)."""
+    from mnistmax.analysis import latent
+
+    table, paths = latent.stats(_latent(run, checkpoint, device, output_dir), split.value)
+    print_tables([latent.stats_rows(table)])
+    for path in paths:
+        echo(f"wrote {path}")
+
+
+@latent_app.command("real-vs-generated")
+@handle_errors
+def latent_real_vs_generated(run: str = RUN, n: int = typer.Option(10, "--n", "-n", min=1, help="digits per row"),
+                             rows: int = typer.Option(1, min=1, help="rows of real digits, and as many generated"),
+                             mode: Optional[SampleMode] = typer.Option(
+                                 None, show_default=False, help="how the generated digits' latents are drawn "
+                                 "(default: fitted to the training latents for an autoencoder, normal for a VAE)"),
+                             seed: int = 0, checkpoint: str = CHECKPOINT, device: str = DEVICE,
+                             output_dir: Optional[Path] = OUTPUT_DIR):
+    """Real test digits (labelled with class and index) above decoded samples -> grids/latent_real_vs_<mode>.png."""
+    from mnistmax.analysis import latent
+
+    space = _latent(run, checkpoint, device, output_dir)
+    echo(f"wrote {latent.real_vs_generated(space, n, rows, mode and mode.value, seed)}")
 
 
 @latent_app.command("pca")

@@ -171,4 +171,4 @@ def export(run: str = RUN,
     loaded = load_run(run, checkpoint, output_dir, device)
     echo(f"wrote {export_run(loaded, format.value, output, force, echo=echo)}")
     if output is None or Path(output).resolve() == (loaded.run_dir / "export").resolve():
-        echo(f"wrote {write_model_card(loaded.run_dir)} (model card)")
+        echo(f"wrote {write_model_card(loaded.run_dir, type(loaded.task))} (model card)")

@@ -15,6 +15,7 @@ import yaml
 from pydantic import BaseModel, ValidationError
 
 from mnistmax.config.schema import RunConfig
+from mnistmax.data.augment import AUGMENT_PRESETS
 from mnistmax.data.noise import PRESETS
 from mnistmax.errors import ConfigError
 
@@ -234,15 +235,24 @@ def merge_layer(base: dict, layer: dict) -> dict:
     return deep_merge(without_preset_keys(base, layer), layer)
 
 
+# the sections whose `preset` names a set of their keys (the schema fills them in): {section: presets}
+PRESET_SECTIONS: dict[str, dict[str, dict]] = {"noise": PRESETS, "augment": AUGMENT_PRESETS}
+ALSO_REPLACED = {"train_sigma_range": "train_sigmas"}  # a preset's key that replaces another key too
+
+
 def without_preset_keys(base: dict, layer: dict) -> dict:
-    """When `layer` names a noise.preset, `base` without the noise keys that preset sets: a preset
-    replaces what earlier layers set (the schema fills its keys in), the layer's own keys still win."""
-    noise = layer.get("noise")
-    name = noise.get("preset") if isinstance(noise, dict) else None
-    if not isinstance(name, str) or name not in PRESETS or not isinstance(base.get("noise"), dict):
-        return base
-    taken = set(PRESETS[name]) | ({"train_sigmas"} if "train_sigma_range" in PRESETS[name] else set())
-    return {**base, "noise": {k: v for k, v in base["noise"].items() if k not in taken}}
+    """When `layer` names a noise.preset or an augment.preset, `base` without the keys of that section
+    the preset sets: a preset replaces what earlier layers set (the schema fills its keys in), the
+    layer's own keys still win."""
+    out = base
+    for section, presets in PRESET_SECTIONS.items():
+        own = layer.get(section)
+        name = own.get("preset") if isinstance(own, dict) else None
+        if not isinstance(name, str) or name not in presets or not isinstance(base.get(section), dict):
+            continue
+        taken = set(presets[name]) | {ALSO_REPLACED[k] for k in presets[name] if k in ALSO_REPLACED}
+        out = {**out, section: {k: v for k, v in base[section].items() if k not in taken}}
+    return out
 
 
 def _override_keys(text: str) -> set[str]:

@@ -1,5 +1,6 @@
 """The `noise:` section: kinds, training and test levels, the curriculum (`schedule`), each
-kind's parameters (`params`, checked against the kind's function), mixtures and presets.
+kind's parameters (`params`, checked against the kind's function), mixtures, presets and the
+training noise's own seed.
 Names and parameters come from the noise registry (`mnistmax.data.noise`), never copied here."""
 
 from __future__ import annotations
@@ -102,6 +103,9 @@ class NoiseConfig(Section):
     # share of every training batch left clean (input = target), so the model learns to leave
     # clean digits alone; eval then adds σ = 0 to its table
     clean_ratio: float = Field(0.0, ge=0.0, lt=1.0)
+    # the training noise's own seed (levels, noise, clean_ratio's picks), so the same data order (the run's seed)
+    # trains on other noise draws; None: drawn from the run's seed. Order, augmentation and validation keep theirs
+    seed: int | None = None
     schedule: NoiseSchedule | None = None  # curriculum (None: the final range from the first epoch)
     # each kind's own parameters, {kind: {parameter: value}}, checked against the kind's function
     params: dict[str, dict[str, Any]] = Field(default_factory=dict)

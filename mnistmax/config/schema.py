@@ -15,7 +15,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator, model_valida
 
 from mnistmax.config.noise import NoiseConfig
 from mnistmax.config.section import Section
-from mnistmax.data.augment import AugmentParams
+from mnistmax.data.augment import AUGMENT_PRESETS, AugmentParams
 from mnistmax.data.folder import PREPROCESS
 from mnistmax.data.sources import SOURCES
 from mnistmax.losses import LOSSES
@@ -85,6 +85,18 @@ class AugmentConfig(AugmentParams):
     # denoise / autoencoder / vae / classify: augment the clean training digits (contrastive always augments)
     enabled: bool = False
     consistent: bool = False  # one warp, erasing box and brightness for the whole batch (sampled triplets: per triplet)
+    # a named strength, light | default | strong (AUGMENT_PRESETS in mnistmax/data/augment, printed in
+    # docs/configuration.md): the augment keys above it; keys a config sets win over it
+    preset: Literal[tuple(AUGMENT_PRESETS)] | None = None
+
+    @model_validator(mode="before")
+    @classmethod
+    def _fill_from_preset(cls, data):
+        """augment.preset's keys where the config sets none."""
+        name = data.get("preset") if isinstance(data, dict) else None
+        if not isinstance(name, str) or name not in AUGMENT_PRESETS:
+            return data  # no preset, an unknown one or not a name: the field says which are valid
+        return {**AUGMENT_PRESETS[name], **data}
 
 
 class TrainConfig(Section):
@@ -218,6 +230,8 @@ class EvalConfig(Section):
 class VizConfig(Section):
     enabled: bool = True
     every_n_epochs: int = Field(1, gt=0)
+    # the live curves (reports/curves_latest.png) are also redrawn every N optimisation steps; 0: once an epoch
+    every_n_steps: int = Field(50, ge=0)
     n_digits: int = Field(8, ge=1, le=16)
     sigma: float = Field(0.5, ge=0, le=1)
     panel_digits: int = Field(3, ge=1, le=8)

@@ -3,11 +3,13 @@
 One call draws per-image parameters (or one shared set when `consistent=True`) and applies
 a random affine warp (rotation, translation, scale), optional elastic jitter, random
 erasing and a brightness scale. Shapes stay (B, 1, H, W) and values stay in [0, 1].
+Named strengths (`augment.preset`) are one table here, AUGMENT_PRESETS.
 """
 
 from __future__ import annotations
 
 import math
+from typing import Any
 
 import torch
 import torch.nn.functional as F
@@ -44,6 +46,17 @@ class AugmentParams(BaseModel):
         if not 0 <= low <= high <= 1:
             raise ValueError(f"brightness {list(value)}: use [low, high] with 0 <= low <= high <= 1")
         return value
+
+
+# Named augmentation strengths (augment.preset): one table, printed in docs/configuration.md. A preset
+# fills the augment keys a config leaves out; keys the config sets win. `default` is AugmentParams' defaults.
+AUGMENT_PRESETS: dict[str, dict[str, Any]] = {
+    "light": {"rotation": 8.0, "translate": 0.06, "scale": [0.93, 1.07], "elastic": 0.0, "erase_prob": 0.0,
+              "brightness": [0.85, 1.0]},
+    "default": AugmentParams().model_dump(mode="json"),
+    "strong": {"rotation": 25.0, "translate": 0.18, "scale": [0.75, 1.25], "elastic": 1.5, "erase_prob": 0.5,
+               "brightness": [0.5, 1.0]},
+}
 
 
 def _uniform(n: int, low: float, high: float, generator, device) -> torch.Tensor:

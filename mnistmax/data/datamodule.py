@@ -9,6 +9,7 @@ pieces tasks choose from.
 
 from __future__ import annotations
 
+import hashlib
 from dataclasses import dataclass
 
 import lightning as L
@@ -25,6 +26,25 @@ from mnistmax.hardware import resolve_channels_last
 
 def batch_seed(stream: int, epoch: int, index: int) -> int:
     return (stream * 1_000_003 + epoch * 100_003 + index) % 2**62
+
+
+def mixed_seed(*parts: int) -> int:
+    """A seed in [0, 2**62) hashed from integers: unrelated streams for different tuples (a linear mix
+    such as batch_seed's would make (noise.seed + 1, one run seed) repeat (noise.seed, another))."""
+    digest = hashlib.blake2b(",".join(map(str, parts)).encode(), digest_size=8).digest()
+    return int.from_bytes(digest, "little") % 2**62
+
+
+def noise_generator(generator: torch.Generator | None, cfg: RunConfig, device) -> torch.Generator | None:
+    """What a training batch's noise is drawn from: the batch's own generator (noise.seed null: the
+    run's seed, as ever), or one seeded by noise.seed and the batch's seed (a pure function of the run
+    seed, epoch and batch index, so a resumed run draws the same noise) while the data order and the
+    augmentation stay on the batch's generator."""
+    if cfg.noise.seed is None:
+        return generator
+    batch = generator.initial_seed() if generator is not None else 0
+    device = generator.device if generator is not None else device
+    return torch.Generator(device=device).manual_seed(mixed_seed(cfg.noise.seed, batch))
 
 
 def balanced_order(labels: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
@@ -236,11 +256,13 @@ def training_images(images: torch.Tensor, cfg: RunConfig, generator: torch.Gener
 def noisy_batch(images: torch.Tensor, labels: torch.Tensor, cfg: RunConfig, generator: torch.Generator,
                 training: bool = False, within: tuple[float, float] | None = None) -> dict:
     """Noisy and clean images and each image's level; `within`: a curriculum's current range.
-    Training draws the training noise; validation draws noise.validation_noise() (the training
-    noise at its final range unless noise.validation says otherwise)."""
+    Training draws the training noise (from noise.seed when it is set: noise_generator); validation
+    draws noise.validation_noise() (the training noise at its final range unless noise.validation
+    says otherwise)."""
     clean = training_images(images, cfg, generator, training)
     n = cfg.noise
     if training:
+        generator = noise_generator(generator, cfg, clean.device)  # noise.seed: the noise's own draws
         kind = n.kind
         sigma = sample_levels(len(clean), n.train_sigmas, n.train_sigma_range, generator, clean.device, within)
     else:

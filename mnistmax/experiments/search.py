@@ -65,10 +65,12 @@ def suggest(trial, dim: Dimension):
 
 
 def fold_config(cfg: RunConfig, name: str, trial: int, fold: int) -> RunConfig:
-    """A fold's run: named after its trial and fold, one reconstruction grid (last epoch), quiet."""
+    """A fold's run: named after its trial and fold, one reconstruction grid and one picture of the
+    curves (last epoch), quiet."""
     cfg = cfg.model_copy(deep=True)
     cfg.name = f"{name}-t{trial}-f{fold}"
     cfg.viz.every_n_epochs = 10_000
+    cfg.viz.every_n_steps = 0
     cfg.logging.progress = "none"
     cfg.logging.mlflow = False
     return cfg

@@ -10,9 +10,11 @@ import torch
 
 from mnistmax.losses.bitmap import (
     combined_loss,
+    conservation_penalty,
     dice_loss,
     false_positive_penalty,
     precision_bce_loss,
+    recall_penalty,
     weighted_bce_loss,
 )
 from mnistmax.losses.perceptual import perceptual_loss, perceptual_lpips_loss
@@ -28,6 +30,8 @@ _LOSSES: dict[str, Callable[[torch.Tensor, torch.Tensor], torch.Tensor]] = {
     "precision_bce": precision_bce_loss,
     "dice": dice_loss,
     "fp_penalty": false_positive_penalty,
+    "conservation_penalty": conservation_penalty,  # penalties: terms of train.loss_weights beside a loss
+    "recall_penalty": recall_penalty,
     "combined": combined_loss,
     "perceptual": perceptual_loss,  # needs `features`: the judge classifier's (tasks bind it)
     "perceptual_lpips": perceptual_lpips_loss,  # needs `lpips`: downloaded AlexNet weights

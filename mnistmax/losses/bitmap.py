@@ -1,6 +1,7 @@
 """Losses for 0/1 bitmaps (ablation-gated denoising): (prediction, target) -> scalar in float32.
 `fp_weight` is what a false positive (ink left on where the clean image is empty) costs
-against a miss."""
+against a miss. The penalties (`fp_penalty`, `conservation_penalty`, `recall_penalty`) are terms
+to add to a loss by weight (train.loss_weights: {recall_penalty: 0.5})."""
 
 from __future__ import annotations
 
@@ -33,6 +34,20 @@ def dice_loss(pred: torch.Tensor, target: torch.Tensor, smooth: float = 1.0) -> 
 def false_positive_penalty(pred: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
     """Mean intensity the prediction puts where the target is empty."""
     return (pred.float() * (1.0 - target.float())).mean()
+
+
+def conservation_penalty(pred: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+    """Ink mass not conserved: per image, the ink the prediction holds beyond the target's, as a share
+    of the target's ink (relu(sum pred - sum target) / max(sum target, 1)), averaged over images."""
+    p, t = pred.float().flatten(1).sum(1), target.float().flatten(1).sum(1)
+    return (F.relu(p - t) / t.clamp(min=1.0)).mean()
+
+
+def recall_penalty(pred: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+    """Missed ink: the share of the target's ink the prediction leaves out, sum(target * (1 - pred)) /
+    sum(target) over the batch (0 for a batch without ink)."""
+    p, t = pred.float(), target.float()
+    return (t * (1.0 - p)).sum() / t.sum().clamp(min=1.0)
 
 
 def combined_loss(pred: torch.Tensor, target: torch.Tensor, fp_weight: float = 5.0) -> torch.Tensor:

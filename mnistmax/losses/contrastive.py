@@ -3,7 +3,8 @@
 All take float embeddings; they L2-normalise internally where the method calls for it.
 `two_view_loss` is what the contrastive task calls: under DDP it gathers every process's
 embeddings (`gather_with_grad`) so that the negatives, positives and mined triplets come from
-the global batch, as they would on one device.
+the global batch, as they would on one device; `sampled_triplet_loss` (explicit triplets, each
+within one process's batch) averages over the global batch's triplets (`global_mean`).
 """
 
 from __future__ import annotations
@@ -133,12 +134,20 @@ def triplet_loss(embeddings: torch.Tensor, labels: torch.Tensor, margin: float =
 
 
 def sampled_triplet_loss(anchor: torch.Tensor, positive: torch.Tensor, negative: torch.Tensor,
-                         margin: float = 0.2) -> torch.Tensor:
+                         margin: float = 0.2, gather: bool = False) -> torch.Tensor:
     """Triplet loss on explicit (anchor, positive, negative) rows (T, D), L2-normalised like the mined
-    one: mean of max(0, |a - p| - |a - n| + margin)."""
+    one: mean of max(0, |a - p| - |a - n| + margin).
+
+    gather=True under DDP: the mean over the global batch's triplets, as two_view_loss's (each
+    process returns W × its sum / the global count of triplets, which may differ between processes).
+    A triplet's three rows are all on its own process, so only the count crosses processes.
+    Without a process group it is the plain loss, bit for bit."""
     a, p, n = (F.normalize(x.float(), dim=1) for x in (anchor, positive, negative))
     terms = F.relu((a - p).norm(dim=1) - (a - n).norm(dim=1) + margin)
-    return terms.mean() if len(terms) else terms.sum()  # 0 for a batch without a triplet (no digit twice)
+    world = _world_size() if gather else 1
+    if world == 1:
+        return terms.mean() if len(terms) else terms.sum()  # 0 for a batch without a triplet (no digit twice)
+    return global_mean(terms.sum(), len(terms), world)
 
 
 @dataclass(frozen=True)
@@ -220,6 +229,13 @@ def two_view_loss(name: str, z1: torch.Tensor, z2: torch.Tensor, labels: torch.T
         knob = margin if loss.triplet else temperature
         total, count = (loss.terms(z, both, knob, mining, views) if loss.triplet else
                         loss.terms(z, both, knob, views))
+    return global_mean(total, count, world)
+
+
+def global_mean(total: torch.Tensor, count, world: int) -> torch.Tensor:
+    """total / count on one process; under DDP (`world` > 1) W × total / (every process's count summed),
+    whose mean over processes is the global-batch mean and whose gradient, after DDP's averaging,
+    is that mean's."""
     if world == 1:
         return _mean(total, count)
     count = torch.as_tensor(count, device=total.device, dtype=torch.long).clone()

@@ -26,6 +26,13 @@ def build_report(run_dir: Path) -> Path:
     return write_atomic(run_dir / "reports" / "index.html", page(f"mnistmax: {run_dir.name}", body))
 
 
+def write_card(run_dir: Path) -> Path:
+    """The run's model card, README.md, from the files it has now."""
+    from mnistmax.report.card import write_model_card
+
+    return write_model_card(run_dir, _task_class(run_dir))
+
+
 def prepare_and_build(run_dir: Path, warn=print, device="cpu") -> Path:
     """Make whatever the report shows and is still missing (eval or probe table, curves,
     pictures; the model on `device`: cpu, cuda, cuda:N, mps or auto), then build it. Pictures

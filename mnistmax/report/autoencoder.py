@@ -43,6 +43,9 @@ def transfer_table(run_dir: Path) -> str | None:
 
 SECTIONS = [
     reconstruction_table,
+    figure_section("Reconstructions", "grids/recon_test.png",
+                   note="Fixed test digits; columns clean | reconstruction | absolute error (colour bar); each "
+                        "digit's MSE in the corner of its reconstruction. `mnistmax viz recon-grid RUN` draws it."),
     limitations_section,
     transfer_table,
     figure_section("Latent space: interpolation", "grids/latent_interpolate.png"),
@@ -56,21 +59,25 @@ SECTIONS = [
 
 
 def prepare(run_dir: Path, task, load, warn=print) -> None:
-    """Evaluate and draw the latent pictures when they are missing (`task`: the run's task class,
-    `load()`: the loaded run)."""
+    """Evaluate and draw the reconstruction grid and the latent pictures when they are missing
+    (`task`: the run's task class, `load()`: the loaded run)."""
     from mnistmax.analysis import latent
+    from mnistmax.viz import commands
 
     wanted = {"interpolate": latent.interpolate, "samples_fitted": latent.sample, "traverse": latent.traverse,
               "arithmetic": latent.arithmetic, "pca": latent.pca}
     missing = [name for name in wanted if not (run_dir / "grids" / f"latent_{name}.png").is_file()]
     has_eval = (run_dir / "eval" / "eval.json").is_file()
-    if has_eval and not missing:
+    has_grid = (run_dir / "grids" / "recon_test.png").is_file()
+    if has_eval and has_grid and not missing:
         return
     run = load()
     if not has_eval:
         from mnistmax.eval.tables import write_eval
 
         write_eval(run_dir, run.task.evaluate(run, warn=warn))
+    if not has_grid:
+        commands.recon_grid(run)
     if missing:
         space = latent.LatentSpace(run)
         for name in missing:

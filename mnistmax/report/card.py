@@ -1,5 +1,6 @@
 """`<run>/README.md`: a model card, written by `mnistmax report` and `mnistmax export` from the
-run's own files (meta.json, config.yaml, eval/eval.json, reports/limitations.json, export/)."""
+run's own files (meta.json, config.yaml, eval/eval.json or an encoder's eval/probe.json,
+reports/limitations.json, export/)."""
 
 from __future__ import annotations
 
@@ -25,11 +26,10 @@ def markdown_table(rows: list[dict], keys: list[str]) -> list[str]:
     return lines
 
 
-def _eval_section(run_dir: Path, model: str) -> list[str]:
-    found = [p for p in (run_dir / "eval" / "eval.json", run_dir / "eval" / "probe.json") if p.is_file()]
-    path = found[0] if found else run_dir / "eval" / "eval.json"  # an encoder's eval is its probe
+def _eval_section(run_dir: Path, model: str, task) -> list[str]:
+    path = run_dir / "eval" / f"{task.eval_stem}.json"  # eval.json; an encoder's: probe.json (`mnistmax probe`)
     if not path.is_file():
-        return ["Not evaluated yet: `mnistmax eval " + str(run_dir) + "` writes eval/eval.json.", ""]
+        return [f"Not evaluated yet: `mnistmax {task.next_command} {run_dir}` writes eval/{path.name}.", ""]
     rows = json.loads(path.read_text())
     if isinstance(rows, dict):
         rows = [rows]
@@ -59,7 +59,9 @@ def _limitations_section(run_dir: Path) -> list[str]:
     return lines
 
 
-def write_model_card(run_dir: Path) -> Path:
+def write_model_card(run_dir: Path, task) -> Path:
+    """`task`: the run's task class (where its numbers are: eval/<eval_stem>.json, and which command
+    writes them: its next_command)."""
     run_dir = Path(run_dir)
     meta, cfg = read_meta(run_dir), read_run_yaml(run_dir)
     model = (cfg.get("model") or {}).get("name", meta.get("model", "?"))
@@ -76,7 +78,7 @@ def write_model_card(run_dir: Path) -> Path:
              f"- config: `config.yaml` (train again: `mnistmax train -c {run_dir / 'config.yaml'}`)",
              f"- versions: {', '.join(f'{k} {v}' for k, v in (meta.get('versions') or {}).items())}"
              + (f"; git {meta['git_sha']}" if meta.get("git_sha") else ""), "",
-             "## Numbers", "", *_eval_section(run_dir, model), *_limitations_section(run_dir),
+             "## Numbers", "", *_eval_section(run_dir, model, task), *_limitations_section(run_dir),
              "## Use it", "", "```python", "import mnistmax", f'model = mnistmax.load("{run_dir}")',
              "print(model)  # the methods its task supports: denoise, embed, encode/decode, sample, classify ...",
              "```", ""]

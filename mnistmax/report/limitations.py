@@ -10,14 +10,16 @@ from pathlib import Path
 from mnistmax.report.html import embed_image
 
 FIGURES = {"scores": "limitations_scores.png", "spectrum": "frequency_analysis.png",
-           "changed": "limitations_changed.png", "no_digit": "limitations_no_digit.png"}
+           "changed": "limitations_changed.png", "blended": "limitations_blended.png",
+           "no_digit": "limitations_no_digit.png"}
 TABLE_KEYS = [("σ", "sigma"), ("PSNR dB", "psnr"), ("over-smoothing", "oversmoothing"),
               ("Laplacian var. ratio", "laplacian_ratio"), ("HF ratio", "hf_ratio"),
               ("diversity collapse", "diversity_collapse"), ("noise sensitivity", "noise_sensitivity"),
               ("judge acc. noisy", "acc_noisy"), ("judge acc. denoised", "acc_denoised"),
-              ("class changed", "flip_rate"), ("entropy noisy", "entropy_noisy"),
+              ("class changed", "flip_rate"), ("mode averaging", "mode_averaging"),
+              ("mode averaging noisy", "mode_averaging_noisy"), ("entropy noisy", "entropy_noisy"),
               ("entropy denoised", "entropy_denoised")]
-PERCENT = {"acc_noisy", "acc_denoised", "flip_rate"}
+PERCENT = {"acc_noisy", "acc_denoised", "flip_rate", "mode_averaging", "mode_averaging_noisy"}
 
 
 def cell(key: str, value) -> str:
@@ -41,6 +43,13 @@ def rows_table(rows: list[dict], lead: list[tuple[str, str]] | None = None) -> s
         body.append(f"<tr{style}>" + "".join(f"<td>{html.escape(cell(k, r[k]) if k in r else '')}</td>"
                                               for _, k in keys) + "</tr>")
     return f"<table><tr>{head}</tr>{''.join(body)}</table>"
+
+
+def with_baselines(result: dict, **lead) -> list[dict]:
+    """The run's rows under `method` = its model, then each classical baseline's rows (none in
+    a limitations.json written before baselines were scored); `lead`: further fields of every row."""
+    rows = [{**lead, "method": result["model"], **r} for r in result["rows"]]
+    return rows + [{**lead, "method": name, **r} for name, b in (result.get("baselines") or {}).items() for r in b]
 
 
 def reading(result: dict) -> list[str]:
@@ -67,6 +76,7 @@ def reading(result: dict) -> list[str]:
         f"({100 * top['flip_rate']:.1f}% at σ={top['sigma']:g}). Its uncertainty grows from "
         f"{result['clean']['entropy']:.2f} bits on clean digits to {top['entropy_denoised']:.2f} "
         f"bits on the denoised digits at σ={top['sigma']:g}.",
+        *_mode_averaging(result, mid, top),
         f"No generative capability: {nd['what']} — the judge's mean top-class probability is "
         f"{100 * nd['confidence']:.0f}% and {100 * nd['confident_share']:.0f}% of them look like a digit to it with "
         "≥ 90% confidence.",
@@ -75,6 +85,17 @@ def reading(result: dict) -> list[str]:
         lines.append("Shaded rows and regions: noise levels the run never trained on ("
                      + ", ".join(f"σ={s:g}" for s in unseen) + ").")
     return lines
+
+
+def _mode_averaging(result: dict, mid: dict, top: dict) -> list[str]:
+    if "mode_averaging" not in mid:  # a limitations.json from before the score
+        return []
+    split = result.get("split", 0.25)
+    return [f"Mode averaging: at σ={mid['sigma']:g}, {100 * mid['mode_averaging']:.1f}% of the outputs are split "
+            f"between two classes for the judge (second likeliest class ≥ {100 * split:.0f}%) though the clean digit "
+            f"is not (noisy input: {100 * mid['mode_averaging_noisy']:.1f}%; {100 * top['mode_averaging']:.1f}% at "
+            f"σ={top['sigma']:g}): the output blends two digits. {100 * result['clean']['split']:.1f}% of the clean "
+            "digits are split themselves and are not counted."]
 
 
 def section(run_dir: Path) -> str | None:
@@ -89,8 +110,11 @@ def section(run_dir: Path) -> str | None:
              f"judge: a digit classifier with {100 * result['judge']['test_acc']:.1f}% accuracy on clean test "
              "digits.</p>",
              "<ul>" + "".join(f"<li>{html.escape(line)}</li>" for line in reading(result)) + "</ul>",
-             rows_table(result["rows"])]
-    for key in ("scores", "spectrum", "changed", "no_digit"):
+             rows_table(with_baselines(result), [("method", "method")])]
+    if result.get("baselines"):
+        parts.append('<p class="note">The classical baselines (identity: the noisy input) on the same digits and '
+                     "noise draws.</p>")
+    for key in ("scores", "spectrum", "changed", "blended", "no_digit"):
         if (reports / FIGURES[key]).is_file():
             parts.append(embed_image(reports / FIGURES[key], FIGURES[key]))
     parts.append("<h3>Definitions</h3><ul>" + "".join(

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import torch
 
 from mnistmax.eval.metrics import per_image_psnr
@@ -55,6 +57,12 @@ class AutoencoderTask(BaseTask):
         from mnistmax.eval.reconstruction import evaluate_reconstruction
 
         return evaluate_reconstruction(run.cfg, self)
+
+    def pictures(self, run) -> list[Path]:
+        """Curves and the reconstruction grid (clean | reconstruction | |error|, each digit's MSE)."""
+        from mnistmax.viz import commands
+
+        return [*super().pictures(run), commands.recon_grid(run)]
 
     @classmethod
     def headline(cls, rows: list[dict]) -> dict:

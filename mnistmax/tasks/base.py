@@ -8,10 +8,10 @@ subclasses implement.
 Everything that differs between tasks is a class attribute or a method here, overridden
 by the task's class: the networks it accepts (`family`), the config sections and keys it
 uses (`sections`, `unused`), how a batch is made (`make_batch`), what it draws while
-training (`training_callbacks`), what it can do for a user (`capabilities`), how it is
-evaluated (`evaluate`, `eval_tables`, `headline`) and what its report shows
-(`report_sections`, `prepare_report`). Code outside `tasks/` asks the class; it never
-compares task names.
+training (`training_callbacks`) and for `mnistmax viz` (`pictures`, `recon_grid`), what it
+can do for a user (`capabilities`), how it is evaluated (`evaluate`, `eval_tables`,
+`headline`) and what its report shows (`report_sections`, `prepare_report`). Code outside
+`tasks/` asks the class; it never compares task names.
 """
 
 from __future__ import annotations
@@ -198,6 +198,14 @@ class BaseTask(L.LightningModule):
 
         return [commands.curves(run.run_dir)] if (run.run_dir / "metrics.csv").is_file() else []
 
+    def recon_grid(self, cfg: RunConfig, clean: torch.Tensor, path: Path, title: str) -> Path:
+        """`mnistmax viz recon-grid`: these clean test digits, what the model makes of them
+        (`reconstruct`) and the error, each digit's MSE; a denoiser draws the noisy digits too."""
+        from mnistmax.viz.run_figures import render_reconstructions
+
+        self.require("reconstruct", "a reconstruction grid")
+        return render_reconstructions(self, clean, path, title)
+
     @classmethod
     def eval_tables(cls, rows: list[dict]) -> list[dict]:
         """Tables to print for eval rows: {"title", "columns", "rows"} of strings."""
@@ -279,6 +287,12 @@ class BaseTask(L.LightningModule):
         on the CPU, 1-2% of a step)."""
         self._train_loss_sum += loss.detach().float() * n
         self._train_loss_count += n
+
+    def train_loss_so_far(self) -> torch.Tensor | None:
+        """This epoch's mean train/loss over its steps so far (a device tensor: reading it waits for
+        the device), or None before the epoch's first step; the live curves read it between epochs."""
+        count = getattr(self, "_train_loss_count", 0)
+        return self._train_loss_sum / count if count else None
 
     def on_train_batch_end(self, outputs, batch, batch_idx) -> None:
         if self.trainer.is_last_batch or self.trainer.should_stop:  # callbacks (Timer) have run by now

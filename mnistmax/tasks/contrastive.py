@@ -69,7 +69,8 @@ class ContrastiveTask(BaseTask):
         out = {k: v for k, v in super().unused(cfg).items() if not k.startswith("augment.")}
         out["augment.enabled"] = "contrastive views are always augmented"
         for key in ("every_n_epochs", "n_digits", "sigma", "panel_digits", "panel_sigmas"):
-            out[f"viz.{key}"] = "its only training picture is the clustering GIF (viz.enabled)"
+            out[f"viz.{key}"] = "it draws only the clustering GIF and the live curves, set by viz.enabled and " \
+                                "viz.every_n_steps"
         c = cfg.contrastive
         if c.triplet():
             out["contrastive.temperature"] = "the triplet loss has a margin, not a temperature"
@@ -131,7 +132,8 @@ class ContrastiveTask(BaseTask):
             members = torch.cat([batch["anchor"], batch["positive"], batch["negative"]])
             h = self.net.embed(members)
             za, zp, zn = self.projector(h).chunk(3)  # one projector call: one set of BatchNorm statistics
-            loss = sampled_triplet_loss(za, zp, zn, self.cfg.contrastive.margin)
+            # training under DDP: the mean over every process's triplets, as the other losses (validation: local)
+            loss = sampled_triplet_loss(za, zp, zn, self.cfg.contrastive.margin, gather=self.training)
             h1, labels = h[: len(batch["anchor"])], batch["triplet_labels"]
         else:
             h1, h2 = self.net.embed(batch["view1"]), self.net.embed(batch["view2"])

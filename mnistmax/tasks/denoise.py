@@ -191,6 +191,12 @@ class DenoiseTask(BaseTask):
             written.append(commands.operating_points(run)[0])
         return written
 
+    def recon_grid(self, cfg, clean: torch.Tensor, path: Path, title: str) -> Path:
+        """clean | noisy (noise.kind at viz.sigma) | denoised | |error|, each digit's PSNR."""
+        from mnistmax.viz.run_figures import render_recon_grid
+
+        return render_recon_grid(self, cfg, clean, path, title)
+
     @classmethod
     def eval_tables(cls, rows: list[dict]) -> list[dict]:
         from mnistmax.eval.tables import denoise_tables

@@ -1,5 +1,5 @@
 """Training: `train(cfg) -> TrainResult` as named steps (steps.py), the Lightning Trainer and its
-callbacks (trainer.py; callbacks/: ema, pictures, embeddings, interrupt, progress, budget),
+callbacks (trainer.py; callbacks/: ema, pictures, curves, embeddings, interrupt, progress, budget),
 MLflow (tracking.py), what a loss needs before training (loss_networks.py) and the classifier
 runs the transfer study and the judge train (classifier.py)."""
 

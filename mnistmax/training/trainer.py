@@ -18,6 +18,7 @@ from mnistmax.files import load_checkpoint
 from mnistmax.hardware import resolve_accelerator, resolve_precision
 from mnistmax.tasks import get_task
 from mnistmax.training.callbacks.budget import BudgetSchedule
+from mnistmax.training.callbacks.curves import LiveCurves
 from mnistmax.training.callbacks.ema import WarmupEMA
 from mnistmax.training.callbacks.progress import EpochSummary
 from mnistmax.training.tracking import build_loggers
@@ -26,8 +27,9 @@ from mnistmax.training.tracking import build_loggers
 def build_callbacks(cfg: RunConfig, run_dir: Path, echo=print, pictures: Sequence[L.Callback] = (),
                     extra: Sequence[L.Callback] = (), validate: bool = True) -> list:
     """The task's picture callbacks first (they draw with the averaged weights, so before
-    EMA), then checkpoints, EMA, early stopping, progress output, and `extra` last. Without a
-    validation split (`validate` False) best.ckpt is the last epoch's and nothing stops early."""
+    EMA), then checkpoints, EMA, early stopping, the live curves (tasks that draw while training,
+    viz.enabled), progress output, and `extra` last. Without a validation split (`validate` False)
+    best.ckpt is the last epoch's and nothing stops early."""
     t = cfg.train
     callbacks: list = [
         *(pictures if validate else ()),  # they draw validation digits at the end of validation
@@ -40,6 +42,8 @@ def build_callbacks(cfg: RunConfig, run_dir: Path, echo=print, pictures: Sequenc
         callbacks.append(BudgetSchedule(t.max_time_minutes))
     if t.patience and validate:
         callbacks.append(EarlyStopping(monitor="val/loss", mode="min", patience=t.patience))
+    if cfg.viz.enabled and "viz" in get_task(cfg.task).sections:
+        callbacks.append(LiveCurves(cfg, run_dir))
     if cfg.logging.progress == "rich" and sys.stdout.isatty():
         callbacks.append(RichProgressBar(leave=False))
     elif cfg.logging.progress != "none":

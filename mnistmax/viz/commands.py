@@ -27,10 +27,10 @@ def fixed_digits(run, n: int) -> torch.Tensor:
 
 
 def recon_grid(run) -> Path:
-    run.require("denoise", "a reconstruction grid")
+    """viz.n_digits fixed test digits and the model's reconstructions, as its task draws them
+    (a denoiser's from noisy digits) -> grids/recon_test.png."""
     clean = fixed_digits(run, run.cfg.viz.n_digits)
-    return run_figures.render_recon_grid(run.task, run.cfg, clean, run.run_dir / "grids" / "recon_test.png",
-                                         run.title())
+    return run.task.recon_grid(run.cfg, clean, run.run_dir / "grids" / "recon_test.png", run.title())
 
 
 def sigma_panel(run) -> Path:

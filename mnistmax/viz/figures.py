@@ -77,27 +77,43 @@ def tile(rows: list[list[torch.Tensor | None]], pad: int = 2, row_gap: list[int]
 
 def recon_grid(clean, noisy, denoised, path, title: str = "", psnr: torch.Tensor | None = None) -> Path:
     """Rows of digits; columns clean | noisy | denoised | |error| (magma, with a colour bar)."""
-    n = len(clean)
-    error = (denoised.float() - clean.float()).abs()
+    labels = None if psnr is None else [f"{float(v):.1f}" for v in psnr]
+    return error_grid({"clean": clean, "noisy": noisy, "denoised": denoised}, clean, denoised, path, title, labels)
+
+
+def reconstruction_grid(clean, reconstruction, path, title: str = "", mse: torch.Tensor | None = None) -> Path:
+    """An autoencoder's rows of digits: columns clean | reconstruction | |error|; each digit's MSE
+    in the corner of its reconstruction."""
+    labels = None if mse is None else [f"{float(v):.4f}" for v in mse]
+    return error_grid({"clean": clean, "reconstruction": reconstruction}, clean, reconstruction, path, title, labels)
+
+
+def error_grid(columns: dict[str, torch.Tensor], target, output, path, title: str = "",
+               labels: list[str] | None = None) -> Path:
+    """Rows of digits: the `columns` ({heading: (N, 1, H, W)}, output last) and |output - target|
+    (magma, with a colour bar); `labels[i]` written in the corner of row i's output."""
+    n, cols = len(target), len(columns)
+    error = (output.float() - target.float()).abs()
     vmax = max(0.05, float(error.max()))
-    fig = new_figure(figsize=(3.4, 0.62 * n + 0.9))
+    width = 0.62 * (cols + 1) + 0.92
+    fig = new_figure(figsize=(width, 0.62 * n + 0.9))
     top = 1 - 0.7 / (0.62 * n + 0.9)
-    grid = fig.add_gridspec(1, 2, width_ratios=[88, 28], wspace=0.06, left=0.02, right=0.8, top=top, bottom=0.02)
+    right = 1 - 0.68 / width
+    grid = fig.add_gridspec(1, 2, width_ratios=[30 * cols - 2, 28], wspace=0.06, left=0.02, right=right, top=top,
+                            bottom=0.02)
     ax, ax_err = fig.add_subplot(grid[0]), fig.add_subplot(grid[1])
-    ax.imshow(tile([[clean[i], noisy[i], denoised[i]] for i in range(n)]), **DIGIT)
+    ax.imshow(tile([[x[i] for x in columns.values()] for i in range(n)]), **DIGIT)
     cmap = matplotlib.colormaps["magma"].with_extremes(bad="white")
     im = ax_err.imshow(tile([[error[i]] for i in range(n)], fill=np.nan), cmap=cmap, vmin=0, vmax=vmax,
                        interpolation="nearest")
-    cax = fig.add_axes([0.83, 0.1, 0.03, top - 0.2])
+    cax = fig.add_axes([right + 0.03, 0.1, 0.1 / width, top - 0.2])
     for a in (ax, ax_err):
         _off(a)
-    for j, name in enumerate(["clean", "noisy", "denoised"]):
-        ax.text(j * 30 + 14, -3, name, ha="center", va="bottom", fontsize=9)
+    for j, name in enumerate(columns):
+        ax.text(j * 30 + 14, -3, name, ha="center", va="bottom", fontsize=9 if len(name) < 10 else 7.5)
     ax_err.text(14, -3, "|error|", ha="center", va="bottom", fontsize=9)
-    if psnr is not None:
-        for i in range(n):
-            ax.text(2 * 30 + 27, i * 30 + 27, f"{float(psnr[i]):.1f}", color="yellow", fontsize=6, ha="right",
-                    va="bottom")
+    for i, label in enumerate(labels or []):
+        ax.text((cols - 1) * 30 + 27, i * 30 + 27, label, color="yellow", fontsize=6, ha="right", va="bottom")
     fig.colorbar(im, cax=cax).ax.tick_params(labelsize=6)
     fig.suptitle(title, fontsize=9, y=0.995)
     return save_figure(fig, path)

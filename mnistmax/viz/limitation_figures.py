@@ -1,5 +1,6 @@
 """Pictures of the limitations analysis: power spectra, scores against the noise level,
-digits whose class changed, and what comes out of input that holds no digit."""
+digits whose class changed, the most blended outputs, and what comes out of input that holds
+no digit."""
 
 from __future__ import annotations
 
@@ -48,8 +49,8 @@ def spectrum_figure(freqs, clean, curves: dict[str, list[float]], cutoff: float,
 
 
 def scores_figure(rows: list[dict], clean_acc: float, path: Path, title: str) -> Path:
-    """Four panels against σ: shape scores, high-frequency ratio, the judge's accuracy and
-    flip rate, the judge's entropy. Levels the run never trained on are shaded."""
+    """Four panels against σ: shape scores, high-frequency ratio, the judge's accuracy, flip
+    rate and mode averaging, the judge's entropy. Levels the run never trained on are shaded."""
     s = [r["sigma"] for r in rows]
     fig, axes = subplots(1, 4, figsize=(14, 3.4))
     panels = [
@@ -57,7 +58,7 @@ def scores_figure(rows: list[dict], clean_acc: float, path: Path, title: str) ->
                                       ("noise sensitivity", "noise_sensitivity")]),
         ("high-frequency power / clean", [("denoised", "hf_ratio"), ("noisy input", "hf_ratio_noisy")]),
         ("judge", [("accuracy, noisy", "acc_noisy"), ("accuracy, denoised", "acc_denoised"),
-                   ("class changed by denoising", "flip_rate")]),
+                   ("class changed by denoising", "flip_rate"), ("mode averaging", "mode_averaging")]),
         ("judge entropy (bits)", [("noisy", "entropy_noisy"), ("denoised", "entropy_denoised")]),
     ]
     for ax, (name, series) in zip(axes, panels):
@@ -84,6 +85,17 @@ def changed_figure(changed: dict, path: Path, title: str) -> Path | None:
     rows = [list(images[k]) for k in ("clean", "noisy", "denoised")]
     cols = [f"{a}→{b}" for a, b in zip(changed["label"], changed["denoised_as"])]
     return labelled_rows(rows, ["clean", "noisy", "denoised"], cols, path, title=title)
+
+
+def blended_figure(blended: dict, path: Path, title: str) -> Path | None:
+    """Clean | noisy | output for the most blended outputs, each column headed by the judge's
+    two likeliest classes for the output and their probabilities."""
+    images = blended.get("images") or {}
+    if not blended.get("index"):
+        return None
+    rows = [list(images[k]) for k in ("clean", "noisy", "denoised")]
+    cols = [f"{a} {pa:.0%}\n{b} {pb:.0%}" for (a, b), (pa, pb) in zip(blended["classes"], blended["probs"])]
+    return labelled_rows(rows, ["clean", "noisy", "output"], cols, path, title=title)
 
 
 def no_digit_figure(no_digit: dict, path: Path, title: str) -> Path:

@@ -13,7 +13,7 @@ import torch
 from mnistmax.config import RunConfig
 from mnistmax.data.datamodule import clean_images, to_float
 from mnistmax.data.noise import fixed_noise
-from mnistmax.eval.metrics import per_image_psnr
+from mnistmax.eval.metrics import per_image_mse, per_image_psnr
 from mnistmax.files import read_history
 from mnistmax.inference import batched
 from mnistmax.viz import figures
@@ -29,6 +29,14 @@ def render_recon_grid(task, cfg: RunConfig, clean: torch.Tensor, path: Path, tit
     out = denoise(task, noisy)
     title = f"{title}\n{cfg.noise.kind} σ={cfg.viz.sigma:g}, mean PSNR {per_image_psnr(out, clean).mean():.2f} dB"
     return figures.recon_grid(clean, noisy, out, path, title=title, psnr=per_image_psnr(out, clean))
+
+
+def render_reconstructions(task, clean: torch.Tensor, path: Path, title: str) -> Path:
+    """An autoencoder's grid: clean test digits, what it makes of them, |error|, each digit's MSE."""
+    out = batched(task.reconstruct, clean, 1000, module=task)
+    mse, psnr = per_image_mse(out, clean), per_image_psnr(out, clean)
+    title = f"{title}\nmean MSE {mse.mean():.4f}, mean PSNR {psnr.mean():.2f} dB"
+    return figures.reconstruction_grid(clean, out, path, title=title, mse=mse)
 
 
 def render_ablation_map(task, cfg: RunConfig, clean: torch.Tensor, path: Path, title: str) -> Path:

@@ -64,7 +64,7 @@ def test_latent_commands_write_pictures(ae_run):
         assert result.exit_code == 0, result.output
         assert_picture(ae_run / "grids" / f"latent_{name}.png")
     bad = runner.invoke(app, ["latent", "arithmetic", str(ae_run), "--expr", "7*2"])
-    assert bad.exit_code == 1 and "joined by + and -" in bad.output
+    assert bad.exit_code == 2 and "joined by + and -" in bad.output
 
 
 def test_eval_reports_reconstruction(ae_run):

@@ -11,7 +11,7 @@ import typer
 from PIL import Image
 from typer.testing import CliRunner
 
-from mnistmax.analysis.modes import SAMPLE_MODES, TRANSFER_MODES
+from mnistmax.analysis.modes import LATENT_SPLITS, SAMPLE_MODES, TRANSFER_MODES
 from mnistmax.cli import app
 from mnistmax.cli.common import PANELS, _complete_checkpoint
 from mnistmax.data.noise import NOISE
@@ -66,6 +66,8 @@ CHOICES = [
     (["export"], "--format", FORMATS),
     (["sample"], "--mode", SAMPLE_MODES),
     (["latent", "sample"], "--mode", SAMPLE_MODES),
+    (["latent", "real-vs-generated"], "--mode", SAMPLE_MODES),
+    (["latent", "stats"], "--split", LATENT_SPLITS),
     (["transfer"], "--mode", (*TRANSFER_MODES, "all")),
 ]
 
@@ -87,6 +89,7 @@ def test_zoo_entries_are_choices():
     (["export", "RUN", "--format", "tflite"], FORMATS),
     (["sample", "RUN", "-o", "x.png", "--mode", "gauss"], SAMPLE_MODES),
     (["latent", "sample", "RUN", "--mode", "gauss"], SAMPLE_MODES),
+    (["latent", "stats", "RUN", "--split", "val"], LATENT_SPLITS),
     (["transfer", "--encoder-run", "RUN", "--mode", "magic"], (*TRANSFER_MODES, "all")),
     (["compare", "limitations", "RUN", "--kind", "fog"], NOISE.names()),
 ], ids=lambda x: " ".join(x[:2]) if isinstance(x, list) else None)

@@ -102,8 +102,10 @@ def test_train_probe_embed_round_trip(tmp_path, loss):
     evaluated = runner.invoke(app, ["eval", str(run)])  # an encoder's evaluation is the probe
     assert evaluated.exit_code == 0 and "wrote" in evaluated.output and "probe.json" in evaluated.output
     assert json.loads((run / "eval" / "probe.json").read_text()) == rows
-    refused = runner.invoke(app, ["viz", "recon-grid", str(run)])  # a denoiser's picture refuses, naming who can
+    refused = runner.invoke(app, ["viz", "sigma-panel", str(run)])  # a denoiser's picture refuses, naming who can
     assert refused.exit_code == 1 and "needs a run whose task can denoise (denoise)" in refused.output
+    refused = runner.invoke(app, ["viz", "recon-grid", str(run)])  # so does a reconstruction grid
+    assert refused.exit_code == 1 and "needs a run whose task can reconstruct (" in refused.output
 
 
 def test_bootstrap_intervals_cover_the_mean_repeat_and_shrink_with_more_items():

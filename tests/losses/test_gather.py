@@ -1,5 +1,6 @@
 """Contrastive losses across processes: two gloo processes, each holding half of a global batch,
-give the single-process loss and (after DDP's averaging) the single-process gradients."""
+give the single-process loss and (after DDP's averaging) the single-process gradients; sampled
+triplets, unevenly many on each process, their mean over the global batch's triplets."""
 
 from __future__ import annotations
 
@@ -15,6 +16,7 @@ from mnistmax.losses.contrastive import (
     gather_with_grad,
     info_nce_loss,
     nt_xent_loss,
+    sampled_triplet_loss,
     supcon_loss,
     triplet_loss,
     two_view_loss,
@@ -60,6 +62,31 @@ def step(x1, x2, labels, case: str, gather: bool):
     return loss.detach(), z.grad, net.weight.grad, net.bias.grad
 
 
+TRIPLETS = (5, 3)  # sampled triplets on process 0 and 1: not the same number
+
+
+def triplet_rows():
+    """Anchor, positive and negative inputs (sum(TRIPLETS), D_IN); process r holds its TRIPLETS[r] rows."""
+    g = torch.Generator().manual_seed(2)
+    return torch.randn(3, sum(TRIPLETS), D_IN, generator=g).unbind(0)
+
+
+def sampled_step(anchor, positive, negative, gather: bool):
+    """One forward and backward of sampled triplets: (loss, weight gradient, bias gradient)."""
+    net = network()
+    za, zp, zn = net(torch.cat([anchor, positive, negative])).chunk(3)
+    loss = sampled_triplet_loss(za, zp, zn, margin=0.5, gather=gather)
+    loss.backward()
+    return loss.detach(), net.weight.grad, net.bias.grad
+
+
+def ddp_mean(grads) -> None:
+    """What DDP does to every parameter gradient: the mean over processes."""
+    for grad in grads:
+        dist.all_reduce(grad)
+        grad /= WORLD
+
+
 def worker(rank: int, port: int, out: str) -> None:
     torch.set_num_threads(1)
     dist.init_process_group("gloo", init_method=f"tcp://127.0.0.1:{port}", rank=rank, world_size=WORLD,
@@ -69,10 +96,12 @@ def worker(rank: int, port: int, out: str) -> None:
     results = {}
     for case in CASES:
         loss, z_grad, *param_grads = step(x1[mine], x2[mine], labels[mine], case, gather=True)
-        for grad in param_grads:  # what DDP does to every parameter gradient: the mean over processes
-            dist.all_reduce(grad)
-            grad /= WORLD
+        ddp_mean(param_grads)
         results[case] = (loss, z_grad, *param_grads)
+    rows = slice(sum(TRIPLETS[:rank]), sum(TRIPLETS[: rank + 1]))
+    loss, *param_grads = sampled_step(*(x[rows] for x in triplet_rows()), gather=True)
+    ddp_mean(param_grads)
+    results["sampled"] = (loss, *param_grads)
     dist.destroy_process_group()
     torch.save(results, f"{out}/rank{rank}.pt")
 
@@ -111,6 +140,40 @@ def test_two_processes_match_one_process_on_the_global_batch(two_processes, case
     mean_loss = torch.stack([results[case][0] for results in two_processes]).mean()
     torch.testing.assert_close(mean_loss, loss, rtol=1e-5, atol=1e-6)
     assert weight_grad.abs().sum() > 0  # a loss that had nothing to compare would pass the checks above
+
+
+@pytest.mark.skipif(not dist.is_available() or not dist.is_gloo_available(), reason="no torch.distributed gloo backend")
+def test_sampled_triplets_on_two_processes_are_the_mean_over_all_triplets(two_processes):
+    loss, weight_grad, bias_grad = sampled_step(*triplet_rows(), gather=False)
+    for results in two_processes:
+        torch.testing.assert_close(results["sampled"][1], weight_grad, rtol=1e-5, atol=1e-6)
+        torch.testing.assert_close(results["sampled"][2], bias_grad, rtol=1e-5, atol=1e-6)
+    mean_loss = torch.stack([results["sampled"][0] for results in two_processes]).mean()
+    torch.testing.assert_close(mean_loss, loss, rtol=1e-5, atol=1e-6)
+    assert weight_grad.abs().sum() > 0
+    # the mean of each process's own mean, which DDP gave before, is another number: 5 and 3 triplets
+    local = [sampled_step(*(x[rows] for x in triplet_rows()), gather=False)[0] for rows in (slice(0, 5), slice(5, 8))]
+    assert not torch.allclose(torch.stack(local).mean(), loss)
+
+
+def test_sampled_triplets_divide_by_the_global_count(monkeypatch):
+    import mnistmax.losses.contrastive as contrastive
+
+    a, p, n = torch.randn(3, 4, 6, generator=torch.Generator().manual_seed(3)).unbind(0)
+    plain = sampled_triplet_loss(a, p, n, margin=1.0)
+    assert torch.equal(sampled_triplet_loss(a, p, n, margin=1.0, gather=True), plain)  # no process group: as it was
+    reduced = []
+
+    def another_process_with_six(tensor):  # all_reduce of the triplet count: 4 here, 6 on the other process
+        reduced.append(int(tensor))
+        tensor += 6
+
+    monkeypatch.setattr(contrastive, "_world_size", lambda: 2)
+    monkeypatch.setattr(torch.distributed, "all_reduce", another_process_with_six)
+    gathered = sampled_triplet_loss(a, p, n, margin=1.0, gather=True)
+    assert reduced == [4]
+    torch.testing.assert_close(gathered, 2 * plain * 4 / 10)  # W × (its sum) / (the global count)
+    assert torch.equal(sampled_triplet_loss(a, p, n, margin=1.0, gather=False), plain)  # validation stays local
 
 
 def test_without_a_process_group_nothing_is_gathered():

@@ -7,17 +7,22 @@ import math
 import pytest
 import torch
 
+from mnistmax.errors import ConfigError
 from mnistmax.losses import (
     LOSSES,
     bce_loss,
     charbonnier_loss,
+    conservation_penalty,
     get_loss,
     l1_loss,
     l2_loss,
     needs,
+    recall_penalty,
+    weighted_loss,
 )
 from mnistmax.losses.perceptual import FrozenFeatures
 from mnistmax.models import create_model
+from tests.helpers import tiny_config
 
 # LPIPS downloads its weights: tests/losses/test_perceptual.py
 NAMES = [name for name in LOSSES if name != "perceptual_lpips"]
@@ -138,3 +143,50 @@ def test_low_precision_inputs_computed_in_float32(name, dtype, digits):
     loss = make(name)(pred, target.to(dtype))
     assert loss.dtype == torch.float32
     assert loss.item() == pytest.approx(make(name)(pred.float(), target).item(), rel=1e-6)
+
+
+# ---------------------------------------------------------------- precision-focused penalties
+
+
+def two_images(pred_ink: list[list[float]]) -> tuple[torch.Tensor, torch.Tensor]:
+    """(pred, target) of two 2x2 images whose first row is ink in the target; `pred_ink`: each image's 4 pixels."""
+    target = torch.tensor([[1.0, 1.0], [0.0, 0.0]]).expand(2, 1, 2, 2)
+    return torch.tensor(pred_ink).view(2, 1, 2, 2), target
+
+
+def test_conservation_penalty_by_hand():
+    pred, target = two_images([[1.0, 1.0, 0.5, 0.5], [0.5, 0.5, 0.25, 0.25]])
+    # image 0: ink 3 against the target's 2, an excess of half its ink; image 1: less ink than the target, no excess
+    assert conservation_penalty(pred, target).item() == pytest.approx((0.5 + 0.0) / 2)
+    assert conservation_penalty(target, target).item() == 0.0
+    empty = torch.zeros(1, 1, 2, 2)
+    assert conservation_penalty(torch.full((1, 1, 2, 2), 0.5), empty).item() == pytest.approx(2.0)  # per pixel
+
+
+def test_recall_penalty_by_hand():
+    pred, target = two_images([[1.0, 0.5, 1.0, 1.0], [0.0, 0.75, 0.0, 0.0]])
+    # the target's ink: 4 pixels, predicted 1, 0.5, 0, 0.75: missed 0 + 0.5 + 1 + 0.25 of 4; ink added elsewhere is free
+    assert recall_penalty(pred, target).item() == pytest.approx(1.75 / 4)
+    assert recall_penalty(torch.ones(2, 1, 2, 2), target).item() == 0.0
+    assert recall_penalty(torch.zeros(1, 1, 2, 2), torch.zeros(1, 1, 2, 2)).item() == 0.0  # no ink to miss
+
+
+@pytest.mark.parametrize("penalty", ["conservation_penalty", "recall_penalty"])
+def test_a_penalty_adds_its_weighted_term_to_the_bitmap_loss(penalty, digits):
+    target = (digits > 0.5).float()
+    pred = (0.7 * target + 0.2 * torch.rand(target.shape, generator=torch.Generator().manual_seed(0))).clamp(0, 1)
+    base = get_loss("combined", fp_weight=5.0)(pred, target)
+    total, terms = weighted_loss({"combined": 1.0, penalty: 0.5}, fp_weight=5.0)(pred, target)
+    assert terms[penalty].item() > 0
+    assert total.item() == pytest.approx(base.item() + 0.5 * LOSSES[penalty](pred, target).item(), rel=1e-6)
+    cfg = tiny_config("data.binarize=true", "train.loss=combined", f"train.loss_weights={{{penalty}: 0.5}}")
+    assert cfg.train.loss_terms() == {"combined": 1.0, penalty: 0.5}
+
+
+def test_penalty_weights_are_validated():
+    with pytest.raises(ConfigError, match=r"train\.loss_weights\.recall_penalty: weight -0\.5 is negative"):
+        tiny_config("train.loss=combined", "train.loss_weights={recall_penalty: -0.5}")
+    with pytest.raises(ConfigError) as caught:
+        tiny_config("train.loss=combined", "train.loss_weights={recal_penalty: 0.5}")
+    assert "recal_penalty" in str(caught.value)
+    assert "conservation_penalty" in str(caught.value) and "recall_penalty" in str(caught.value)

@@ -8,6 +8,7 @@ import pytest
 import torch
 import torch.nn as nn
 
+from mnistmax.config.load import PACKAGED
 from mnistmax.losses import l2_loss
 from mnistmax.models import count_parameters, create_model, get_entry, list_models, register_model
 from mnistmax.models.layers import pad_to_multiple
@@ -222,6 +223,19 @@ def test_seed_002_grid_over_latent_dim_validates():
 
     spec, _ = load_grid("grid/cdae")
     assert spec.grid["model.latent_dim"] == [64, 128, 256] and spec.cv.folds == 3
+
+
+def test_seed_002_own_grid_is_shipped_as_written():
+    from mnistmax.experiments.spec import config_for, load_search
+
+    search = load_search(PACKAGED / "grid" / "seed002.yaml", require_grid=True)
+    assert search.kind == "grid" and search.trials == 3 * 2 * 3 and search.spec.pruner == "median"
+    assert search.spec.grid == {"model.latent_dim": [64, 128, 256], "train.lr": [1e-3, 5e-3],
+                                "noise.train_sigmas": [[0.3], [0.5], [0.8]]}
+    assert search.spec.cv.folds == 5 and search.validation.levels == [0.3, 0.5, 0.8]  # one protocol for all
+    cfg = config_for(search.base, {"noise.train_sigmas": [0.8]})
+    assert (cfg.model.name, cfg.train.epochs, cfg.train.patience, cfg.train.max_time_minutes) == ("cdae", 50, 10, None)
+    assert cfg.noise.train_sigmas == [0.8] and cfg.noise.train_sigma_range is None
 
 
 @pytest.mark.parametrize("name", ["unet_dae", "attention_dae"])

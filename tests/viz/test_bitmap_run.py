@@ -73,7 +73,9 @@ def test_compare_models_draws_every_run_on_one_psnr_plot(bitmap_run, tmp_path):
     assert result.exit_code == 0, result.output
     assert "psnr_vs_sigma.png" in result.output
     assert_picture(tmp_path / "compare" / "psnr_vs_sigma.png", (400, 300))
-    assert len(json.loads((tmp_path / "compare" / "models.json").read_text())) == 2
+    rows = json.loads((tmp_path / "compare" / "models.json").read_text())
+    assert [r["run"] for r in rows[:2]] == [bitmap_run.name, other.name]  # then the baselines, once per set of digits
+    assert {r["run"] for r in rows[2:]} == {f"baseline: {bitmap_run.name}", f"baseline: {other.name}"}
 
 
 # ---------------------------------------------------------------- operating points (eval.operating_point)

@@ -8,13 +8,24 @@ import warnings
 
 import lightning as L
 
+# the validation score an epoch line follows, the first one logged: (key, higher is better)
+SCORES = (("val/psnr", True), ("val/probe_acc", True), ("val/acc", True), ("val/loss", False))
+
+
+def improved(value: float, best: float | None, higher: bool) -> bool:
+    """Whether `value` beats the best so far (None: nothing to beat yet, so not a new best)."""
+    return best is not None and (value > best if higher else value < best)
+
 
 class EpochSummary(L.Callback):
-    """One plain line per epoch when no progress bar is drawn (logs, CI, pipes)."""
+    """One plain line per epoch when no progress bar is drawn (logs, CI, pipes); from the second
+    epoch on, `* new best val/psnr` (or the run's first logged score of SCORES) ends the line of an
+    epoch whose validation score beats every earlier one."""
 
     def __init__(self, echo=print):
         self.echo = echo
         self.started = time.perf_counter()
+        self.best: float | None = None
 
     def on_train_epoch_end(self, trainer, pl_module):
         m = {k: float(v) for k, v in trainer.callback_metrics.items()}
@@ -23,8 +34,14 @@ class EpochSummary(L.Callback):
             parts.append(f"val/psnr {m['val/psnr']:.2f} dB")
         if "val/probe_acc" in m:
             parts.append(f"val/probe_acc {100 * m['val/probe_acc']:.1f}%")
-        self.echo(f"epoch {trainer.current_epoch + 1}/{trainer.max_epochs}  " + "  ".join(parts)
-                  + f"  ({time.perf_counter() - self.started:.0f}s)")
+        line = (f"epoch {trainer.current_epoch + 1}/{trainer.max_epochs}  " + "  ".join(parts)
+                + f"  ({time.perf_counter() - self.started:.0f}s)")
+        key, higher = next(((k, h) for k, h in SCORES if k in m), (None, True))
+        if key is not None:
+            better = improved(m[key], self.best, higher)
+            line += f"  * new best {key}" if better else ""
+            self.best = m[key] if better or self.best is None else self.best
+        self.echo(line)
 
 
 def quiet_lightning() -> None:
