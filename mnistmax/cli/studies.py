@@ -125,7 +125,8 @@ def search(config: Path = typer.Option(..., "--config", "-c", help="search file 
            output_dir: Optional[Path] = OUTPUT_DIR):
     """Configuration search x stratified k-fold CV on an Optuna study (grid, TPE, random; pruning; many workers
     on one storage); writes <output dir>/searches/<name>/ (leaderboard, plots). KEY=VALUE overrides apply to the
-    file's base config (not to a key its space sets) and are part of the study: other overrides, another study."""
+    file's base config (not to a key its space sets), cv.* ones (cv.folds=3) to the file itself; they are part of
+    the study: other overrides, another study."""
     _search(config, workers, worker, storage, test, require_grid=False, overrides=overrides, output_dir=output_dir)
 
 
@@ -138,7 +139,7 @@ def grid(config: Path = typer.Option(..., "--config", "-c", help="grid file (bas
          output_dir: Optional[Path] = OUTPUT_DIR):
     """Grid search x stratified k-fold CV: `search` with a grid file, every point once; writes
     <output dir>/grids/<name>/ (leaderboard, plots). KEY=VALUE overrides apply to the file's base config (not to a
-    key its grid sets) and are part of the study."""
+    key its grid sets), cv.* ones (cv.folds=3) to the file itself; they are part of the study."""
     _search(config, workers, worker, storage, test, require_grid=True, overrides=overrides, output_dir=output_dir)
 
 

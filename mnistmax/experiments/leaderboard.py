@@ -8,7 +8,7 @@ import io
 from pathlib import Path
 
 from mnistmax.eval.tables import rows_to_latex, write_eval
-from mnistmax.experiments.spec import config_for, describe, describe_validation
+from mnistmax.experiments.spec import config_for, describe, describe_overrides, describe_validation
 from mnistmax.experiments.storage import shown
 from mnistmax.files import write_atomic, write_json
 
@@ -96,7 +96,7 @@ def write_leaderboard(result: dict, test: dict | None) -> Path:
     md += ["| " + " | ".join(str(r.get(k, "")) for k in keys) + " |" for r in rows]
     scored = f"Every configuration scored on: {describe_validation(result['search'])}."
     if result["search"].overrides:
-        scored += f" Base config overrides: {' '.join(result['search'].overrides)}."
+        scored += f" Overrides {describe_overrides(result['search'].overrides)}."
     if test and test.get("retrain"):
         r = test["retrain"]
         scored += (f" The best retrained on all {r['digits']:,} digits of the folds for {epochs_text(r['epochs'])}, "

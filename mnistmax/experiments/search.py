@@ -31,6 +31,7 @@ from mnistmax.experiments.spec import (
     config_for,
     config_key,
     describe,
+    describe_overrides,
     describe_validation,
     fingerprint,
     load_search,
@@ -185,7 +186,7 @@ def _run_search(search: Search, base_cfg: RunConfig, url: str, path, workers: in
              + (f"; MLflow at {shown(tracker.tracking_uri)}" if tracker else ""))
         echo(f"scored on: {describe_validation(search)}")
         if search.overrides:
-            echo(f"overrides of the base config: {' '.join(search.overrides)}")
+            echo(f"overrides {describe_overrides(search.overrides)}")
         if sqlite_path(url) is None and journal_path(url) is None:  # a server other machines can reach
             echo(join_hint(path, url, search.overrides))
     if workers > 1 and not worker_only:

@@ -151,11 +151,14 @@ class Search:
 def load_search(path: str | Path, require_grid: bool = False, overrides: "list[str] | tuple[str, ...]" = ()) -> Search:
     """Read and check a search (or grid) file; nothing is written. `require_grid`: `mnistmax grid`.
     `overrides` (KEY=VALUE) are applied to the file's base: checked like `mnistmax train`'s, and
-    refused for a key the space (or grid) sets, since every trial would set it again."""
+    refused for a key the space (or grid) sets, since every trial would set it again; `cv.*`
+    overrides (`cv.folds=3`: a run config has no cv) are applied to the search file itself."""
     from mnistmax.config.load import resolve_config
 
     path = resolve_config(path)  # a file, or a shipped one by name (grid/denoise, search/unet_tpe)
-    spec = _validate_file(path, read_yaml_mapping(path))
+    overrides = tuple(overrides)
+    own = file_overrides(overrides)
+    spec = _validate_file(path, apply_overrides(read_yaml_mapping(path), list(own)) if own else read_yaml_mapping(path))
     if require_grid and spec.grid is None:
         raise ConfigError(f"{path}: grid: Field required (`mnistmax grid` takes a grid file; `mnistmax search` "
                           "also takes space:)")
@@ -176,13 +179,29 @@ def load_search(path: str | Path, require_grid: bool = False, overrides: "list[s
     trials = _trials(spec, sampler, dims, path)
     if spec.cv.splits_file and not Path(spec.cv.splits_file).is_file():
         raise ConfigError(f"{path}: cv.splits_file {spec.cv.splits_file!r} not found")
-    overrides = tuple(overrides)
-    base = base_with_overrides(_base(spec, path), overrides, spec, dims, path)
+    base = base_with_overrides(_base(spec, path), tuple(o for o in overrides if o not in own), spec, dims, path)
     search = Search(path, spec, base, dims, kind, sampler, trials,
                     validation_protocol(spec, config_for(base, {}, source=f"{path} base"), dims, path), overrides)
     for combo in probe_combinations(search):
         trial_config(search, combo, source=f"{path} {kind} {combo}")
     return search
+
+
+FILE_SECTIONS = ("cv",)  # a search file's own sections an override may set (a run config has none of these)
+
+
+def file_overrides(overrides: "list[str] | tuple[str, ...]") -> tuple[str, ...]:
+    """The overrides that set the search file's own keys (`cv.folds=3`), not its base config's."""
+    return tuple(o for o in overrides if parse_override(o)[0][0] in FILE_SECTIONS)
+
+
+def describe_overrides(overrides: "list[str] | tuple[str, ...]") -> str:
+    """The command line's overrides in words: those of the search file (cv.*), those of its base config."""
+    own = file_overrides(overrides)
+    rest = [o for o in overrides if o not in own]
+    parts = ([f"of the search file: {' '.join(own)}"] if own else []) + \
+        ([f"of the base config: {' '.join(rest)}"] if rest else [])
+    return "; ".join(parts)
 
 
 def base_with_overrides(base: dict, overrides: tuple[str, ...], spec: SearchFile, dims: dict[str, Dimension],

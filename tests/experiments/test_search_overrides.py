@@ -38,7 +38,22 @@ def test_overrides_reach_every_trial_and_the_leaderboard(tmp_path, trained):
     assert {c.train.lr for c in trained} == {0.001, 0.003}  # the space still varies its key
     out = tmp_path / "out" / "searches" / "tiny-search"
     assert json.loads((out / "leaderboard.json").read_text())["overrides"] == ["train.epochs=3", "data.batch_size=16"]
-    assert "Base config overrides: train.epochs=3 data.batch_size=16." in (out / "leaderboard.md").read_text()
+    assert "Overrides of the base config: train.epochs=3 data.batch_size=16." in (out / "leaderboard.md").read_text()
+
+
+def test_a_cv_override_sets_the_search_files_folds_and_is_recorded(tmp_path, trained):
+    path = search_file(tmp_path)
+    assert fingerprint(load_search(path, overrides=["cv.folds=3"])) != fingerprint(load_search(path))
+    result = invoke("search", "-c", path, "cv.folds=3", "train.epochs=3", "--no-test")
+    assert result.exit_code == 0, result.output
+    assert "overrides of the search file: cv.folds=3; of the base config: train.epochs=3" in result.output
+    assert len(trained) == 2 * 3 and {c.train.epochs for c in trained} == {3}  # two points, three folds each
+    out = tmp_path / "out" / "searches" / "tiny-search"
+    board = (out / "leaderboard.md").read_text()
+    assert "held-out fold of 3" in board and "Overrides of the search file: cv.folds=3; of the base config" in board
+    assert json.loads((out / "leaderboard.json").read_text())["overrides"] == ["cv.folds=3", "train.epochs=3"]
+    bad = invoke("search", "-c", path, "cv.folds=1", "--no-test")
+    assert bad.exit_code == 2 and "cv.folds" in one_error_line(bad) and len(trained) == 6
 
 
 def test_overrides_are_part_of_the_fingerprint(tmp_path, trained):
