@@ -15,6 +15,7 @@ import yaml
 from pydantic import BaseModel, ValidationError
 
 from mnistmax.config.schema import RunConfig
+from mnistmax.config.section import named_preset
 from mnistmax.data.augment import AUGMENT_PRESETS
 from mnistmax.data.noise import PRESETS
 from mnistmax.errors import ConfigError
@@ -246,9 +247,8 @@ def without_preset_keys(base: dict, layer: dict) -> dict:
     layer's own keys still win."""
     out = base
     for section, presets in PRESET_SECTIONS.items():
-        own = layer.get(section)
-        name = own.get("preset") if isinstance(own, dict) else None
-        if not isinstance(name, str) or name not in presets or not isinstance(base.get(section), dict):
+        name = named_preset(layer.get(section), presets)
+        if name is None or not isinstance(base.get(section), dict):
             continue
         taken = set(presets[name]) | {ALSO_REPLACED[k] for k in presets[name] if k in ALSO_REPLACED}
         out = {**out, section: {k: v for k, v in base[section].items() if k not in taken}}

@@ -9,7 +9,7 @@ from typing import Any, Literal
 
 from pydantic import Field, field_validator, model_validator
 
-from mnistmax.config.section import Level, Section
+from mnistmax.config.section import Level, Section, named_preset
 from mnistmax.data.noise import PRESETS, SCHEDULES
 
 
@@ -118,9 +118,9 @@ class NoiseConfig(Section):
     @classmethod
     def _fill_from_preset(cls, data):
         """noise.preset's keys where the config sets none; its parameters only for the kinds the run draws."""
-        name = data.get("preset") if isinstance(data, dict) else None
-        if not isinstance(name, str) or name not in PRESETS:
-            return data  # no preset, an unknown one or not a name: the field says which are valid
+        name = named_preset(data, PRESETS)
+        if name is None:
+            return data
         data = dict(data)
         preset = PRESETS[data["preset"]]
         used = _used_kinds(data.get("kind", "gaussian"), data.get("eval_kinds"))

@@ -14,7 +14,7 @@ from typing import Literal
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from mnistmax.config.noise import NoiseConfig
-from mnistmax.config.section import Section
+from mnistmax.config.section import Section, named_preset
 from mnistmax.data.augment import AUGMENT_PRESETS, AugmentParams
 from mnistmax.data.folder import PREPROCESS
 from mnistmax.data.sources import SOURCES
@@ -93,10 +93,8 @@ class AugmentConfig(AugmentParams):
     @classmethod
     def _fill_from_preset(cls, data):
         """augment.preset's keys where the config sets none."""
-        name = data.get("preset") if isinstance(data, dict) else None
-        if not isinstance(name, str) or name not in AUGMENT_PRESETS:
-            return data  # no preset, an unknown one or not a name: the field says which are valid
-        return {**AUGMENT_PRESETS[name], **data}
+        name = named_preset(data, AUGMENT_PRESETS)
+        return data if name is None else {**AUGMENT_PRESETS[name], **data}
 
 
 class TrainConfig(Section):

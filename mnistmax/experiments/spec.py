@@ -158,7 +158,7 @@ def load_search(path: str | Path, require_grid: bool = False, overrides: "list[s
     path = resolve_config(path)  # a file, or a shipped one by name (grid/denoise, search/unet_tpe)
     overrides = tuple(overrides)
     own = file_overrides(overrides)
-    spec = _validate_file(path, apply_overrides(read_yaml_mapping(path), list(own)) if own else read_yaml_mapping(path))
+    spec = _validate_file(path, apply_overrides(read_yaml_mapping(path), list(own)))
     if require_grid and spec.grid is None:
         raise ConfigError(f"{path}: grid: Field required (`mnistmax grid` takes a grid file; `mnistmax search` "
                           "also takes space:)")
